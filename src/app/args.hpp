@@ -1,0 +1,31 @@
+// A small argument scanner: subcommands take a handful of flags, so no library is needed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace tensorinit::app {
+
+class Args {
+ public:
+  Args(std::string verb, std::vector<std::string> words) : verb_(std::move(verb)), words_(std::move(words)) {}
+
+  // True if `flag` is present (removes it).
+  bool flag(std::string_view name);
+  // The value after `name` (or `name=value`); Code::usage if the value is missing.
+  Result<std::optional<std::string>> option(std::string_view name);
+  // Everything after `--` (removes it and the marker).
+  std::vector<std::string> after_double_dash();
+  // What is left: positionals. Anything starting with '-' left over is an unknown option.
+  Result<std::vector<std::string>> positionals(size_t min, size_t max);
+
+ private:
+  std::string verb_;
+  std::vector<std::string> words_;
+};
+
+}  // namespace tensorinit::app

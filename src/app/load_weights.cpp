@@ -1,0 +1,52 @@
+#include "app/load_weights.hpp"
+
+#include <fmt/format.h>
+
+#include "app/progress.hpp"
+#include "plan/local_environment.hpp"
+#include "util/atomic_file.hpp"
+#include "util/log.hpp"
+#include "util/units.hpp"
+
+namespace tensorinit::app {
+
+std::string table_path_for(const manifest::Manifest& manifest, const std::string& shm_dir) {
+  return fmt::format("{}/tensorinit-{}.json", shm_dir, manifest.model.name);
+}
+
+Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,
+                                   std::optional<plan::Decision>& decision) {
+  plan::LocalEnvironment env;
+  decision = phases.time("plan", [&] { return plan::decide(manifest.model, env); });
+  if (!decision->ok()) return std::unexpected(plan::no_usable_source(*decision));
+  phases.add("index", env.index_seconds());
+  phases.add("plan", -env.index_seconds());
+  const format::ModelIndex& index = *decision->index;
+  log::info(fmt::format("source: {} {} ({}); {} tensors, {} in {} file(s)",
+                        manifest::to_string(decision->chosen_source().type), decision->chosen_source().path,
+                        decision->why, index.tensors.size(), format_bytes(index.tensor_bytes()), index.files.size()));
+  std::atomic<uint64_t> progress{0};
+  auto staged = phases.time("stage", [&] {
+    ProgressDisplay display(index.tensor_bytes(), progress);
+    return stage::stage_model(manifest, index, stop, progress);
+  });
+  if (!staged) return std::unexpected(staged.error());
+  LoadedWeights loaded{*decision, std::move(*staged), table_path_for(manifest)};
+  auto written = phases.time("table", [&] {
+    const auto json = stage::tensor_table_json(manifest, loaded.decision.chosen_source(), *loaded.decision.index,
+                                               loaded.staged);
+    return write_file_atomically(loaded.table_path, json);
+  });
+  if (!written) return std::unexpected(written.error());
+  return loaded;
+}
+
+std::string summary_line(const LoadedWeights& loaded, const Phases& phases) {
+  const double stage_s = phases.seconds("stage");
+  return fmt::format("staged {} to {} with {} readers ({}) at {:.2f} GB/s; {}", format_bytes(loaded.staged.bytes),
+                     manifest::to_string(loaded.staged.target), loaded.staged.readers,
+                     loaded.staged.direct_io ? "O_DIRECT" : "buffered",
+                     stage_s > 0 ? static_cast<double>(loaded.staged.bytes) / stage_s / 1e9 : 0.0, phases.summary());
+}
+
+}  // namespace tensorinit::app

@@ -1,0 +1,68 @@
+// The report of the contract: where the seconds went, what was decided, what failed.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "app/load_weights.hpp"
+#include "util/atomic_file.hpp"
+#include "util/log.hpp"
+
+namespace tensorinit::app {
+namespace {
+
+using nlohmann::json;
+
+json source_json(const manifest::Source& s) {
+  json j = {{"type", manifest::to_string(s.type)}};
+  if (s.path.empty()) j["url"] = s.url;
+  else j["path"] = s.path;
+  return j;
+}
+
+json decision_json(const plan::Decision& d) {
+  json candidates = json::array();
+  for (const auto& c : d.candidates) {
+    json j = source_json(c.source);
+    j["usable"] = c.usable;
+    if (!c.usable) j["reason"] = c.reason;
+    else j["bytes"] = c.bytes;
+    if (c.measured_bps) j["measured_gbps"] = *c.measured_bps / 1e9;
+    candidates.push_back(std::move(j));
+  }
+  json out = {{"candidates", std::move(candidates)}, {"why", d.why}};
+  out["chosen"] = d.chosen >= 0 ? source_json(d.chosen_source()) : json(nullptr);
+  return out;
+}
+
+}  // namespace
+
+void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
+                  const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases) {
+  if (path.empty()) return;
+  json report = {{"version", 1}, {"ok", error == nullptr}, {"model", manifest.model.name}};
+  if (loaded) report["decision"] = decision_json(loaded->decision);
+  else if (decision) report["decision"] = decision_json(*decision);
+  else report["decision"] = nullptr;
+  report["target"] = loaded ? manifest::to_string(loaded->staged.target) : manifest::to_string(manifest.stage.target);
+  if (loaded) {
+    const auto& index = *loaded->decision.index;
+    report["files"] = index.files.size();
+    report["tensors"] = index.tensors.size();
+    report["bytes"] = loaded->staged.bytes;
+    report["readers"] = loaded->staged.readers;
+    report["chunk_size"] = loaded->staged.chunk_size;
+    report["direct_io"] = loaded->staged.direct_io;
+  }
+  json seconds = {{"total", phases.total()}};
+  for (const auto& [name, s] : phases.all()) seconds[name] = s;
+  report["seconds"] = std::move(seconds);
+  const double stage_s = phases.seconds("stage");
+  report["throughput_gbps"] =
+      loaded && stage_s > 0 ? static_cast<double>(loaded->staged.bytes) / stage_s / 1e9 : 0.0;
+  report["error"] = error ? json(error->message) : json(nullptr);
+  if (error) report["exit_code"] = error->exit_code();
+  if (auto ok = write_file_atomically(path, report.dump(2) + "\n"); !ok)
+    log::warn(fmt::format("report not written: {}", ok.error().message));
+}
+
+}  // namespace tensorinit::app

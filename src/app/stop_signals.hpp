@@ -1,0 +1,26 @@
+// For verbs that stage without a supervisor (`load`, `run` in exec mode): signals stay blocked
+// (main blocked them first thing) and one thread waits for TERM, INT, HUP or QUIT, then asks
+// staging to stop. Staging notices within one chunk read.
+#pragma once
+
+#include <atomic>
+#include <stop_token>
+#include <thread>
+
+namespace tensorinit::app {
+
+class StopOnSignal {
+ public:
+  StopOnSignal();
+  ~StopOnSignal();
+
+  std::stop_token token() const { return source_.get_token(); }
+  int signal() const { return signal_.load(); }  // 0 when none arrived
+
+ private:
+  std::stop_source source_;
+  std::atomic<int> signal_{0};
+  std::jthread waiter_;
+};
+
+}  // namespace tensorinit::app

@@ -1,0 +1,204 @@
+#include "app/synth_model.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "util/atomic_file.hpp"
+#include "util/cpu.hpp"
+#include "util/fd.hpp"
+
+namespace tensorinit::app {
+namespace {
+
+uint32_t element_bytes(const std::string& dtype) { return dtype == "F32" ? 4 : 2; }
+
+uint64_t splitmix(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// 65536 values of N(mean, 0.02) encoded in the dtype: drawing from the table costs one random
+// index per element, which is what makes 8 GiB take seconds.
+std::vector<uint8_t> value_table(const std::string& dtype, double mean, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(static_cast<float>(mean), 0.02f);
+  const uint32_t eb = element_bytes(dtype);
+  std::vector<uint8_t> table(65536 * eb);
+  for (size_t i = 0; i < 65536; ++i) {
+    float v = normal(rng);
+    if (dtype == "F32") {
+      std::memcpy(&table[i * 4], &v, 4);
+    } else if (dtype == "F16") {
+      _Float16 h = static_cast<_Float16>(v);
+      std::memcpy(&table[i * 2], &h, 2);
+    } else {  // BF16: round to nearest even from f32
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      bits += 0x7FFF + ((bits >> 16) & 1);
+      uint16_t b = static_cast<uint16_t>(bits >> 16);
+      std::memcpy(&table[i * 2], &b, 2);
+    }
+  }
+  return table;
+}
+
+void fill(std::byte* out, uint64_t elements, const std::vector<uint8_t>& table, uint32_t eb, uint64_t seed) {
+  uint64_t state = seed;
+  uint64_t i = 0;
+  while (i < elements) {
+    uint64_t r = splitmix(state);
+    for (int k = 0; k < 4 && i < elements; ++k, ++i, r >>= 16)
+      std::memcpy(out + i * eb, &table[(r & 0xFFFF) * eb], eb);
+  }
+}
+
+struct Shard {
+  std::string file;
+  std::vector<format::TensorSpec> tensors;
+  std::vector<bool> is_norm;
+};
+
+std::vector<Shard> split_shards(const std::vector<format::TensorSpec>& tensors, uint32_t shards) {
+  uint64_t total = 0;
+  for (const auto& t : tensors) total += t.bytes;
+  std::vector<Shard> out(shards);
+  uint64_t done = 0;
+  size_t k = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const size_t left_tensors = tensors.size() - i;
+    const size_t left_shards = shards - k;
+    if (k + 1 < shards && !out[k].tensors.empty() &&
+        (done >= total / shards * (k + 1) || left_tensors <= left_shards - 1))
+      ++k;
+    out[k].tensors.push_back(tensors[i]);
+    out[k].is_norm.push_back(tensors[i].name.find("norm") != std::string::npos);
+    done += tensors[i].bytes;
+  }
+  for (uint32_t s = 0; s < shards; ++s)
+    out[s].file = shards == 1 ? "model.safetensors" : fmt::format("model-{:05}-of-{:05}.safetensors", s + 1, shards);
+  return out;
+}
+
+Status write_shard(const Shard& shard, const std::string& path, const SynthOptions& options, uint64_t shard_seed) {
+  const std::string head = format::safetensors_head(shard.tensors, {{"format", "pt"}, {"writer", "tensorinit synth"}});
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return fail(Code::io, fmt::format("{}: {}", path, std::strerror(errno)));
+  if (::pwrite(fd.get(), head.data(), head.size(), 0) != static_cast<ssize_t>(head.size()))
+    return fail(Code::io, fmt::format("{}: write failed: {}", path, std::strerror(errno)));
+  const uint32_t eb = element_bytes(options.dtype);
+  const auto weights = value_table(options.dtype, 0.0, options.seed);
+  const auto norms = value_table(options.dtype, 1.0, options.seed + 1);
+  // Work items: 4 MiB blocks of each tensor, filled and written by all cores in parallel.
+  struct Block { uint64_t offset, elements; bool norm; uint64_t seed; };
+  constexpr uint64_t kBlockElems = (4u << 20) / 4;
+  std::vector<Block> blocks;
+  uint64_t offset = head.size();
+  for (size_t i = 0; i < shard.tensors.size(); ++i) {
+    const uint64_t elems = shard.tensors[i].bytes / eb;
+    for (uint64_t e = 0; e < elems; e += kBlockElems)
+      blocks.push_back({offset + e * eb, std::min(kBlockElems, elems - e), shard.is_norm[i],
+                        shard_seed * 1000003 + blocks.size()});
+    offset += shard.tensors[i].bytes;
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  {
+    std::vector<std::jthread> workers;
+    for (unsigned w = 0; w < usable_cores(); ++w)
+      workers.emplace_back([&] {
+        std::vector<std::byte> buffer(kBlockElems * eb);
+        for (size_t b; !failed && (b = next.fetch_add(1)) < blocks.size();) {
+          fill(buffer.data(), blocks[b].elements, blocks[b].norm ? norms : weights, eb, blocks[b].seed);
+          const size_t len = blocks[b].elements * eb;
+          if (::pwrite(fd.get(), buffer.data(), len, static_cast<off_t>(blocks[b].offset)) != static_cast<ssize_t>(len))
+            failed = true;
+        }
+      });
+  }
+  if (failed) return fail(Code::io, fmt::format("{}: write failed (disk full?)", path));
+  return {};
+}
+
+}  // namespace
+
+std::vector<format::TensorSpec> synth_tensors(const SynthOptions& o) {
+  const uint32_t eb = element_bytes(o.dtype);
+  const uint64_t elements = o.size / eb;
+  // Elements ≈ 10·h² per layer × ~10 layers + an 8·h² embedding: h = sqrt(elements / 108).
+  uint64_t h = static_cast<uint64_t>(std::sqrt(static_cast<double>(elements) / 108.0));
+  h = h >= 128 ? h / 64 * 64 : std::max<uint64_t>(16, h / 16 * 16);
+  std::vector<format::TensorSpec> t;
+  auto add = [&](std::string name, std::vector<uint64_t> shape) {
+    uint64_t n = 1;
+    for (auto d : shape) n *= d;
+    t.push_back({std::move(name), o.dtype, std::move(shape), n * eb});
+  };
+  uint64_t left = elements;
+  if (left >= 8 * h * h) {
+    add("model.embed_tokens.weight", {8 * h, h});
+    left -= 8 * h * h;
+  }
+  const uint64_t per_layer = 10 * h * h + 2 * h;
+  for (uint64_t i = 0; left >= per_layer; ++i, left -= per_layer) {
+    const std::string p = fmt::format("model.layers.{}.", i);
+    add(p + "input_layernorm.weight", {h});
+    add(p + "self_attn.q_proj.weight", {h, h});
+    add(p + "self_attn.k_proj.weight", {h, h});
+    add(p + "self_attn.v_proj.weight", {h, h});
+    add(p + "self_attn.o_proj.weight", {h, h});
+    add(p + "post_attention_layernorm.weight", {h});
+    add(p + "mlp.gate_proj.weight", {2 * h, h});
+    add(p + "mlp.up_proj.weight", {2 * h, h});
+    add(p + "mlp.down_proj.weight", {h, 2 * h});
+  }
+  if (left >= h) {
+    add("model.norm.weight", {h});
+    left -= h;
+  }
+  if (left >= h) {
+    add("lm_head.weight", {left / h, h});
+    left %= h;
+  }
+  if (left > 0) add("lm_head.bias", {left});
+  return t;
+}
+
+Status write_synth_model(const SynthOptions& options, const std::string& outdir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(outdir, ec);
+  if (ec) return fail(Code::io, fmt::format("{}: {}", outdir, ec.message()));
+  const auto tensors = synth_tensors(options);
+  if (tensors.size() < options.shards)
+    return fail(Code::usage, fmt::format("synth: {} tensors cannot fill {} shards; use a larger --size", tensors.size(),
+                                         options.shards));
+  const auto shards = split_shards(tensors, options.shards);
+  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  uint64_t total = 0;
+  for (uint32_t s = 0; s < shards.size(); ++s) {
+    if (auto ok = write_shard(shards[s], (fs::path(outdir) / shards[s].file).string(), options, options.seed + s); !ok)
+      return ok;
+    for (const auto& t : shards[s].tensors) {
+      weight_map[t.name] = shards[s].file;
+      total += t.bytes;
+    }
+  }
+  if (options.shards == 1) return {};
+  nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  return write_file_atomically((fs::path(outdir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
+}
+
+}  // namespace tensorinit::app

@@ -1,0 +1,28 @@
+// A synthetic model that looks like a trained one: an embedding, transformer layers
+// (attention, MLP, norms), a head; values drawn like trained weights (about N(0, 0.02), norms
+// near 1), deterministic per seed. Never zeros or uniform bytes: those flatter compression.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "format/safetensors_writer.hpp"
+#include "util/error.hpp"
+
+namespace tensorinit::app {
+
+struct SynthOptions {
+  uint64_t size = 0;           // target tensor bytes
+  std::string dtype = "BF16";  // BF16, F16, F32
+  uint32_t shards = 1;
+  uint64_t seed = 0;
+};
+
+// The tensors (names, shapes) for a model of about `size` bytes (exact to one element).
+std::vector<format::TensorSpec> synth_tensors(const SynthOptions& options);
+
+// Writes OUTDIR/model.safetensors, or shards plus model.safetensors.index.json.
+Status write_synth_model(const SynthOptions& options, const std::string& outdir);
+
+}  // namespace tensorinit::app

@@ -1,0 +1,19 @@
+// A model on a local path: one weight file, or a directory (model.safetensors.index.json, else
+// every *.safetensors in it). Produces the tensor index, every size checked against the headers.
+#pragma once
+
+#include <string>
+
+#include "format/tensor_index.hpp"
+#include "manifest/manifest.hpp"
+#include "util/error.hpp"
+
+namespace tensorinit::format {
+
+// Errors, each a decision for the planner:
+//   Code::no_source  missing, or incomplete (a shard absent or shorter than its header says)
+//   Code::denied     unreadable
+//   Code::bad_data   malformed, or not the format asked for
+Result<ModelIndex> index_local_model(const std::string& path, manifest::Format format);
+
+}  // namespace tensorinit::format

@@ -1,0 +1,169 @@
+#include "format/safetensors.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "format/dtype.hpp"
+
+namespace tensorinit::format {
+namespace {
+
+using nlohmann::json;
+
+struct DuplicateKey {
+  std::string key;
+};
+
+// nlohmann keeps the last of duplicate keys silently; safetensors readers must reject them.
+json parse_rejecting_duplicates(std::string_view text) {
+  std::vector<std::set<std::string>> open_objects;
+  auto callback = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start: open_objects.emplace_back(); break;
+      case json::parse_event_t::object_end: open_objects.pop_back(); break;
+      case json::parse_event_t::key:
+        if (!open_objects.back().insert(parsed.get<std::string>()).second)
+          throw DuplicateKey{parsed.get<std::string>()};
+        break;
+      default: break;
+    }
+    return true;
+  };
+  return json::parse(text.begin(), text.end(), callback);
+}
+
+std::unexpected<Error> malformed(std::string_view file, std::string_view what) {
+  return fail(Code::bad_data, fmt::format("{}: malformed safetensors file: {}", file, what));
+}
+
+Result<TensorEntry> parse_tensor(const std::string& name, const json& info, uint64_t data_start,
+                                 std::string_view file) {
+  if (!info.is_object()) return malformed(file, fmt::format("tensor '{}' is not an object", name));
+  auto dtype = info.find("dtype");
+  auto shape = info.find("shape");
+  auto offsets = info.find("data_offsets");
+  if (dtype == info.end() || shape == info.end() || offsets == info.end())
+    return malformed(file, fmt::format("tensor '{}' lacks dtype, shape or data_offsets", name));
+  if (!dtype->is_string()) return malformed(file, fmt::format("tensor '{}': dtype is not a string", name));
+  TensorEntry t;
+  t.name = name;
+  t.dtype = dtype->get<std::string>();
+  auto bits = dtype_bits(t.dtype);
+  if (!bits) return malformed(file, fmt::format("tensor '{}': unknown dtype '{}'", name, t.dtype));
+  if (!shape->is_array()) return malformed(file, fmt::format("tensor '{}': shape is not an array", name));
+  uint64_t elements = 1;
+  for (const auto& dim : *shape) {
+    if (!dim.is_number_unsigned())
+      return malformed(file, fmt::format("tensor '{}': shape has a negative or non-integer dimension", name));
+    uint64_t d = dim.get<uint64_t>();
+    t.shape.push_back(d);
+    if (__builtin_mul_overflow(elements, d, &elements))
+      return malformed(file, fmt::format("tensor '{}': element count overflows", name));
+  }
+  uint64_t total_bits = 0;
+  if (__builtin_mul_overflow(elements, uint64_t{*bits}, &total_bits))
+    return malformed(file, fmt::format("tensor '{}': byte size overflows", name));
+  if (total_bits % 8 != 0)
+    return malformed(file, fmt::format("tensor '{}': {} elements of {} bits are not whole bytes", name, elements, *bits));
+  if (!offsets->is_array() || offsets->size() != 2 || !(*offsets)[0].is_number_unsigned() ||
+      !(*offsets)[1].is_number_unsigned())
+    return malformed(file, fmt::format("tensor '{}': data_offsets is not [begin, end]", name));
+  uint64_t begin = (*offsets)[0].get<uint64_t>();
+  uint64_t end = (*offsets)[1].get<uint64_t>();
+  if (end < begin) return malformed(file, fmt::format("tensor '{}': data_offsets end before begin", name));
+  if (end - begin != total_bits / 8)
+    return malformed(file, fmt::format("tensor '{}': shape and dtype give {} bytes but data_offsets span {}",
+                                       name, total_bits / 8, end - begin));
+  if (__builtin_add_overflow(begin, data_start, &t.file_offset))
+    return malformed(file, fmt::format("tensor '{}': offset overflows", name));
+  t.bytes = end - begin;
+  return t;
+}
+
+Status check_metadata(const json& metadata, std::string_view file) {
+  if (!metadata.is_object()) return malformed(file, "__metadata__ is not an object");
+  for (const auto& [key, value] : metadata.items())
+    if (!value.is_string()) return malformed(file, fmt::format("__metadata__ '{}' is not a string", key));
+  return {};
+}
+
+// Sorted by offset, the tensors must tile [0, data_size) exactly: no holes, no overlap.
+Status check_tiling(std::vector<TensorEntry>& tensors, uint64_t data_start, std::string_view file,
+                    uint64_t& data_size) {
+  std::sort(tensors.begin(), tensors.end(), [](const TensorEntry& a, const TensorEntry& b) {
+    return a.file_offset != b.file_offset ? a.file_offset < b.file_offset : a.bytes < b.bytes;
+  });
+  uint64_t cursor = data_start;
+  for (const auto& t : tensors) {
+    if (t.file_offset < cursor)
+      return malformed(file, fmt::format("tensor '{}' overlaps the tensor before it", t.name));
+    if (t.file_offset > cursor)
+      return malformed(file, fmt::format("hole of {} bytes before tensor '{}'", t.file_offset - cursor, t.name));
+    cursor += t.bytes;
+  }
+  data_size = cursor - data_start;
+  return {};
+}
+
+}  // namespace
+
+Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64_t data_start,
+                                                   std::string_view file) {
+  if (text.empty() || text.front() != '{') return malformed(file, "header does not start with '{'");
+  json header;
+  try {
+    header = parse_rejecting_duplicates(text);
+  } catch (const DuplicateKey& dup) {
+    return malformed(file, fmt::format("duplicate key '{}' in header", dup.key));
+  } catch (const json::exception& e) {
+    return malformed(file, fmt::format("header is not valid JSON: {}", e.what()));
+  }
+  if (!header.is_object()) return malformed(file, "header is not a JSON object");
+  SafetensorsLayout layout;
+  layout.data_start = data_start;
+  for (const auto& [name, info] : header.items()) {
+    if (name == "__metadata__") {
+      if (auto ok = check_metadata(info, file); !ok) return std::unexpected(ok.error());
+      continue;
+    }
+    auto tensor = parse_tensor(name, info, data_start, file);
+    if (!tensor) return std::unexpected(tensor.error());
+    layout.tensors.push_back(std::move(*tensor));
+  }
+  if (auto ok = check_tiling(layout.tensors, data_start, file, layout.data_size); !ok)
+    return std::unexpected(ok.error());
+  return layout;
+}
+
+Result<SafetensorsLayout> read_safetensors(const io::ByteSource& source) {
+  const std::string& file = source.name();
+  const uint64_t size = source.size();
+  if (size < 8)
+    return fail(Code::no_source, fmt::format("{}: incomplete: {} bytes, too short for a safetensors header", file, size));
+  std::byte prefix[8];
+  if (auto ok = source.read_at(0, prefix); !ok) return std::unexpected(ok.error());
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, prefix, 8);  // little-endian on every target we build for
+  if (header_len > kMaxSafetensorsHeader)
+    return malformed(file, fmt::format("header length {} exceeds the 100,000,000-byte limit", header_len));
+  if (8 + header_len > size)
+    return fail(Code::no_source, fmt::format("{}: incomplete: header length {} runs past the end of the {}-byte file",
+                                             file, header_len, size));
+  std::string text(header_len, '\0');
+  if (auto ok = source.read_at(8, std::as_writable_bytes(std::span(text))); !ok)
+    return std::unexpected(ok.error());
+  // Writers pad with spaces to a multiple of 8; JSON allows trailing whitespace, so no trimming.
+  auto layout = parse_safetensors_header(text, 8 + header_len, file);
+  if (!layout) return layout;
+  const uint64_t expected = layout->data_start + layout->data_size;
+  if (size < expected)
+    return fail(Code::no_source, fmt::format("{}: incomplete: {} bytes, but its header describes {}", file, size, expected));
+  if (size > expected)
+    return malformed(file, fmt::format("{} trailing bytes after the last tensor", size - expected));
+  return layout;
+}
+
+}  // namespace tensorinit::format

@@ -1,0 +1,37 @@
+// What a weight file holds, whatever its format: the tensors and where their bytes lie.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tensorinit::format {
+
+struct TensorEntry {
+  std::string name;             // state-dict key
+  std::string dtype;            // safetensors vocabulary: BF16, F32, ...
+  std::vector<uint64_t> shape;
+  uint32_t file = 0;            // index into ModelIndex::files
+  uint64_t file_offset = 0;     // absolute offset of the first byte in that file
+  uint64_t bytes = 0;
+};
+
+struct WeightFile {
+  std::string path;             // as opened
+  uint64_t size = 0;            // the size the header implies (header + data)
+};
+
+struct ModelIndex {
+  std::string format = "safetensors";
+  std::string dir;              // the model directory (TENSORINIT_MODEL_DIR)
+  std::vector<WeightFile> files;
+  std::vector<TensorEntry> tensors;  // in file order, then offset order
+
+  uint64_t tensor_bytes() const {
+    uint64_t total = 0;
+    for (const auto& t : tensors) total += t.bytes;
+    return total;
+  }
+};
+
+}  // namespace tensorinit::format

@@ -1,0 +1,109 @@
+#include "io/file_source.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <vector>
+
+#include "util/mapping.hpp"
+
+namespace tensorinit::io {
+namespace {
+
+Code code_for_errno(int err) {
+  switch (err) {
+    case ENOENT: case ENOTDIR: return Code::no_source;
+    case EACCES: case EPERM: return Code::denied;
+    default: return Code::io;
+  }
+}
+
+bool aligned(uint64_t v) { return v % kDirectAlign == 0; }
+
+}  // namespace
+
+Status pread_fully(int fd, uint64_t offset, std::span<std::byte> out, const std::string& name) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(code_for_errno(errno), fmt::format("{}: read at offset {}: {}", name, offset + done, std::strerror(errno)));
+    }
+    if (n == 0)
+      return fail(Code::bad_data, fmt::format("{}: file ended at offset {} (expected {} more bytes)", name,
+                                              offset + done, out.size() - done));
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Result<std::unique_ptr<FileSource>> FileSource::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(code_for_errno(errno), fmt::format("{}: {}", path, std::strerror(errno)));
+  UniqueFd owned(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail(Code::io, fmt::format("{}: {}", path, std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) return fail(Code::no_source, fmt::format("{}: not a regular file", path));
+  return std::unique_ptr<FileSource>(new FileSource(path, std::move(owned), static_cast<uint64_t>(st.st_size)));
+}
+
+bool FileSource::enable_direct() {
+  if (direct()) return true;
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  if (fd < 0) return false;  // EINVAL on tmpfs and some FUSE filesystems
+  direct_fd_.reset(fd);
+  return true;
+}
+
+Status FileSource::read_direct(uint64_t offset, std::span<std::byte> buffer, size_t len) const {
+  const size_t rounded = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  if (!direct() || !aligned(offset) || rounded > buffer.size() ||
+      reinterpret_cast<uintptr_t>(buffer.data()) % kDirectAlign != 0)
+    return pread_fully(fd_.get(), offset, buffer.first(len), path_);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(direct_fd_.get(), buffer.data() + done, rounded - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EINVAL)  // the device wants a larger alignment than ours: go buffered
+        return pread_fully(fd_.get(), offset + done, buffer.subspan(done, len - done), path_);
+      return fail(code_for_errno(errno), fmt::format("{}: read at offset {}: {}", path_, offset + done, std::strerror(errno)));
+    }
+    if (n == 0)
+      return fail(Code::bad_data, fmt::format("{}: file ended at offset {} (expected {} more bytes)", path_,
+                                              offset + done, len - done));
+    done += static_cast<size_t>(n);
+    if (done < len && !aligned(done))  // short read mid-file: finish the odd remainder buffered
+      return pread_fully(fd_.get(), offset + done, buffer.subspan(done, len - done), path_);
+  }
+  return {};
+}
+
+Status FileSource::read_at(uint64_t offset, std::span<std::byte> out) const {
+  if (direct() && aligned(offset) && aligned(out.size()) &&
+      reinterpret_cast<uintptr_t>(out.data()) % kDirectAlign == 0)
+    return read_direct(offset, out, out.size());
+  return pread_fully(fd_.get(), offset, out, path_);
+}
+
+double FileSource::resident_fraction() const {
+  if (size_ == 0) return 1.0;
+  void* addr = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_.get(), 0);
+  if (addr == MAP_FAILED) return 0.0;
+  Mapping map(addr, size_);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t pages = (size_ + page - 1) / page;
+  std::vector<unsigned char> vec(pages);
+  if (::mincore(addr, size_, vec.data()) != 0) return 0.0;
+  size_t resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  return static_cast<double>(resident) / static_cast<double>(pages);
+}
+
+}  // namespace tensorinit::io

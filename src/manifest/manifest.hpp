@@ -1,0 +1,84 @@
+// The deployment manifest as plain structs (contract v1). Parsing and validation live in parse.cpp;
+// everything here has its contract default already applied.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace tensorinit::manifest {
+
+enum class SourceType { image, volume, s3, http };
+enum class Format { automatic, safetensors, tensorizer, packed };
+enum class Policy { ordered, fastest };
+enum class Verify { none, size, checksums };
+enum class Target { host, pagecache, cuda, automatic };
+enum class DirectIo { automatic, on, off };
+enum class HandoffMode { exec, signal, none };
+enum class StartWhen { early, after_load };
+
+struct Source {
+  SourceType type = SourceType::image;
+  std::string path;       // image, volume: a file or a directory
+  std::string url;        // s3 (s3://bucket/prefix/), http(s) prefix
+  std::string endpoint;   // s3
+  std::string region;     // s3
+  std::string where;      // "file:line:col" of the entry, for run-time errors
+};
+
+struct Model {
+  std::string name;
+  Format format = Format::automatic;
+  std::vector<Source> sources;
+  Policy policy = Policy::ordered;
+  std::string cache;  // empty: none
+  Verify verify = Verify::size;
+};
+
+struct Stage {
+  Target target = Target::host;
+  std::vector<int> devices{0};
+  uint32_t readers = 0;  // 0 = auto
+  uint64_t chunk_size = 16ull << 20;
+  DirectIo direct_io = DirectIo::automatic;
+  uint64_t memory_limit = 1ull << 30;
+};
+
+struct Handoff {
+  HandoffMode mode = HandoffMode::exec;
+  std::vector<std::string> command;  // empty: none given; a YAML string s becomes [/bin/sh, -c, s]
+  int signal = 10;  // SIGUSR1
+  StartWhen start = StartWhen::early;
+  std::chrono::milliseconds grace{10000};
+};
+
+struct Manifest {
+  std::string file;  // where it was read from
+  int version = 1;
+  Model model;
+  Stage stage;
+  Handoff handoff;
+  std::string report = "/run/tensorinit/report.json";
+};
+
+// Reads, expands ${VAR} / ${VAR:-default} from the environment, and validates every key.
+// Errors are Code::bad_manifest with "file:line:col: message". No exception escapes.
+// handoff.command keeps ${TENSORINIT_MODEL_DIR}, ${TENSORINIT_TABLE} and ${TENSORINIT_SOURCE}
+// unexpanded: the handoff fills them in (manifest/expand.hpp substitute_handoff_variables).
+Result<Manifest> parse_file(const std::string& path);
+Result<Manifest> parse_text(const std::string& text, const std::string& file_name);
+
+const char* to_string(SourceType);
+const char* to_string(Target);
+const char* to_string(HandoffMode);
+const char* to_string(Format);
+const char* to_string(Policy);
+const char* to_string(Verify);
+const char* to_string(DirectIo);
+const char* to_string(StartWhen);
+
+}  // namespace tensorinit::manifest

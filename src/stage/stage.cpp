@@ -1,0 +1,98 @@
+#include "stage/stage.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <memory>
+
+#include "io/file_source.hpp"
+#include "stage/pipeline.hpp"
+#include "stage/sink.hpp"
+#include "util/cpu.hpp"
+#include "util/log.hpp"
+
+namespace tensorinit::stage {
+namespace {
+
+using manifest::DirectIo;
+using manifest::Target;
+
+Result<Target> resolve_target(Target target) {
+  switch (target) {
+    case Target::host: case Target::pagecache: return target;
+    case Target::automatic: return Target::host;  // cuda joins when the cuda sink exists
+    case Target::cuda: break;
+  }
+  return fail(Code::unavailable, "stage.target: cuda is not supported yet by this build (use host or pagecache)");
+}
+
+// O_DIRECT for cold files; buffered for files already in the page cache (a direct read would
+// go to the device again) and for pagecache targets (filling the cache is the point).
+bool want_direct(const io::FileSource& file, DirectIo mode, Target target) {
+  if (mode == DirectIo::off || target == Target::pagecache) return false;
+  if (mode == DirectIo::on) return true;
+  return file.resident_fraction() < 0.5;
+}
+
+Result<std::vector<std::unique_ptr<io::FileSource>>> open_files(const format::ModelIndex& index,
+                                                                const manifest::Stage& stage, Target target,
+                                                                bool& any_direct) {
+  std::vector<std::unique_ptr<io::FileSource>> files;
+  for (const auto& f : index.files) {
+    auto source = io::FileSource::open(f.path);
+    if (!source) return std::unexpected(source.error());
+    if ((*source)->size() != f.size)
+      return fail(Code::bad_data, fmt::format("{}: changed size since it was indexed ({} -> {} bytes)", f.path,
+                                              f.size, (*source)->size()));
+    if (want_direct(**source, stage.direct_io, target)) {
+      if ((*source)->enable_direct()) any_direct = true;
+      else if (stage.direct_io == DirectIo::on)
+        log::warn(fmt::format("{}: O_DIRECT refused by the filesystem; reading buffered", f.path));
+    }
+    files.push_back(std::move(*source));
+  }
+  return files;
+}
+
+}  // namespace
+
+unsigned choose_readers(const manifest::Stage& stage, unsigned usable_cores) {
+  unsigned readers = stage.readers ? stage.readers : std::max(8u, 4 * usable_cores);
+  const uint64_t per_reader = stage.chunk_size + 2 * io::kDirectAlign;
+  const auto affordable = static_cast<unsigned>(std::max<uint64_t>(1, stage.memory_limit / per_reader));
+  return std::min(readers, affordable);
+}
+
+Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format::ModelIndex& index,
+                                std::stop_token stop, std::atomic<uint64_t>& progress, const std::string& shm_dir) {
+  auto target = resolve_target(manifest.stage.target);
+  if (!target) return std::unexpected(target.error());
+  StagedModel staged;
+  staged.target = *target;
+  staged.readers = choose_readers(manifest.stage, usable_cores());
+  staged.chunk_size = manifest.stage.chunk_size;
+  staged.layout = layout_arena(index);
+  auto files = open_files(index, manifest.stage, *target, staged.direct_io);
+  if (!files) return std::unexpected(files.error());
+  std::vector<const io::FileSource*> sources;
+  for (const auto& f : *files) sources.push_back(f.get());
+
+  std::unique_ptr<Sink> sink;
+  if (*target == Target::host) {
+    remove_stale_partials(shm_dir, manifest.model.name);
+    auto arena = ShmArena::create(shm_dir, manifest.model.name, 0, staged.layout.bytes);
+    if (!arena) return std::unexpected(arena.error());
+    staged.arenas.push_back(std::move(*arena));
+    sink = std::make_unique<HostSink>(staged.arenas.back().data());
+  } else {
+    sink = std::make_unique<PageCacheSink>();
+  }
+  const ReadPlan plan = plan_reads(index, staged.layout, staged.chunk_size);
+  staged.bytes = plan.bytes;
+  const PipelineOptions options{.readers = staged.readers, .chunk_size = staged.chunk_size};
+  if (auto ok = run_pipeline(plan, sources, *sink, options, stop, progress); !ok) return std::unexpected(ok.error());
+  for (auto& arena : staged.arenas)
+    if (auto ok = arena.publish(); !ok) return std::unexpected(ok.error());
+  return staged;
+}
+
+}  // namespace tensorinit::stage
