@@ -10,6 +10,7 @@
 #include "app/commands.hpp"
 #include "app/load_weights.hpp"
 #include "app/stop_signals.hpp"
+#include "manifest/expand.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
@@ -36,10 +37,12 @@ using manifest::HandoffMode;
 // only once the source is chosen; the manifest parser leaves them for us.
 std::vector<std::string> expand_handoff_vars(std::vector<std::string> argv,
                                              const std::vector<std::pair<std::string, std::string>>& env) {
-  for (auto& arg : argv)
-    for (const auto& [name, value] : env)
-      for (size_t at; (at = arg.find("${" + name + "}")) != std::string::npos;)
-        arg.replace(at, name.size() + 3, value);
+  const manifest::EnvLookup lookup = [&](const std::string& name) -> std::optional<std::string> {
+    for (const auto& [n, v] : env)
+      if (n == name) return v;
+    return std::nullopt;
+  };
+  for (auto& arg : argv) arg = manifest::substitute_handoff_variables(arg, lookup);
   return argv;
 }
 

@@ -32,6 +32,12 @@ Status check_format(const std::string& path, manifest::Format format) {
   return {};
 }
 
+// A shard must be a file beside the index: no path separators, nothing that names a directory.
+bool is_plain_file_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
 // The index's weight map: tensor -> shard file name. Also cross-checks total_size later.
 struct ShardIndex {
   std::vector<std::string> shards;  // in first-mention order
@@ -39,7 +45,15 @@ struct ShardIndex {
   std::optional<uint64_t> total_size;
 };
 
+// Real index files are a few hundred KiB; anything near this is not one (and is not read into memory).
+constexpr uint64_t kMaxIndexBytes = 100'000'000;
+
 Result<ShardIndex> read_shard_index(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec))
+    return fail(Code::bad_data, fmt::format("{}: not a regular file", file.string()));
+  if (auto size = fs::file_size(file, ec); !ec && size > kMaxIndexBytes)
+    return fail(Code::bad_data, fmt::format("{}: {} bytes, too large for a shard index", file.string(), size));
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(Code::denied, fmt::format("{}: cannot be read", file.string()));
   std::stringstream text;
@@ -56,11 +70,12 @@ Result<ShardIndex> read_shard_index(const fs::path& file) {
   ShardIndex out;
   std::set<std::string> seen;
   for (const auto& [tensor, shard] : map->items()) {
-    if (!shard.is_string() || shard.get<std::string>().find('/') != std::string::npos)
+    if (!shard.is_string() || !is_plain_file_name(shard.get<std::string>()))
       return fail(Code::bad_data, fmt::format("{}: weight_map['{}'] is not a file name", file.string(), tensor));
     out.weight_map[tensor] = shard.get<std::string>();
     if (seen.insert(shard.get<std::string>()).second) out.shards.push_back(shard.get<std::string>());
   }
+  if (out.weight_map.empty()) return fail(Code::bad_data, fmt::format("{}: the weight_map is empty", file.string()));
   auto meta = index.find("metadata");
   if (meta != index.end() && meta->is_object()) {
     auto total = meta->find("total_size");
@@ -136,7 +151,9 @@ Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format)
   if (ec) return fail(Code::denied, fmt::format("{}: cannot list: {}", dir.string(), ec.message()));
   if (files.empty()) {
     if (auto ok = check_format(dir.string() + "/", format); !ok) return std::unexpected(ok.error());
-    return fail(Code::bad_data, fmt::format("wrong format: {} holds no *.safetensors files", dir.string()));
+    // Missing rather than malformed: an empty cache directory or an unpopulated volume is a
+    // candidate to skip, not bad data.
+    return fail(Code::no_source, fmt::format("missing: {} holds no *.safetensors files", dir.string()));
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files)

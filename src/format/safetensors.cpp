@@ -77,8 +77,10 @@ Result<TensorEntry> parse_tensor(const std::string& name, const json& info, uint
   if (end - begin != total_bits / 8)
     return malformed(file, fmt::format("tensor '{}': shape and dtype give {} bytes but data_offsets span {}",
                                        name, total_bits / 8, end - begin));
-  if (__builtin_add_overflow(begin, data_start, &t.file_offset))
-    return malformed(file, fmt::format("tensor '{}': offset overflows", name));
+  // Checking the end also bounds every later sum (file_offset + bytes, data_start + data_size).
+  uint64_t file_end = 0;
+  if (__builtin_add_overflow(begin, data_start, &t.file_offset) || __builtin_add_overflow(end, data_start, &file_end))
+    return malformed(file, fmt::format("tensor '{}': data_offsets overflow a 64-bit file offset", name));
   t.bytes = end - begin;
   return t;
 }
@@ -100,6 +102,9 @@ Status check_tiling(std::vector<TensorEntry>& tensors, uint64_t data_start, std:
   for (const auto& t : tensors) {
     if (t.file_offset < cursor)
       return malformed(file, fmt::format("tensor '{}' overlaps the tensor before it", t.name));
+    if (t.file_offset > cursor && cursor == data_start)
+      return malformed(file, fmt::format("data section starts with a hole: first tensor '{}' begins at {}, not at 0",
+                                         t.name, t.file_offset - data_start));
     if (t.file_offset > cursor)
       return malformed(file, fmt::format("hole of {} bytes before tensor '{}'", t.file_offset - cursor, t.name));
     cursor += t.bytes;

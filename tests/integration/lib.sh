@@ -1,0 +1,50 @@
+# Shared helpers for the integration tests (sourced).
+set -euo pipefail
+: "${TENSORINIT:?run through ctest}" "${FIXTURES:?}" "${TEST_TMP:?}" "${TESTS_DIR:?}"
+rm -rf "$TEST_TMP" && mkdir -p "$TEST_TMP"
+VERIFY="python3 $TESTS_DIR/tools/verify_table.py"
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
+
+# check "description" command...: passes when the command exits 0.
+check() {
+  local what=$1; shift
+  if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# expect_exit CODE "description" command...: runs it, keeps stderr in $TEST_TMP/stderr.
+expect_exit() {
+  local want=$1 what=$2; shift 2
+  local got=0
+  "$@" >"$TEST_TMP/stdout" 2>"$TEST_TMP/stderr" || got=$?
+  if [ "$got" = "$want" ]; then ok "$what (exit $got)"; else
+    not_ok "$what: exit $got, wanted $want"; sed 's/^/    /' "$TEST_TMP/stderr" | tail -5; fi
+}
+
+not() { ! "$@"; }
+
+no_leftovers() {  # no_leftovers MODEL: nothing of MODEL in /dev/shm
+  ! ls -a /dev/shm | grep -q -- "tensorinit-$1"
+}
+
+# manifest NAME SOURCE_PATH [extra YAML lines...]: writes $TEST_TMP/NAME.yaml
+manifest() {
+  local name=$1 path=$2; shift 2
+  {
+    echo "version: 1"
+    echo "model:"
+    echo "  name: $name"
+    echo "  sources:"
+    echo "    - {type: image, path: \"$path\"}"
+    for line in "$@"; do echo "$line"; done
+  } >"$TEST_TMP/$name.yaml"
+  echo "$TEST_TMP/$name.yaml"
+}
+
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" = 0 ]
+}

@@ -1,0 +1,151 @@
+// FileSource on real files: open errors map to the planner's codes; buffered and O_DIRECT reads
+// return the same bytes (O_DIRECT where the filesystem allows it, the buffered fallback elsewhere);
+// a read past the end is Code::bad_data. Also the MemorySource fake keeps the same contract.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "../format/test_files.hpp"
+#include "io/file_source.hpp"
+#include "memory_source.hpp"
+
+namespace {
+
+using namespace tensorinit;
+using tensorinit::testing::TempDir;
+
+// Deterministic, position-dependent bytes, so a read from the wrong offset cannot pass.
+std::string pattern(size_t n) {
+  std::string s(n, '\0');
+  uint32_t x = 2463534242u;
+  for (auto& c : s) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  return s;
+}
+
+struct AlignedFree {
+  void operator()(std::byte* p) const { std::free(p); }
+};
+std::unique_ptr<std::byte, AlignedFree> aligned_buffer(size_t n) {
+  return std::unique_ptr<std::byte, AlignedFree>(static_cast<std::byte*>(std::aligned_alloc(io::kDirectAlign, n)));
+}
+
+std::string as_string(const std::byte* p, size_t n) { return std::string(reinterpret_cast<const char*>(p), n); }
+
+}  // namespace
+
+TEST_CASE("io: FileSource::open maps errors to codes and names the path") {
+  TempDir dir;
+  auto missing = io::FileSource::open(dir / "missing");
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().code == Code::no_source);
+  CHECK(missing.error().message.find(dir / "missing") != std::string::npos);
+
+  auto directory = io::FileSource::open(dir.path());
+  REQUIRE_FALSE(directory.has_value());
+  CHECK(directory.error().code == Code::no_source);
+  CHECK(directory.error().message.find("not a regular file") != std::string::npos);
+
+  // A FIFO must be refused, not block the open waiting for a writer.
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  auto fifo = io::FileSource::open(dir / "fifo");
+  REQUIRE_FALSE(fifo.has_value());
+  CHECK(fifo.error().code == Code::no_source);
+  CHECK(fifo.error().message.find("not a regular file") != std::string::npos);
+
+  auto through_file = io::FileSource::open(dir / "missing/x");
+  REQUIRE_FALSE(through_file.has_value());
+  CHECK(through_file.error().code == Code::no_source);
+}
+
+TEST_CASE("io: buffered read_at returns the file's bytes; past the end is bad_data") {
+  TempDir dir;
+  const std::string data = pattern(10'000);
+  testing::write_file(dir / "f", data);
+  auto source = io::FileSource::open(dir / "f");
+  REQUIRE(source.has_value());
+  CHECK((*source)->size() == data.size());
+  CHECK((*source)->name() == dir / "f");
+
+  std::string out(777, '\0');
+  REQUIRE((*source)->read_at(1234, std::as_writable_bytes(std::span(out))).has_value());
+  CHECK(out == data.substr(1234, 777));
+  CHECK((*source)->read_at(0, {}).has_value());
+
+  auto past = (*source)->read_at(data.size() - 10, std::as_writable_bytes(std::span(out)));
+  REQUIRE_FALSE(past.has_value());
+  CHECK(past.error().code == Code::bad_data);
+  CHECK(past.error().message.find(dir / "f") != std::string::npos);
+}
+
+TEST_CASE("io: direct reads (or their buffered fallback) return the same bytes, tails included") {
+  TempDir dir;
+  const size_t size = 3 * io::kDirectAlign + 100;  // not a whole number of blocks
+  const std::string data = pattern(size);
+  testing::write_file(dir / "f", data);
+  auto source = io::FileSource::open(dir / "f");
+  REQUIRE(source.has_value());
+  const bool direct = (*source)->enable_direct();
+  CHECK((*source)->direct() == direct);
+  CHECK((*source)->enable_direct() == direct);  // idempotent
+  MESSAGE("O_DIRECT on the test directory: " << (direct ? "yes" : "refused, buffered fallback"));
+
+  const size_t room = 4 * io::kDirectAlign;
+  auto buffer = aligned_buffer(room);
+  std::span<std::byte> span(buffer.get(), room);
+
+  SUBCASE("aligned read_at") {
+    REQUIRE((*source)->read_at(io::kDirectAlign, span.first(2 * io::kDirectAlign)).has_value());
+    CHECK(as_string(buffer.get(), 2 * io::kDirectAlign) == data.substr(io::kDirectAlign, 2 * io::kDirectAlign));
+  }
+  SUBCASE("unaligned read_at goes buffered") {
+    REQUIRE((*source)->read_at(5, span.subspan(3, 5000)).has_value());
+    CHECK(as_string(buffer.get() + 3, 5000) == data.substr(5, 5000));
+  }
+  SUBCASE("read_direct of the tail, length not a block multiple") {
+    REQUIRE((*source)->read_direct(io::kDirectAlign, span, size - io::kDirectAlign).has_value());
+    CHECK(as_string(buffer.get(), size - io::kDirectAlign) == data.substr(io::kDirectAlign));
+  }
+  SUBCASE("read_direct of the whole file from 0") {
+    REQUIRE((*source)->read_direct(0, span, size).has_value());
+    CHECK(as_string(buffer.get(), size) == data);
+  }
+  SUBCASE("read_direct past the end is bad_data") {
+    auto r = (*source)->read_direct(3 * io::kDirectAlign, span, io::kDirectAlign);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == Code::bad_data);
+  }
+}
+
+TEST_CASE("io: resident_fraction is a fraction, and 1 for an empty file") {
+  TempDir dir;
+  testing::write_file(dir / "f", pattern(64 * 1024));
+  testing::write_file(dir / "empty", "");
+  auto source = io::FileSource::open(dir / "f");
+  REQUIRE(source.has_value());
+  std::string all(64 * 1024, '\0');
+  REQUIRE((*source)->read_at(0, std::as_writable_bytes(std::span(all))).has_value());
+  const double resident = (*source)->resident_fraction();
+  CHECK(resident > 0.0);  // just written and read: in the page cache
+  CHECK(resident <= 1.0);
+  auto empty = io::FileSource::open(dir / "empty");
+  REQUIRE(empty.has_value());
+  CHECK((*empty)->resident_fraction() == 1.0);
+}
+
+TEST_CASE("io: MemorySource (the readers' fake) ends like a file") {
+  const std::string data = "0123456789";
+  io::MemorySource source("mem", data);
+  std::string out(4, '\0');
+  REQUIRE(source.read_at(6, std::as_writable_bytes(std::span(out))).has_value());
+  CHECK(out == "6789");
+  CHECK(source.read_at(10, {}).has_value());
+  CHECK(source.read_at(7, std::as_writable_bytes(std::span(out))).error().code == Code::bad_data);
+  CHECK(source.read_at(UINT64_MAX, std::as_writable_bytes(std::span(out))).error().code == Code::bad_data);
+}
