@@ -6,6 +6,7 @@ packages=(
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libzstd-dev libcurl4-openssl-dev
   doctest-dev libsodium-dev libxxhash-dev
   python3 util-linux procps
+  clang-16 libclang-rt-16-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -54,10 +54,8 @@ class State:
     error = None
 
 
-def load(state, ready_signal):
+def load(state):
     try:
-        if ready_signal is not None and not os.environ.get("TENSORINIT_SOCKET"):
-            ready_signal.wait()
         weights = tc.wait_and_open()
         dtypes = {t["name"]: t["dtype"] for t in weights.table["tensors"]}
         state.sums = {name: tensor_sum(weights, name, dtypes[name]) for name in weights.names()}
@@ -110,12 +108,14 @@ def main():
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--check", metavar="SAFETENSORS")
     args = parser.parse_args()
-    # Signal mode without the socket: the handler must be in place before tensorinit signals.
-    ready = tc.ReadySignal() if "TENSORINIT_TABLE" in os.environ else None
+    # Signal mode ($TENSORINIT_SOCKET set): this server waits on the socket; it also catches
+    # handoff.signal (SIGUSR1) so the signal is harmless (tensorinit sends it only once caught).
+    if os.environ.get("TENSORINIT_SOCKET"):
+        tc.ReadySignal()
     if args.check:
         sys.exit(check(args.check))
     state = State()
-    threading.Thread(target=load, args=(state, ready), daemon=True).start()
+    threading.Thread(target=load, args=(state,), daemon=True).start()
     serve(state, args.port)
 
 

@@ -14,31 +14,54 @@ std::string table_path_for(const manifest::Manifest& manifest, const std::string
   return fmt::format("{}/tensorinit-{}.json", shm_dir, manifest.model.name);
 }
 
-Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,
-                                   std::optional<plan::Decision>& decision) {
+std::string socket_path_for(const manifest::Manifest& manifest, const std::string& shm_dir) {
+  return fmt::format("{}/tensorinit-{}.sock", shm_dir, manifest.model.name);
+}
+
+Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases& phases,
+                                     std::optional<plan::Decision>& decision) {
   plan::LocalEnvironment env;
   decision = phases.time("plan", [&] { return plan::decide(manifest.model, env); });
-  if (!decision->ok()) return std::unexpected(plan::no_usable_source(*decision));
   phases.add("index", env.index_seconds());
   phases.add("plan", -env.index_seconds());
+  if (!decision->ok()) return std::unexpected(plan::no_usable_source(*decision));
   const format::ModelIndex& index = *decision->index;
   log::info(fmt::format("source: {} {} ({}); {} tensors, {} in {} file(s)",
                         manifest::to_string(decision->chosen_source().type), decision->chosen_source().path,
                         decision->why, index.tensors.size(), format_bytes(index.tensor_bytes()), index.files.size()));
+  return *decision;
+}
+
+Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
+                                    std::stop_token stop, Phases& phases) {
+  const format::ModelIndex& index = *decision.index;
   std::atomic<uint64_t> progress{0};
   auto staged = phases.time("stage", [&] {
     ProgressDisplay display(index.tensor_bytes(), progress);
     return stage::stage_model(manifest, index, stop, progress);
   });
   if (!staged) return std::unexpected(staged.error());
-  LoadedWeights loaded{*decision, std::move(*staged), table_path_for(manifest)};
+  LoadedWeights loaded{decision, std::move(*staged), table_path_for(manifest)};
   auto written = phases.time("table", [&] {
-    const auto json = stage::tensor_table_json(manifest, loaded.decision.chosen_source(), *loaded.decision.index,
-                                               loaded.staged);
+    const auto json = stage::tensor_table_json(manifest, decision.chosen_source(), index, loaded.staged);
     return write_file_atomically(loaded.table_path, json);
   });
   if (!written) return std::unexpected(written.error());
   return loaded;
+}
+
+Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,
+                                   std::optional<plan::Decision>& decision) {
+  auto decided = decide_source(manifest, phases, decision);
+  if (!decided) return std::unexpected(decided.error());
+  return stage_weights(manifest, *decided, stop, phases);
+}
+
+std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,
+                                                             const plan::Decision& decision) {
+  return {{"TENSORINIT_TABLE", table_path_for(manifest)},
+          {"TENSORINIT_MODEL_DIR", decision.index->dir},
+          {"TENSORINIT_SOURCE", manifest::to_string(decision.chosen_source().type)}};
 }
 
 std::string summary_line(const LoadedWeights& loaded, const Phases& phases) {

@@ -21,10 +21,25 @@ struct LoadedWeights {
 // Where the tensor table goes: beside the arenas, `<shm_dir>/tensorinit-<model>.json`.
 std::string table_path_for(const manifest::Manifest& manifest, const std::string& shm_dir = "/dev/shm");
 
-// Decides, stages and writes the table. On failure nothing is left in /dev/shm; `decision` keeps
-// what was decided, for the report.
+// Where the readiness socket of signal mode goes: `<shm_dir>/tensorinit-<model>.sock`.
+std::string socket_path_for(const manifest::Manifest& manifest, const std::string& shm_dir = "/dev/shm");
+
+// The plan and index phases: which source, and its tensors. Fast (headers only), so signal mode
+// runs it before spawning the server, which then knows TENSORINIT_MODEL_DIR.
+Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases& phases,
+                                     std::optional<plan::Decision>& decision);
+
+// The stage and table phases for a decided source. On failure nothing is left in /dev/shm.
+Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
+                                    std::stop_token stop, Phases& phases);
+
+// Both. `decision` keeps what was decided, for the report, even when staging fails.
 Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,
                                    std::optional<plan::Decision>& decision);
+
+// The environment the server gets: TENSORINIT_TABLE, TENSORINIT_MODEL_DIR, TENSORINIT_SOURCE.
+std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,
+                                                             const plan::Decision& decision);
 
 // The report (contract): written atomically to `path` (skipped when empty). A report that cannot
 // be written is a warning, never a reason to fail a good load.

@@ -1,4 +1,5 @@
 // `tensorinit run [-f MANIFEST] [--grace D] [--group] [-- COMMAND...]`: the ENTRYPOINT.
+#include <linux/close_range.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include "app/load_weights.hpp"
 #include "app/stop_signals.hpp"
 #include "manifest/expand.hpp"
+#include "init/signals.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
@@ -46,13 +48,6 @@ std::vector<std::string> expand_handoff_vars(std::vector<std::string> argv,
   return argv;
 }
 
-std::vector<std::pair<std::string, std::string>> handoff_env(const LoadedWeights& loaded) {
-  const auto& source = loaded.decision.chosen_source();
-  return {{"TENSORINIT_TABLE", loaded.table_path},
-          {"TENSORINIT_MODEL_DIR", loaded.decision.index->dir},
-          {"TENSORINIT_SOURCE", manifest::to_string(source.type)}};
-}
-
 // exec(2) the server in place of tensorinit (not PID 1: someone else is the init).
 int exec_server(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
                 const init::InheritedSignals& inherited) {
@@ -60,11 +55,13 @@ int exec_server(const std::vector<std::string>& argv, const std::vector<std::pai
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
-  ::pthread_sigmask(SIG_SETMASK, &inherited.mask, nullptr);
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // the server gets 0, 1, 2 and nothing of ours
+  init::restore_inherited_signals(inherited);
   ::execvp(cargv[0], cargv.data());
   const int err = errno;
+  init::block_all_signals();
   log::error(fmt::format("{}: {}", argv[0], err == ENOENT ? "command not found" : std::strerror(err)));
-  return err == ENOENT ? 127 : 126;
+  return static_cast<int>(err == ENOENT ? Code::not_found : Code::not_executable);
 }
 
 struct RunFlags {
@@ -100,6 +97,41 @@ Result<int> run_plain_init(const RunFlags& flags, const init::InheritedSignals& 
 
 }  // namespace
 
+// Signal mode: decide first (headers only: milliseconds), so the server starts knowing
+// TENSORINIT_MODEL_DIR; then stage on the supervisor's worker while the server imports.
+Result<int> run_signal_mode(const manifest::Manifest& m, const RunFlags& flags, std::vector<std::string> command,
+                            Phases& phases, const init::InheritedSignals& inherited) {
+  std::optional<plan::Decision> decision;
+  auto decided = decide_source(m, phases, decision);
+  if (!decided) {
+    write_report(m.report, m, nullptr, decision, &decided.error(), phases);
+    return std::unexpected(decided.error());
+  }
+  const auto env = handoff_env(m, *decided);
+  std::optional<LoadedWeights> loaded;  // owned here: the arenas live until the server exits
+  init::SignalHandoff handoff{
+      .stage = [&](std::stop_token stop) -> Status {
+        auto staged = stage_weights(m, *decided, stop, phases);
+        if (!staged) {
+          write_report(m.report, m, nullptr, decision, &staged.error(), phases);
+          return std::unexpected(staged.error());
+        }
+        loaded = std::move(*staged);
+        log::info(summary_line(*loaded, phases));
+        write_report(m.report, m, &*loaded, decision, nullptr, phases);
+        return {};
+      },
+      .start_early = m.handoff.start == manifest::StartWhen::early,
+      .ready_signal = m.handoff.signal,
+      .socket_path = socket_path_for(m),
+      .table_path = table_path_for(m)};
+  init::Options options{.command = expand_handoff_vars(std::move(command), env), .env = env,
+                        .grace = flags.grace.value_or(m.handoff.grace), .group = flags.group, .handoff = &handoff};
+  const int code = init::supervise(options, inherited);
+  ::unlink(table_path_for(m).c_str());
+  return code;
+}
+
 Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   if (args.flag("--help") || args.flag("-h")) return std::fputs(kHelp, stdout), 0;
   auto flags = parse_flags(args);
@@ -112,8 +144,7 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   const auto command = flags->command.empty() ? m->handoff.command : flags->command;
   if (m->handoff.mode != HandoffMode::none && command.empty())
     return fail(Code::usage, fmt::format("{}: handoff.command is empty and no COMMAND was given after '--'", m->file));
-  if (m->handoff.mode == HandoffMode::signal)
-    return fail(Code::bad_manifest, fmt::format("{}: handoff.mode: signal is not supported by this build yet", m->file));
+  if (m->handoff.mode == HandoffMode::signal) return run_signal_mode(*m, *flags, command, phases, inherited);
 
   std::optional<plan::Decision> decision;
   Result<LoadedWeights> loaded = fail(Code::internal, "not loaded");
@@ -132,7 +163,7 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
     for (auto& arena : loaded->staged.arenas) arena.keep();
     return 0;
   }
-  const auto env = handoff_env(*loaded);
+  const auto env = handoff_env(*m, loaded->decision);
   const auto argv = expand_handoff_vars(command, env);
   if (::getpid() != 1) {
     for (auto& arena : loaded->staged.arenas) arena.keep();

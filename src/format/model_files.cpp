@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "format/safetensors.hpp"
+#include "format/tensorizer.hpp"
 #include "io/file_source.hpp"
 
 namespace tensorinit::format {
@@ -24,11 +25,18 @@ bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+bool is_tensorizer(const std::string& path, manifest::Format format) {
+  return format == manifest::Format::tensorizer || ends_with(path, ".tensors");
+}
+
 Status check_format(const std::string& path, manifest::Format format) {
   using manifest::Format;
-  if (format == Format::tensorizer || format == Format::packed || ends_with(path, ".tensors") ||
-      ends_with(path, ".zst"))
-    return fail(Code::bad_data, fmt::format("{}: tensorizer and packed files are not supported yet", path));
+  if (format == Format::packed || ends_with(path, ".zst"))
+    return fail(Code::bad_data, fmt::format("{}: packed files are not supported yet", path));
+  if (format == Format::tensorizer && ends_with(path, ".safetensors"))
+    return fail(Code::bad_data, fmt::format("{}: a safetensors file, but the manifest says format: tensorizer", path));
+  if (format == Format::safetensors && ends_with(path, ".tensors"))
+    return fail(Code::bad_data, fmt::format("{}: a tensorizer file, but the manifest says format: safetensors", path));
   return {};
 }
 
@@ -91,11 +99,19 @@ Status add_file(ModelIndex& model, const std::string& path) {
     if (e.code == Code::no_source) e.message = fmt::format("incomplete: {} is absent", path);
     return std::unexpected(e);
   }
-  auto layout = read_safetensors(**source);
-  if (!layout) return std::unexpected(layout.error());
+  std::vector<TensorEntry> tensors;
+  if (model.format == "tensorizer") {
+    auto layout = read_tensorizer(**source);
+    if (!layout) return std::unexpected(layout.error());
+    tensors = std::move(layout->tensors);
+  } else {
+    auto layout = read_safetensors(**source);
+    if (!layout) return std::unexpected(layout.error());
+    tensors = std::move(layout->tensors);
+  }
   const auto file_index = static_cast<uint32_t>(model.files.size());
   model.files.push_back({path, (*source)->size()});
-  for (auto& t : layout->tensors) {
+  for (auto& t : tensors) {
     t.file = file_index;
     model.tensors.push_back(std::move(t));
   }
@@ -132,6 +148,13 @@ Status check_unique_names(const ModelIndex& model, const std::string& dir) {
   return {};
 }
 
+std::vector<std::string> list_files(const fs::path& dir, std::string_view extension, std::error_code& ec) {
+  std::vector<std::string> files;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file() && it->path().extension() == extension) files.push_back(it->path().string());
+  return files;
+}
+
 Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format) {
   ModelIndex model;
   model.dir = dir.string();
@@ -145,15 +168,20 @@ Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format)
     if (auto ok = check_against_index(model, *index, index_path.string()); !ok) return std::unexpected(ok.error());
     return model;
   }
-  std::vector<std::string> files;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (it->is_regular_file() && it->path().extension() == ".safetensors") files.push_back(it->path().string());
+  // Safetensors files first (unless the manifest says tensorizer); a directory of *.tensors only
+  // is a tensorizer model.
+  std::vector<std::string> files = list_files(dir, ".safetensors", ec);
+  if (!ec && (files.empty() || format == manifest::Format::tensorizer) && format != manifest::Format::safetensors) {
+    files = list_files(dir, ".tensors", ec);
+    if (!files.empty()) model.format = "tensorizer";
+  }
   if (ec) return fail(Code::denied, fmt::format("{}: cannot list: {}", dir.string(), ec.message()));
   if (files.empty()) {
     if (auto ok = check_format(dir.string() + "/", format); !ok) return std::unexpected(ok.error());
     // Missing rather than malformed: an empty cache directory or an unpopulated volume is a
     // candidate to skip, not bad data.
-    return fail(Code::no_source, fmt::format("missing: {} holds no *.safetensors files", dir.string()));
+    return fail(Code::no_source, fmt::format("missing: {} holds no {} files", dir.string(),
+                                             format == manifest::Format::tensorizer ? "*.tensors" : "*.safetensors"));
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files)
@@ -177,6 +205,7 @@ Result<ModelIndex> index_local_model(const std::string& path, manifest::Format f
   ModelIndex model;
   model.dir = fs::path(path).parent_path().string();
   if (model.dir.empty()) model.dir = ".";
+  if (is_tensorizer(path, format)) model.format = "tensorizer";
   if (auto ok = add_file(model, path); !ok) return std::unexpected(ok.error());
   return model;
 }

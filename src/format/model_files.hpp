@@ -1,5 +1,7 @@
 // A model on a local path: one weight file, or a directory (model.safetensors.index.json, else
-// every *.safetensors in it). Produces the tensor index, every size checked against the headers.
+// every *.safetensors in it, else every *.tensors). Tensorizer files (*.tensors, or any file with
+// format: tensorizer) are read by read_tensorizer. Produces the tensor index, every size checked
+// against the headers.
 #pragma once
 
 #include <string>

@@ -118,6 +118,10 @@ Status check_tiling(std::vector<TensorEntry>& tensors, uint64_t data_start, std:
 Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64_t data_start,
                                                    std::string_view file) {
   if (text.empty() || text.front() != '{') return malformed(file, "header does not start with '{'");
+  // nlohmann's lexer takes a NUL byte for the end of input, so "{...}\0<anything>" would pass.
+  // JSON never holds a raw NUL (inside strings it must be escaped), so any NUL is malformed.
+  if (auto nul = text.find('\0'); nul != std::string_view::npos)
+    return malformed(file, fmt::format("header holds a NUL byte at offset {}", nul));
   json header;
   try {
     header = parse_rejecting_duplicates(text);

@@ -14,6 +14,10 @@ struct TensorEntry {
   uint32_t file = 0;            // index into ModelIndex::files
   uint64_t file_offset = 0;     // absolute offset of the first byte in that file
   uint64_t bytes = 0;
+  // Tensorizer meta tensors (data version 4, data_length 0): no bytes in the file; `bytes` is the
+  // full size and the tensor loads as zeros. file_offset then points at nothing to read.
+  bool zeros = false;
+  uint64_t header_offset = 0;   // tensorizer: the per-tensor header (its checksums cover it); else 0
 };
 
 struct WeightFile {

@@ -94,8 +94,10 @@ Result<pid_t> spawn(const SpawnRequest& request, const InheritedSignals& inherit
   UniqueFd read_end(fds[0]);
   UniqueFd write_end(fds[1]);
 
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(Code::internal, std::string("fork: ") + strerror(errno));
+  // vfork: the child borrows our memory until it execs (no page-table copy); it only makes
+  // system calls and writes to the pipe before exec or _exit.
+  const pid_t pid = ::vfork();
+  if (pid < 0) return fail(Code::internal, std::string("vfork: ") + strerror(errno));
   if (pid == 0) exec_child(argv.data(), env.pointers.data(), write_end.get(), take_terminal, inherited);
 
   ::setpgid(pid, pid);  // also in the parent, so a signal to the group right away cannot miss

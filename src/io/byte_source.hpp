@@ -24,6 +24,11 @@ class ByteSource {
 
   // What to call the source in messages (a path, a redacted URL). Thread-safe.
   virtual const std::string& name() const = 0;
+
+  // Reads whose offset, length and buffer address are multiples of this go around the page cache
+  // (O_DIRECT) and want a staging buffer; 1 means any read is as good as any other, so callers may
+  // read straight into the destination. Fixed for the life of the source. Thread-safe.
+  virtual uint64_t alignment() const { return 1; }
 };
 
 }  // namespace tensorinit::io

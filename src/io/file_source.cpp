@@ -63,26 +63,18 @@ bool FileSource::enable_direct() {
   return true;
 }
 
-Status FileSource::read_direct(uint64_t offset, std::span<std::byte> buffer, size_t len) const {
-  const size_t rounded = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-  if (!direct() || !aligned(offset) || rounded > buffer.size() ||
-      reinterpret_cast<uintptr_t>(buffer.data()) % kDirectAlign != 0)
-    return pread_fully(fd_.get(), offset, buffer.first(len), path_);
+Status FileSource::read_direct(uint64_t offset, std::span<std::byte> out) const {
   size_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pread(direct_fd_.get(), buffer.data() + done, rounded - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EINVAL)  // the device wants a larger alignment than ours: go buffered
-        return pread_fully(fd_.get(), offset + done, buffer.subspan(done, len - done), path_);
+  while (done < out.size()) {
+    ssize_t n = ::pread(direct_fd_.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EINVAL)
       return fail(code_for_errno(errno), fmt::format("{}: read at offset {}: {}", path_, offset + done, std::strerror(errno)));
-    }
-    if (n == 0)
-      return fail(Code::bad_data, fmt::format("{}: file ended at offset {} (expected {} more bytes)", path_,
-                                              offset + done, len - done));
-    done += static_cast<size_t>(n);
-    if (done < len && !aligned(done))  // short read mid-file: finish the odd remainder buffered
-      return pread_fully(fd_.get(), offset + done, buffer.subspan(done, len - done), path_);
+    // EINVAL: the device wants a larger alignment than ours; a short read leaves an unaligned
+    // remainder. Either way the buffered descriptor finishes the job.
+    const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
+    if (got == 0 || !aligned(got)) return pread_fully(fd_.get(), offset + done + got, out.subspan(done + got), path_);
+    done += got;
   }
   return {};
 }
@@ -90,8 +82,33 @@ Status FileSource::read_direct(uint64_t offset, std::span<std::byte> buffer, siz
 Status FileSource::read_at(uint64_t offset, std::span<std::byte> out) const {
   if (direct() && aligned(offset) && aligned(out.size()) &&
       reinterpret_cast<uintptr_t>(out.data()) % kDirectAlign == 0)
-    return read_direct(offset, out, out.size());
+    return read_direct(offset, out);
   return pread_fully(fd_.get(), offset, out, path_);
+}
+
+Status FileSource::warm(uint64_t offset, uint64_t len) const {
+#ifndef MADV_POPULATE_READ
+  constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14; glibc 2.36 headers may lack it
+#endif
+  if (len == 0) return {};
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t start = offset / page * page;
+  const size_t map_len = static_cast<size_t>(offset + len - start);
+  void* addr = ::mmap(nullptr, map_len, PROT_READ, MAP_SHARED, fd_.get(), static_cast<off_t>(start));
+  if (addr != MAP_FAILED) {
+    Mapping map(addr, map_len);
+    if (::madvise(addr, map_len, MADV_POPULATE_READ) == 0) return {};
+    if (errno == EIO || errno == EFAULT)
+      return fail(Code::io, fmt::format("{}: read at offset {}: {}", path_, offset, std::strerror(errno)));
+  }
+  // No MADV_POPULATE_READ (EINVAL before 5.14): read through a small buffer instead.
+  std::vector<std::byte> buffer(std::min<uint64_t>(len, 1u << 20));
+  for (uint64_t done = 0; done < len;) {
+    const auto n = std::min<uint64_t>(buffer.size(), len - done);
+    if (auto ok = pread_fully(fd_.get(), offset + done, std::span(buffer.data(), n), path_); !ok) return ok;
+    done += n;
+  }
+  return {};
 }
 
 double FileSource::resident_fraction() const {

@@ -25,14 +25,16 @@ class FileSource final : public ByteSource {
   uint64_t size() const override { return size_; }
   const std::string& name() const override { return path_; }
 
-  // Uses the O_DIRECT descriptor when offset, length and buffer are all kDirectAlign-aligned
-  // (or the read ends exactly at end of file from an aligned offset into a buffer that has room
-  // for the rounded-up length: see read_direct_tail), else the buffered one. Thread-safe (pread).
+  uint64_t alignment() const override { return direct() ? kDirectAlign : 1; }
+
+  // Uses the O_DIRECT descriptor when offset, length and buffer are all kDirectAlign-aligned,
+  // else the buffered one. Thread-safe (pread).
   Status read_at(uint64_t offset, std::span<std::byte> out) const override;
 
-  // O_DIRECT read of [offset, offset + round_up(len)) into `buffer` (capacity ≥ the rounded
-  // length, aligned); returns the bytes actually read, which is len at the end of the file.
-  Status read_direct(uint64_t offset, std::span<std::byte> buffer, size_t len) const;
+  // Brings [offset, offset + len) into the page cache without copying it anywhere
+  // (MADV_POPULATE_READ on a read-only mapping; a buffered read where the kernel lacks it).
+  // Thread-safe.
+  Status warm(uint64_t offset, uint64_t len) const;
 
   // Fraction of the file's pages resident in the page cache (mincore: ~1 ms per GiB).
   double resident_fraction() const;
@@ -40,6 +42,8 @@ class FileSource final : public ByteSource {
   int fd() const { return fd_.get(); }
 
  private:
+  Status read_direct(uint64_t offset, std::span<std::byte> out) const;
+
   FileSource(std::string path, UniqueFd fd, uint64_t size)
       : path_(std::move(path)), fd_(std::move(fd)), size_(size) {}
 

@@ -44,7 +44,7 @@ double LocalEnvironment::measure_read_rate(const manifest::Source&, const format
   const uint64_t offset = (largest->size - len) / 2 / io::kDirectAlign * io::kDirectAlign;
   std::unique_ptr<std::byte, FreeDeleter> buffer(static_cast<std::byte*>(std::aligned_alloc(io::kDirectAlign, len)));
   const auto start = std::chrono::steady_clock::now();
-  if (!(*source)->read_direct(offset, std::span(buffer.get(), len), len)) return 0;
+  if (!(*source)->read_at(offset, std::span(buffer.get(), len))) return 0;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return static_cast<double>(len) / std::max(seconds, 1e-6);
 }

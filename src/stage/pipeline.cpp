@@ -1,7 +1,7 @@
 #include "stage/pipeline.hpp"
 
 #include <cstdlib>
-#include <memory>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -10,9 +10,12 @@
 namespace tensorinit::stage {
 namespace {
 
+// Staging buffers suit O_DIRECT on any device we know (4 KiB logical blocks at most).
+constexpr size_t kStagingAlign = 4096;
+
 struct AlignedBuffer {
   explicit AlignedBuffer(size_t n)
-      : size(n), data(static_cast<std::byte*>(std::aligned_alloc(io::kDirectAlign, n))) {}
+      : size(n), data(static_cast<std::byte*>(std::aligned_alloc(kStagingAlign, n))) {}
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   ~AlignedBuffer() { std::free(data); }
@@ -20,10 +23,10 @@ struct AlignedBuffer {
   std::byte* data;
 };
 
-// Shared by the readers: the next chunk to take, and the first failure.
+// Shared by the workers: the next item to take, and the first failure.
 class Work {
  public:
-  explicit Work(size_t chunks) : total_(chunks) {}
+  explicit Work(size_t items) : total_(items) {}
   std::optional<size_t> take() {
     if (failed_.load(std::memory_order_relaxed)) return std::nullopt;
     size_t i = next_.fetch_add(1, std::memory_order_relaxed);
@@ -48,53 +51,69 @@ class Work {
   std::optional<Error> error_;
 };
 
-// A buffered file read straight into the destination: no staging copy.
-Status read_in_place(const io::FileSource& file, std::span<const Piece> pieces, Sink& sink) {
-  for (const auto& p : pieces)
-    if (auto ok = io::pread_fully(file.fd(), p.file_offset, std::span(sink.place(p.dest_offset), p.len), file.name()); !ok)
-      return ok;
-  return {};
-}
+// A worker's body for one item; made once per worker so it can own per-worker state.
+using ItemBody = std::function<Status(size_t item)>;
 
-// Reads the chunk (from its aligned-down start when direct) into `buffer`, then hands it over.
-Status read_staged(const io::FileSource& file, const Chunk& chunk, std::span<const Piece> pieces,
-                   AlignedBuffer& buffer, Sink& sink) {
-  const uint64_t lead = file.direct() ? chunk.offset % io::kDirectAlign : 0;
-  const std::span<std::byte> span(buffer.data, buffer.size);
-  auto ok = file.direct() ? file.read_direct(chunk.offset - lead, span, lead + chunk.len)
-                          : file.read_at(chunk.offset, span.first(chunk.len));
-  if (!ok) return ok;
-  return sink.consume(chunk, pieces, buffer.data + lead);
-}
-
-void read_chunks(const ReadPlan& plan, std::span<const io::FileSource* const> files, Sink& sink,
-                 const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done, Work& work) {
-  AlignedBuffer buffer(options.chunk_size + 2 * io::kDirectAlign);
-  const bool host_addressable = sink.place(0) != nullptr;
-  while (auto i = work.take()) {
-    if (stop.stop_requested()) return work.fail(Error{Code::stopped, "staging stopped"});
-    const Chunk& chunk = plan.chunks[*i];
-    const io::FileSource& file = *files[chunk.file];
-    const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
-    auto ok = (!file.direct() && host_addressable) ? read_in_place(file, pieces, sink)
-                                                   : read_staged(file, chunk, pieces, buffer, sink);
-    if (!ok) return work.fail(std::move(ok.error()));
-    done.fetch_add(chunk.len, std::memory_order_relaxed);
+// Runs `make_body()`'s body over every item on `workers` threads: a plain parallel loop.
+Status parallel_items(size_t items, unsigned workers, std::stop_token stop, const std::function<ItemBody()>& make_body) {
+  Work work(items);
+  workers = std::max(1u, std::min<unsigned>(workers, static_cast<unsigned>(std::max<size_t>(items, 1))));
+  {
+    std::vector<std::jthread> threads;
+    for (unsigned w = 0; w < workers; ++w)
+      threads.emplace_back([&] {
+        const ItemBody body = make_body();
+        while (auto i = work.take()) {
+          if (stop.stop_requested()) return work.fail(Error{Code::stopped, "staging stopped"});
+          if (auto ok = body(*i); !ok) return work.fail(std::move(ok.error()));
+        }
+      });
   }
+  return work.result();
+}
+
+// Reads the chunk into `buffer` from its aligned-down start: the aligned body in one read (O_DIRECT
+// for direct files), the unaligned tail at the end of a file (under one block) in another.
+Status read_staged(const io::ByteSource& file, const Chunk& chunk, const AlignedBuffer& buffer,
+                   std::span<const Piece> pieces, Sink& sink) {
+  const uint64_t align = file.alignment();
+  const uint64_t lead = chunk.offset % align;
+  const uint64_t start = chunk.offset - lead;
+  const uint64_t total = lead + chunk.len;
+  const uint64_t body = total / align * align;
+  if (body > 0)
+    if (auto ok = file.read_at(start, std::span(buffer.data, body)); !ok) return ok;
+  if (total > body)
+    if (auto ok = file.read_at(start + body, std::span(buffer.data + body, total - body)); !ok) return ok;
+  return sink.consume(chunk, pieces, buffer.data + lead);
 }
 
 }  // namespace
 
-Status run_pipeline(const ReadPlan& plan, std::span<const io::FileSource* const> files, Sink& sink,
+Status run_pipeline(const ReadPlan& plan, std::span<const io::ByteSource* const> files, Sink& sink,
                     const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done) {
-  Work work(plan.chunks.size());
-  const unsigned readers = std::max(1u, std::min<unsigned>(options.readers, static_cast<unsigned>(plan.chunks.size())));
-  {
-    std::vector<std::jthread> threads;
-    for (unsigned r = 0; r < readers; ++r)
-      threads.emplace_back([&] { read_chunks(plan, files, sink, options, stop, done, work); });
-  }
-  return work.result();
+  return parallel_items(plan.chunks.size(), options.readers, stop, [&]() -> ItemBody {
+    auto buffer = std::make_shared<AlignedBuffer>(options.chunk_size + 2 * kStagingAlign);
+    return [&, buffer](size_t i) -> Status {
+      const Chunk& chunk = plan.chunks[i];
+      const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
+      if (auto ok = read_staged(*files[chunk.file], chunk, *buffer, pieces, sink); !ok) return ok;
+      done.fetch_add(chunk.len, std::memory_order_relaxed);
+      return {};
+    };
+  });
+}
+
+Status warm_page_cache(const ReadPlan& plan, std::span<const io::FileSource* const> files,
+                       const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done) {
+  return parallel_items(plan.chunks.size(), options.readers, stop, [&]() -> ItemBody {
+    return [&](size_t i) -> Status {
+      const Chunk& chunk = plan.chunks[i];
+      if (auto ok = files[chunk.file]->warm(chunk.offset, chunk.len); !ok) return ok;
+      done.fetch_add(chunk.len, std::memory_order_relaxed);
+      return {};
+    };
+  });
 }
 
 }  // namespace tensorinit::stage

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -51,12 +50,6 @@ Result<ShmArena> ShmArena::create(const std::string& shm_dir, const std::string&
   arena.bytes_ = bytes;
   if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
     return fail(Code::io, fmt::format("{}: cannot size to {} bytes: {}", arena.temp_path_, bytes, std::strerror(errno)));
-  if (bytes > 0) {
-    void* addr = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (addr == MAP_FAILED)
-      return fail(Code::io, fmt::format("{}: cannot map {} bytes: {}", arena.temp_path_, bytes, std::strerror(errno)));
-    arena.map_ = Mapping(addr, bytes);
-  }
   return arena;
 }
 
@@ -73,7 +66,6 @@ ShmArena& ShmArena::operator=(ShmArena&& other) noexcept {
   temp_path_ = std::exchange(other.temp_path_, {});
   final_path_ = std::exchange(other.final_path_, {});
   fd_ = std::move(other.fd_);
-  map_ = std::move(other.map_);
   bytes_ = std::exchange(other.bytes_, 0);
   published_ = std::exchange(other.published_, false);
   keep_ = std::exchange(other.keep_, false);
@@ -82,7 +74,6 @@ ShmArena& ShmArena::operator=(ShmArena&& other) noexcept {
 
 void ShmArena::remove() {
   if (final_path_.empty()) return;  // moved from, or never created
-  map_.reset();
   if (!published_) ::unlink(temp_path_.c_str());
   else if (!keep_) ::unlink(final_path_.c_str());
 }

@@ -10,7 +10,6 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
-#include "util/mapping.hpp"
 
 namespace tensorinit::stage {
 
@@ -27,7 +26,6 @@ class ShmArena {
   ShmArena& operator=(const ShmArena&) = delete;
   ~ShmArena() { remove(); }
 
-  std::byte* data() const { return map_.data(); }
   uint64_t size() const { return bytes_; }
   const std::string& path() const { return final_path_; }
   int fd() const { return fd_.get(); }
@@ -43,7 +41,6 @@ class ShmArena {
 
   std::string temp_path_, final_path_;
   UniqueFd fd_;
-  Mapping map_;
   uint64_t bytes_ = 0;
   bool published_ = false;
   bool keep_ = false;

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 
 #include "stage/layout.hpp"
 #include "util/error.hpp"
@@ -13,32 +14,23 @@ class Sink {
  public:
   virtual ~Sink() = default;
 
-  // Host memory that the arena byte `dest_offset` lives at, so a buffered read can land in place
-  // (one copy, done by the kernel); nullptr when the destination is not host-addressable.
-  // Thread-safe.
-  virtual std::byte* place(uint64_t dest_offset) = 0;
-
   // Takes one chunk: `bytes` holds file bytes [chunk.offset, chunk.offset + chunk.len).
   // The buffer is reused as soon as this returns. Thread-safe for distinct chunks.
   virtual Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) = 0;
 };
 
-// Copies pieces into a host arena.
+// Writes pieces into a host arena through its file descriptor. Measured here (1 GiB, /dev/shm):
+// memcpy into the shared mapping 0.39-0.57 GB/s with one minor fault per 4 KiB page (each page
+// allocated and zeroed, then overwritten); pwrite 0.89-1.09 GB/s with almost no faults, since
+// tmpfs skips zeroing pages that are written whole.
 class HostSink final : public Sink {
  public:
-  explicit HostSink(std::byte* arena) : arena_(arena) {}
-  std::byte* place(uint64_t dest_offset) override { return arena_ + dest_offset; }
+  HostSink(int arena_fd, std::string arena_name) : fd_(arena_fd), name_(std::move(arena_name)) {}
   Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override;
 
  private:
-  std::byte* arena_;
-};
-
-// Reading is the whole point: the pages are now in the page cache for the server to read.
-class PageCacheSink final : public Sink {
- public:
-  std::byte* place(uint64_t) override { return nullptr; }
-  Status consume(const Chunk&, std::span<const Piece>, const std::byte*) override { return {}; }
+  int fd_;
+  std::string name_;
 };
 
 }  // namespace tensorinit::stage

@@ -73,25 +73,25 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   staged.layout = layout_arena(index);
   auto files = open_files(index, manifest.stage, *target, staged.direct_io);
   if (!files) return std::unexpected(files.error());
-  std::vector<const io::FileSource*> sources;
-  for (const auto& f : *files) sources.push_back(f.get());
-
-  std::unique_ptr<Sink> sink;
-  if (*target == Target::host) {
-    remove_stale_partials(shm_dir, manifest.model.name);
-    auto arena = ShmArena::create(shm_dir, manifest.model.name, 0, staged.layout.bytes);
-    if (!arena) return std::unexpected(arena.error());
-    staged.arenas.push_back(std::move(*arena));
-    sink = std::make_unique<HostSink>(staged.arenas.back().data());
-  } else {
-    sink = std::make_unique<PageCacheSink>();
-  }
   const ReadPlan plan = plan_reads(index, staged.layout, staged.chunk_size);
   staged.bytes = plan.bytes;
   const PipelineOptions options{.readers = staged.readers, .chunk_size = staged.chunk_size};
-  if (auto ok = run_pipeline(plan, sources, *sink, options, stop, progress); !ok) return std::unexpected(ok.error());
-  for (auto& arena : staged.arenas)
-    if (auto ok = arena.publish(); !ok) return std::unexpected(ok.error());
+  if (*target == Target::pagecache) {
+    std::vector<const io::FileSource*> sources;
+    for (const auto& f : *files) sources.push_back(f.get());
+    if (auto ok = warm_page_cache(plan, sources, options, stop, progress); !ok) return std::unexpected(ok.error());
+    return staged;
+  }
+  std::vector<const io::ByteSource*> sources;
+  for (const auto& f : *files) sources.push_back(f.get());
+  remove_stale_partials(shm_dir, manifest.model.name);
+  auto arena = ShmArena::create(shm_dir, manifest.model.name, 0, staged.layout.bytes);
+  if (!arena) return std::unexpected(arena.error());
+  staged.arenas.push_back(std::move(*arena));
+  HostSink sink(staged.arenas.back().fd(), staged.arenas.back().path());
+  if (auto ok = run_pipeline(plan, sources, sink, options, stop, progress); !ok) return std::unexpected(ok.error());
+  for (auto& published : staged.arenas)
+    if (auto ok = published.publish(); !ok) return std::unexpected(ok.error());
   return staged;
 }
 

@@ -18,6 +18,8 @@ enum class Code : int {
   io = 74,
   denied = 77,
   bad_manifest = 78,
+  not_executable = 126,  // the server command cannot be executed
+  not_found = 127,       // the server command does not exist
   stopped = 143,     // told to stop (SIGTERM) before a child existed
 };
 

@@ -53,4 +53,5 @@ code=0; wait $pid || code=$?
 if [ $code = 143 ]; then ok "SIGTERM during staging exits 143"; else not_ok "SIGTERM during staging: exit $code"; cat "$TEST_TMP/term.err"; fi
 check "SIGTERM leaves nothing in /dev/shm" no_leftovers synth-term
 rm -rf "$TEST_TMP/big"
+rm -f /dev/shm/tensorinit-synth-*
 finish

@@ -165,7 +165,9 @@ TEST_CASE("format: header rejections are bad_data naming the file and the fault"
       {"string", R"("abc")", "does not start with '{'"},
       {"bad JSON", R"({"a": )", "not valid JSON"},
       {"two values", "{}{}", "not valid JSON"},
-      {"NUL padding", "{}\0\0\0"s, "not valid JSON"},
+      {"NUL padding", "{}\0\0\0"s, "NUL byte at offset 2"},
+      {"NUL then garbage", R"({"a":)" + ok + "}\0garbage"s, "NUL byte"},
+      {"NUL inside a string", "{\"__metadata__\":{\"k\":\"a\0b\"}}"s, "NUL byte"},
       {"invalid UTF-8 in a key", "{\"a\xff\":" + ok + "}", "not valid JSON"},
       {"overlong UTF-8", "{\"a\xc0\xaf\":" + ok + "}", "not valid JSON"},
       {"lone surrogate", R"({"__metadata__":{"k":"\ud800"}})", "not valid JSON"},
@@ -203,7 +205,7 @@ TEST_CASE("format: header rejections are bad_data naming the file and the fault"
       {"metadata value not a string", R"({"__metadata__":{"k":1}})", "__metadata__ 'k' is not a string"},
   };
   for (const auto& c : cases) {
-    CAPTURE(c.label);
+    INFO("case: " << std::string(c.label));
     check_error(parse(c.header), Code::bad_data, c.what);
     // The same through a whole file, with enough data that only the header is at fault.
     check_error(read_bytes(raw_safetensors(c.header, std::string(16, '\0'))), Code::bad_data, c.what);

@@ -163,14 +163,16 @@ TEST_CASE("signal handoff: the server is signalled when staging is done and clie
     return {};
   };
   const std::string out = scratch / "server";
-  auto options = shell("trap 'echo \"$TENSORINIT_SOCKET\" > " + out +
-                       "; exit 42' USR1; while :; do sleep 0.01; done");
+  // The server also lists its descriptors: the listening socket must not leak into it.
+  auto options = shell("ls /proc/$$/fd | xargs > " + out + ".fds; trap 'echo \"$TENSORINIT_SOCKET\" > " +
+                       out + "; exit 42' USR1; while :; do sleep 0.01; done");
   options.handoff = &handoff;
   pid_t pid = start_supervisor(options);
   std::string answer = read_socket(handoff.socket_path);
   CHECK(answer == "ready " + std::to_string(table.size()) + "\n" + table);
   CHECK(wait_code(pid) == 42);
   CHECK(slurp(out) == handoff.socket_path + "\n");
+  CHECK(slurp(out + ".fds") == "0 1 2\n");
   CHECK_FALSE(fs::exists(handoff.socket_path));  // removed on exit
 }
 

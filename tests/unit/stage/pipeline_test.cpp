@@ -1,0 +1,142 @@
+#include "stage/pipeline.hpp"
+
+#include <doctest/doctest.h>
+
+#include "fake_source.hpp"
+
+namespace tensorinit::stage {
+namespace {
+
+using testing::FakeSource;
+
+// Two files of odd-sized tensors packed back to back after a header, like safetensors.
+format::ModelIndex two_file_index(const FakeSource& a, const FakeSource& b, uint64_t header) {
+  format::ModelIndex index;
+  index.files = {{a.name(), a.size()}, {b.name(), b.size()}};
+  uint32_t file = 0;
+  for (const FakeSource* src : {&a, &b}) {
+    uint64_t at = header, n = 0;
+    for (uint64_t len : {1ull, 7ull, 4096ull, 100000ull, 3ull, 0ull, 65537ull}) {
+      if (at + len > src->size()) break;
+      index.tensors.push_back({.name = fmt::format("f{}.t{}", file, n++), .dtype = "U8", .shape = {len}, .file = file,
+                               .file_offset = at, .bytes = len});
+      at += len;
+    }
+    ++file;
+  }
+  return index;
+}
+
+void check_arena(const std::vector<std::byte>& arena, const format::ModelIndex& index, const ArenaLayout& layout,
+                 const std::vector<const FakeSource*>& files) {
+  for (size_t i = 0; i < index.tensors.size(); ++i) {
+    const auto& t = index.tensors[i];
+    CHECK(layout.offsets[i] % kTensorAlign == 0);
+    const auto* want = files[t.file]->bytes().data() + t.file_offset;
+    CHECK_MESSAGE(std::memcmp(arena.data() + layout.offsets[i], want, t.bytes) == 0, t.name);
+  }
+}
+
+// Copies pieces into a vector standing in for the arena.
+class MemorySink final : public Sink {
+ public:
+  explicit MemorySink(std::vector<std::byte>& arena) : arena_(arena) {}
+  Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override {
+    for (const auto& p : pieces) std::memcpy(arena_.data() + p.dest_offset, bytes + (p.file_offset - chunk.offset), p.len);
+    return {};
+  }
+
+ private:
+  std::vector<std::byte>& arena_;
+};
+
+}  // namespace
+
+TEST_CASE("stage: every chunk size, reader count and alignment lands every byte in place") {
+  for (uint64_t align : {1ull, 4096ull}) {
+    FakeSource a("a", 8 + 101 + 1 + 7 + 4096 + 100000 + 3 + 65537, align);
+    FakeSource b("b", 8 + 101 + 1 + 7 + 4096 + 100000 + 3 + 65537, align);  // tensors end at EOF, as in safetensors
+    const auto index = two_file_index(a, b, 8 + 101);
+    for (uint64_t chunk : {4096ull, 16384ull, 1ull << 20}) {
+      for (unsigned readers : {1u, 3u, 8u}) {
+        const auto layout = layout_arena(index);
+        const auto plan = plan_reads(index, layout, chunk);
+        CHECK(plan.bytes == index.tensor_bytes());
+        std::vector<std::byte> arena(layout.bytes);
+        MemorySink sink(arena);
+        std::atomic<uint64_t> done{0};
+        std::vector<const io::ByteSource*> files{&a, &b};
+        auto ok = run_pipeline(plan, files, sink, {.readers = readers, .chunk_size = chunk}, {}, done);
+        REQUIRE(ok);
+        check_arena(arena, index, layout, {&a, &b});
+        CHECK(a.misaligned == 0);
+        CHECK(b.misaligned == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("stage: the first read error stops the pipeline and is returned") {
+  FakeSource a("a", 1 << 20, 4096);
+  FakeSource b("b", 1 << 20, 1);
+  b.fail_at = 300000;
+  format::ModelIndex index;
+  index.files = {{"a", a.size()}, {"b", b.size()}};
+  index.tensors = {{.name = "x", .dtype = "U8", .shape = {a.size() - 8}, .file = 0, .file_offset = 8, .bytes = a.size() - 8},
+                   {.name = "y", .dtype = "U8", .shape = {b.size() - 8}, .file = 1, .file_offset = 8, .bytes = b.size() - 8}};
+  const auto layout = layout_arena(index);
+  const auto plan = plan_reads(index, layout, 65536);
+  std::vector<std::byte> arena(layout.bytes);
+  MemorySink sink(arena);
+  std::atomic<uint64_t> done{0};
+  std::vector<const io::ByteSource*> files{&a, &b};
+  auto ok = run_pipeline(plan, files, sink, {.readers = 4, .chunk_size = 65536}, {}, done);
+  REQUIRE_FALSE(ok);
+  CHECK(ok.error().code == Code::io);
+  CHECK(ok.error().message.find("injected failure at 300000") != std::string::npos);
+}
+
+TEST_CASE("stage: a stop request ends staging with Code::stopped") {
+  FakeSource a("a", 4 << 20, 1);
+  format::ModelIndex index;
+  index.files = {{"a", a.size()}};
+  index.tensors = {{.name = "x", .dtype = "U8", .shape = {a.size()}, .file = 0, .file_offset = 0, .bytes = a.size()}};
+  const auto layout = layout_arena(index);
+  const auto plan = plan_reads(index, layout, 4096);
+  std::vector<std::byte> arena(layout.bytes);
+  MemorySink sink(arena);
+  std::atomic<uint64_t> done{0};
+  std::stop_source stop;
+  stop.request_stop();
+  std::vector<const io::ByteSource*> files{&a};
+  auto ok = run_pipeline(plan, files, sink, {.readers = 2, .chunk_size = 4096}, stop.get_token(), done);
+  REQUIRE_FALSE(ok);
+  CHECK(ok.error().code == Code::stopped);
+  CHECK(done.load() < a.size());
+}
+
+TEST_CASE("stage: layout aligns every tensor to 256 bytes and chunks split at chunk multiples") {
+  format::ModelIndex index;
+  index.files = {{"f", 1000}};
+  index.tensors = {{.name = "a", .dtype = "U8", .shape = {3}, .file = 0, .file_offset = 8, .bytes = 3},
+                   {.name = "b", .dtype = "U8", .shape = {300}, .file = 0, .file_offset = 11, .bytes = 300},
+                   {.name = "c", .dtype = "U8", .shape = {689}, .file = 0, .file_offset = 311, .bytes = 689}};
+  const auto layout = layout_arena(index);
+  CHECK(layout.offsets == std::vector<uint64_t>{0, 256, 768});
+  CHECK(layout.bytes == 1536);
+  const auto plan = plan_reads(index, layout, 512);
+  REQUIRE(plan.chunks.size() == 2);
+  CHECK(plan.chunks[0].offset == 8);
+  CHECK(plan.chunks[0].len == 504);
+  CHECK(plan.chunks[1].offset == 512);
+  CHECK(plan.chunks[1].len == 488);
+  // c straddles the boundary: two pieces that meet exactly.
+  const auto& p = plan.pieces;
+  REQUIRE(p.size() == 4);
+  CHECK(p[2].file_offset == 311);
+  CHECK(p[2].len == 201);
+  CHECK(p[3].file_offset == 512);
+  CHECK(p[3].dest_offset == 768 + 201);
+}
+
+}  // namespace tensorinit::stage
