@@ -22,6 +22,15 @@ m=$(manifest golden-pc "$golden" "stage: {target: pagecache}" "report: ''" \
 expect_exit 0 "run (exec) with target pagecache gives file offsets" "$TENSORINIT" run -f "$m"
 check "pagecache: no arena created" no_leftovers golden-pc-0
 
+# As PID 1, exec mode keeps tensorinit as the init: the server runs as its child, and the arena
+# is removed once the server is gone.
+m=$(manifest golden-pid1 "$golden" "report: ''" \
+  "handoff: {mode: exec, command: [python3, $TESTS_DIR/tools/verify_table.py, --expect, $expect]}")
+expect_exit 0 "as PID 1, exec mode supervises a byte-exact server" unshare -fp --mount-proc "$TENSORINIT" run -f "$m"
+check "as PID 1 the server verified every tensor" grep -q "verified 10 tensors" "$TEST_TMP/stdout"
+check "as PID 1 the arena and table are gone after the server" no_leftovers golden-pid1
+expect_exit 3 "as PID 1 the server's exit code is ours" unshare -fp --mount-proc "$TENSORINIT" run -f "$m" -- sh -c 'exit 3'
+
 # COMMAND after -- overrides handoff.command; the server's exit code is ours.
 expect_exit 7 "server's exit code propagates" "$TENSORINIT" run -f "$m" -- sh -c 'exit 7'
 check "server gets TENSORINIT_* env" "$TENSORINIT" run -f "$m" -- sh -c \

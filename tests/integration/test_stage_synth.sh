@@ -52,6 +52,20 @@ kill -TERM $pid
 code=0; wait $pid || code=$?
 if [ $code = 143 ]; then ok "SIGTERM during staging exits 143"; else not_ok "SIGTERM during staging: exit $code"; cat "$TEST_TMP/term.err"; fi
 check "SIGTERM leaves nothing in /dev/shm" no_leftovers synth-term
+
+# The same in signal mode as PID 1, server started early: staging stops, the server gets SIGTERM,
+# the arena goes, and tensorinit exits within a second or two with 143.
+m=$(manifest synth-sigterm "$TEST_TMP/big" "stage: {readers: 1, chunk_size: 4MiB, direct_io: on}" "report: ''" \
+  "handoff: {mode: signal, start: early, grace: 5s, command: [sleep, '60']}")
+unshare -fp --mount-proc "$TENSORINIT" run -f "$m" 2>"$TEST_TMP/term2.err" & pid=$!
+sleep 0.4
+started=$(date +%s%N)
+kill -TERM "$(pgrep -P $pid)"  # tensorinit, PID 1 of the new namespace (unshare forwards nothing)
+code=0; wait $pid || code=$?
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+if [ $code = 143 ]; then ok "signal mode: SIGTERM during staging exits 143"; else not_ok "signal mode: SIGTERM during staging: exit $code"; cat "$TEST_TMP/term2.err"; fi
+if [ $elapsed_ms -lt 3000 ]; then ok "signal mode: stopped within ${elapsed_ms} ms"; else not_ok "signal mode: took ${elapsed_ms} ms to stop"; fi
+check "signal mode: SIGTERM leaves nothing in /dev/shm" no_leftovers synth-sigterm
 rm -rf "$TEST_TMP/big"
 rm -f /dev/shm/tensorinit-synth-*
 finish
