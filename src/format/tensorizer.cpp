@@ -15,6 +15,7 @@ namespace {
 
 using tensorizer_detail::FieldReader;
 using tensorizer_detail::RecordHeader;
+using tensorizer_detail::printable_name;
 
 constexpr std::string_view kMagic = "|TZR|";
 constexpr uint64_t kEncryptedFlag = 1;
@@ -71,7 +72,7 @@ std::optional<uint64_t> byte_size(const std::vector<uint64_t>& shape, uint32_t b
 Result<TensorEntry> to_tensor(const IndexEntry& e, uint32_t version, uint64_t index_end, std::string_view file) {
   TensorEntry t;
   t.name = tensorizer_state_dict_key(e.stored_name);
-  const std::string shown = t.name.empty() ? fmt::format("{:?}", e.stored_name) : fmt::format("'{}'", t.name);
+  const std::string shown = printable_name(t.name.empty() ? e.stored_name : std::string_view(t.name));
   if (t.name.empty()) return malformed(file, fmt::format("tensor name {} is not a valid tensor path", shown));
   if (e.tensor_type > 2) return malformed(file, fmt::format("tensor {}: unknown tensor type {}", shown, e.tensor_type));
   t.dtype = tensorizer_dtype(e.dtype);
@@ -113,15 +114,15 @@ Status check_record(const io::ByteSource& source, const IndexEntry& e, const Ten
   uint64_t stored_len = 0;
   std::memcpy(&stored_len, bytes.data(), std::min<size_t>(8, bytes.size()));
   if (bytes.size() < 8 || stored_len != header_len)
-    return malformed(file, fmt::format("tensor '{}': its header says {} bytes but the index places its data {} bytes on",
-                                       t.name, stored_len, header_len));
+    return malformed(file, fmt::format("tensor {}: its header says {} bytes but the index places its data {} bytes on",
+                                       printable_name(t.name), stored_len, header_len));
   if (auto fault = tensorizer_detail::decode_record_header(bytes, h); !fault.empty())
-    return malformed(file, fmt::format("tensor '{}': header at {}: {}", t.name, e.header_offset, fault));
+    return malformed(file, fmt::format("tensor {}: header at {}: {}", printable_name(t.name), e.header_offset, fault));
   if (h.name != e.stored_name || h.dtype != e.dtype || h.shape != e.shape || h.tensor_type != e.tensor_type)
-    return malformed(file, fmt::format("tensor '{}': its header's name, type, dtype or shape disagree with the index",
-                                       t.name));
+    return malformed(file, fmt::format("tensor {}: its header's name, type, dtype or shape disagree with the index",
+                                       printable_name(t.name)));
   if (h.data_length < 0 || static_cast<uint64_t>(h.data_length) != e.data_length)
-    return malformed(file, fmt::format("tensor '{}': its header says {} data bytes but the index says {}", t.name,
+    return malformed(file, fmt::format("tensor {}: its header says {} data bytes but the index says {}", printable_name(t.name),
                                        h.data_length, e.data_length));
   return {};
 }
@@ -136,12 +137,12 @@ Status check_no_overlap(const std::vector<IndexEntry>& entries, std::vector<Tens
     const auto& prev = entries[order[k - 1]];
     const auto& cur = entries[order[k]];
     if (cur.header_offset < prev.data_offset + prev.data_length)
-      return malformed(file, fmt::format("tensor '{}' overlaps tensor '{}'", tensors[order[k]].name,
-                                         tensors[order[k - 1]].name));
+      return malformed(file, fmt::format("tensor {} overlaps tensor {}", printable_name(tensors[order[k]].name),
+                                         printable_name(tensors[order[k - 1]].name)));
   }
   std::set<std::string_view> names;
   for (const auto& t : tensors)
-    if (!names.insert(t.name).second) return malformed(file, fmt::format("tensor '{}' appears twice", t.name));
+    if (!names.insert(t.name).second) return malformed(file, fmt::format("tensor {} appears twice", printable_name(t.name)));
   return {};
 }
 

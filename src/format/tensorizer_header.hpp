@@ -4,10 +4,19 @@
 
 #include <cstdint>
 #include <cstring>
+#include <fmt/format.h>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace tensorinit::format::tensorizer_detail {
+
+// A tensor name for a one-line message: 'name', or escaped ("a\nb") if it holds control bytes.
+inline std::string printable_name(std::string_view name) {
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f) return fmt::format("{:?}", name);
+  return fmt::format("'{}'", name);
+}
 
 // Reads fields front to back; every read is bounds-checked and a failed one leaves `ok` false
 // (then every later read fails too), so a parser checks once at the end of a group of reads.

@@ -1,6 +1,7 @@
 #include "stage/layout.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace tensorinit::stage {
 
@@ -19,22 +20,30 @@ ArenaLayout layout_arena(const format::ModelIndex& index) {
 
 ReadPlan plan_reads(const format::ModelIndex& index, const ArenaLayout& layout, uint64_t chunk_size) {
   ReadPlan plan;
-  // Tensors of a file, in offset order (the index keeps file order, then offset order).
+  // Tensors of a file, in offset order (the index keeps file order, then offset order). Meta
+  // tensors (zeros) have no bytes in the file: their arena slot stays as created, all zeros.
   size_t t = 0;
   while (t < index.tensors.size()) {
     const uint32_t file = index.tensors[t].file;
     size_t end_t = t;
-    while (end_t < index.tensors.size() && index.tensors[end_t].file == file) ++end_t;
-    const uint64_t begin = index.tensors[t].file_offset;
-    const uint64_t end = index.tensors[end_t - 1].file_offset + index.tensors[end_t - 1].bytes;
+    uint64_t begin = UINT64_MAX, end = 0;
+    for (; end_t < index.tensors.size() && index.tensors[end_t].file == file; ++end_t) {
+      const auto& tensor = index.tensors[end_t];
+      if (tensor.zeros || tensor.bytes == 0) continue;
+      begin = std::min(begin, tensor.file_offset);
+      end = std::max(end, tensor.file_offset + tensor.bytes);
+    }
     size_t cur = t;
     for (uint64_t at = begin; at < end;) {
       const uint64_t next = std::min(end, (at / chunk_size + 1) * chunk_size);
       Chunk chunk{.file = file, .offset = at, .len = next - at,
                   .first_piece = static_cast<uint32_t>(plan.pieces.size())};
-      while (cur < end_t && index.tensors[cur].file_offset + index.tensors[cur].bytes <= at) ++cur;
-      for (size_t k = cur; k < end_t && index.tensors[k].file_offset < next; ++k) {
+      auto behind = [&](const format::TensorEntry& x) { return x.zeros || x.file_offset + x.bytes <= at; };
+      while (cur < end_t && behind(index.tensors[cur])) ++cur;
+      for (size_t k = cur; k < end_t; ++k) {
         const auto& tensor = index.tensors[k];
+        if (tensor.zeros) continue;
+        if (tensor.file_offset >= next) break;
         const uint64_t lo = std::max(at, tensor.file_offset);
         const uint64_t hi = std::min(next, tensor.file_offset + tensor.bytes);
         if (hi <= lo) continue;

@@ -74,30 +74,53 @@ Status parallel_items(size_t items, unsigned workers, std::stop_token stop, cons
 
 // Reads the chunk into `buffer` from its aligned-down start: the aligned body in one read (O_DIRECT
 // for direct files), the unaligned tail at the end of a file (under one block) in another.
-Status read_staged(const io::ByteSource& file, const Chunk& chunk, const AlignedBuffer& buffer,
-                   std::span<const Piece> pieces, Sink& sink) {
+Status read_staged(const io::ByteSource& file, const Chunk& chunk, std::byte* buffer, std::span<const Piece> pieces,
+                   Sink& sink) {
   const uint64_t align = file.alignment();
   const uint64_t lead = chunk.offset % align;
   const uint64_t start = chunk.offset - lead;
   const uint64_t total = lead + chunk.len;
   const uint64_t body = total / align * align;
   if (body > 0)
-    if (auto ok = file.read_at(start, std::span(buffer.data, body)); !ok) return ok;
+    if (auto ok = file.read_at(start, std::span(buffer, body)); !ok) return ok;
   if (total > body)
-    if (auto ok = file.read_at(start + body, std::span(buffer.data + body, total - body)); !ok) return ok;
-  return sink.consume(chunk, pieces, buffer.data + lead);
+    if (auto ok = file.read_at(start + body, std::span(buffer + body, total - body)); !ok) return ok;
+  return sink.consume(chunk, pieces, buffer + lead);
+}
+
+// The pipeline over a sink's own buffers (pinned, for the cuda sink): a reader takes a buffer per
+// chunk and hands it back after consume; the sink recycles it once its copies are done.
+Status run_pooled(const ReadPlan& plan, std::span<const io::ByteSource* const> files, Sink& sink,
+                  StagingBuffers& pool, const PipelineOptions& options, std::stop_token stop,
+                  std::atomic<uint64_t>& done) {
+  if (pool.buffer_size() < options.chunk_size + 2 * kStagingAlign)
+    return fail(Code::internal, "staging buffers are smaller than a chunk");
+  return parallel_items(plan.chunks.size(), options.readers, stop, [&]() -> ItemBody {
+    return [&](size_t i) -> Status {
+      const Chunk& chunk = plan.chunks[i];
+      const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
+      auto buffer = pool.acquire();
+      if (!buffer) return std::unexpected(buffer.error());
+      auto ok = read_staged(*files[chunk.file], chunk, *buffer, pieces, sink);
+      pool.release(*buffer);
+      if (!ok) return ok;
+      done.fetch_add(chunk.len, std::memory_order_relaxed);
+      return {};
+    };
+  });
 }
 
 }  // namespace
 
 Status run_pipeline(const ReadPlan& plan, std::span<const io::ByteSource* const> files, Sink& sink,
                     const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done) {
+  if (StagingBuffers* pool = sink.staging()) return run_pooled(plan, files, sink, *pool, options, stop, done);
   return parallel_items(plan.chunks.size(), options.readers, stop, [&]() -> ItemBody {
     auto buffer = std::make_shared<AlignedBuffer>(options.chunk_size + 2 * kStagingAlign);
     return [&, buffer](size_t i) -> Status {
       const Chunk& chunk = plan.chunks[i];
       const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
-      if (auto ok = read_staged(*files[chunk.file], chunk, *buffer, pieces, sink); !ok) return ok;
+      if (auto ok = read_staged(*files[chunk.file], chunk, buffer->data, pieces, sink); !ok) return ok;
       done.fetch_add(chunk.len, std::memory_order_relaxed);
       return {};
     };

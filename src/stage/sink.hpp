@@ -10,12 +10,26 @@
 
 namespace tensorinit::stage {
 
+// Staging memory a sink provides when the readers must read into it (pinned memory for DMA).
+// Thread-safe.
+class StagingBuffers {
+ public:
+  virtual ~StagingBuffers() = default;
+  virtual size_t buffer_size() const = 0;        // each buffer; 4096-aligned
+  virtual Result<std::byte*> acquire() = 0;      // blocks until a buffer may be overwritten
+  virtual void release(std::byte* buffer) = 0;   // after consume (or a failed read): back to the ring
+};
+
 class Sink {
  public:
   virtual ~Sink() = default;
 
+  // The buffers readers must read into, or nullptr: each reader then owns one buffer of its own.
+  virtual StagingBuffers* staging() { return nullptr; }
+
   // Takes one chunk: `bytes` holds file bytes [chunk.offset, chunk.offset + chunk.len).
-  // The buffer is reused as soon as this returns. Thread-safe for distinct chunks.
+  // Without staging(), the buffer is reused as soon as this returns; with it, the buffer goes back
+  // through release() and the sink decides when it may be overwritten. Thread-safe for distinct chunks.
   virtual Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) = 0;
 };
 

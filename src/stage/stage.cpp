@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <memory>
+#include <optional>
 
 #include "io/file_source.hpp"
+#include "stage/cuda_device.hpp"
+#include "stage/cuda_sink.hpp"
+#include "stage/cuda_startup.hpp"
 #include "stage/pipeline.hpp"
 #include "stage/sink.hpp"
 #include "util/cpu.hpp"
@@ -16,13 +21,57 @@ namespace {
 using manifest::DirectIo;
 using manifest::Target;
 
-Result<Target> resolve_target(Target target) {
-  switch (target) {
-    case Target::host: case Target::pagecache: return target;
-    case Target::automatic: return Target::host;  // cuda joins when the cuda sink exists
-    case Target::cuda: break;
+// cuda and auto wait for `startup` (begun by the caller while it planned), or start CUDA now.
+Result<Target> resolve_target(const manifest::Stage& stage, CudaStartup* startup, double& cuda_seconds) {
+  if (stage.target == Target::host || stage.target == Target::pagecache) return stage.target;
+  std::optional<CudaStartup> own;
+  if (!startup || !startup->started()) startup = &own.emplace(stage);
+  const Status ready = startup->wait();
+  cuda_seconds = startup->seconds();
+  switch (stage.target) {
+    case Target::host: case Target::pagecache: return stage.target;
+    case Target::cuda:
+      if (auto ok = ready; !ok)
+        return fail(Code::unavailable, fmt::format("stage.target is cuda but CUDA is unusable: {}", ok.error().message));
+      return Target::cuda;
+    case Target::automatic: break;
   }
-  return fail(Code::unavailable, "stage.target: cuda is not supported yet by this build (use host or pagecache)");
+  if (auto ok = ready; !ok) {
+    log::info(fmt::format("stage.target auto: using host ({})", ok.error().message));
+    return Target::host;
+  }
+  log::info(fmt::format("stage.target auto: using cuda (devices {})", fmt::join(stage.devices, ", ")));
+  return Target::cuda;
+}
+
+// Reads once, copies to every device in stage.devices (each a full replica), then exports each
+// arena. The sink (and its queued copies) is gone before any arena can be freed.
+Status stage_to_cuda(StagedModel& staged, const manifest::Stage& stage, const ReadPlan& plan,
+                     std::span<const io::ByteSource* const> sources, const PipelineOptions& options,
+                     std::stop_token stop, std::atomic<uint64_t>& progress) {
+  auto arenas = std::make_shared<std::vector<CudaArena>>();
+  for (int d : stage.devices) {
+    auto arena = CudaArena::allocate(d, staged.layout.bytes);
+    if (!arena) return std::unexpected(arena.error());
+    arenas->push_back(std::move(*arena));
+  }
+  {
+    const size_t buffer_bytes = options.chunk_size + 2 * io::kDirectAlign;
+    auto sink = CudaSink::create(*arenas, {.buffer_bytes = buffer_bytes,
+                                           .buffers = choose_staging_buffers(stage.memory_limit, buffer_bytes, options.readers),
+                                           .streams_per_device = 2});
+    if (!sink) return std::unexpected(sink.error());
+    if (auto ok = run_pipeline(plan, sources, **sink, options, stop, progress); !ok) return ok;
+    if (auto ok = (*sink)->finish(); !ok) return ok;
+  }
+  for (const CudaArena& arena : *arenas) {
+    auto ipc = arena.export_ipc();
+    if (!ipc) return std::unexpected(ipc.error());
+    staged.device_arenas.push_back({.device = arena.device(), .bytes = arena.size(), .ipc_handle = ipc->handle_hex,
+                                    .uuid = ipc->uuid});
+  }
+  staged.device_memory = std::move(arenas);
+  return {};
 }
 
 // O_DIRECT for cold files; buffered for files already in the page cache (a direct read would
@@ -63,11 +112,14 @@ unsigned choose_readers(const manifest::Stage& stage, unsigned usable_cores) {
 }
 
 Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format::ModelIndex& index,
-                                std::stop_token stop, std::atomic<uint64_t>& progress, const std::string& shm_dir) {
-  auto target = resolve_target(manifest.stage.target);
+                                std::stop_token stop, std::atomic<uint64_t>& progress, const std::string& shm_dir,
+                                CudaStartup* cuda_startup) {
+  double cuda_seconds = 0;
+  auto target = resolve_target(manifest.stage, cuda_startup, cuda_seconds);
   if (!target) return std::unexpected(target.error());
   StagedModel staged;
   staged.target = *target;
+  staged.cuda_startup_seconds = cuda_seconds;
   staged.readers = choose_readers(manifest.stage, usable_cores());
   staged.chunk_size = manifest.stage.chunk_size;
   staged.layout = layout_arena(index);
@@ -84,6 +136,11 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   }
   std::vector<const io::ByteSource*> sources;
   for (const auto& f : *files) sources.push_back(f.get());
+  if (*target == Target::cuda) {
+    if (auto ok = stage_to_cuda(staged, manifest.stage, plan, sources, options, stop, progress); !ok)
+      return std::unexpected(ok.error());
+    return staged;
+  }
   remove_stale_partials(shm_dir, manifest.model.name);
   auto arena = ShmArena::create(shm_dir, manifest.model.name, 0, staged.layout.bytes);
   if (!arena) return std::unexpected(arena.error());

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -14,9 +15,23 @@
 
 namespace tensorinit::stage {
 
+class CudaStartup;  // stage/cuda_startup.hpp
+
 struct StagedModel {
-  manifest::Target target = manifest::Target::host;  // resolved: host or pagecache
+  // One arena of device memory per `stage.devices` entry (in that order), each a full replica
+  // with the same layout; exported for the table.
+  struct DeviceArena {
+    int device = 0;
+    uint64_t bytes = 0;
+    std::string ipc_handle;  // cudaIpcMemHandle_t as 128 hex digits
+    std::string uuid;        // "GPU-..."
+  };
+
+  manifest::Target target = manifest::Target::host;  // resolved: host, pagecache or cuda
   std::vector<ShmArena> arenas;                      // host: one, published
+  std::vector<DeviceArena> device_arenas;            // cuda: one per device, complete and exported
+  std::shared_ptr<void> device_memory;               // cuda: owns the device memory (freed with the model)
+  double cuda_startup_seconds = 0;                   // cuda/auto: CUDA start-up's own time (its phase)
   ArenaLayout layout;
   unsigned readers = 0;
   uint64_t chunk_size = 0;
@@ -28,11 +43,13 @@ struct StagedModel {
 // bounded by memory_limit / chunk_size staging buffers.
 unsigned choose_readers(const manifest::Stage& stage, unsigned usable_cores);
 
-// Stages `index` as `manifest.stage` says. On any failure (or stop) nothing is left in shm_dir.
+// Stages `index` as `manifest.stage` says. For target cuda or auto, `cuda_startup` (begun by the
+// caller right after the manifest was read) is waited for; without one, CUDA starts here.
+// On any failure (or stop) nothing is left in shm_dir.
 // `progress` counts bytes read, for the progress display.
 Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format::ModelIndex& index,
                                 std::stop_token stop, std::atomic<uint64_t>& progress,
-                                const std::string& shm_dir = "/dev/shm");
+                                const std::string& shm_dir = "/dev/shm", CudaStartup* cuda_startup = nullptr);
 
 // The tensor table (contract: version 1) for a staged model.
 std::string tensor_table_json(const manifest::Manifest& manifest, const manifest::Source& source,

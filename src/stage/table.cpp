@@ -15,6 +15,10 @@ std::string tensor_table_json(const manifest::Manifest& manifest, const manifest
   for (size_t i = 0; i < staged.arenas.size(); ++i)
     arenas.push_back({{"index", i}, {"device", "host"}, {"bytes", staged.arenas[i].size()},
                       {"path", staged.arenas[i].path()}});
+  for (const auto& device : staged.device_arenas)  // cuda: replicas with one layout; tensors name the first
+    arenas.push_back({{"index", arenas.size()}, {"device", "cuda:" + std::to_string(device.device)}, {"bytes", device.bytes},
+                      {"ipc", {{"kind", "cuda_ipc"}, {"handle", device.ipc_handle}, {"device", device.device},
+                               {"uuid", device.uuid}}}});
   const bool pagecache = staged.target == manifest::Target::pagecache;
   if (!pagecache) table["arenas"] = std::move(arenas);
   json tensors = json::array();

@@ -1,7 +1,9 @@
 """Client side of tensorinit's handoff: wait until the weights are staged, then map every host
 tensor from its shared-memory arena without copying.
 
-Standard library only; numpy and torch are used when installed.
+Standard library only; numpy and torch are used when installed. Tensors of a cuda arena
+(stage.target: cuda) are opened through their CUDA IPC handles (ctypes: libcudart, else
+libcuda.so.1) and come back as torch CUDA tensors over tensorinit's device memory, without a copy.
 
     import tensorinit_client as tc
     weights = tc.wait_and_open()            # blocks on $TENSORINIT_SOCKET (or reads $TENSORINIT_TABLE)
@@ -17,6 +19,7 @@ Extra "key=value" tokens after the known header fields are reserved; they are ig
 """
 
 import collections
+import ctypes
 import json
 import mmap
 import os
@@ -35,7 +38,7 @@ except ImportError:  # pragma: no cover
     torch = None
 
 __all__ = ["TensorinitError", "wait_ready", "read_table", "ReadySignal", "StagedWeights",
-           "wait_and_open", "LoadResult"]
+           "wait_and_open", "LoadResult", "CudaIpc"]
 
 
 class TensorinitError(RuntimeError):
@@ -122,6 +125,99 @@ _DTYPES = {
 LoadResult = collections.namedtuple("LoadResult", ["missing", "unexpected"])
 
 
+class _IpcHandle(ctypes.Structure):  # cudaIpcMemHandle_t / CUipcMemHandle: 64 opaque bytes
+    _fields_ = [("reserved", ctypes.c_char * 64)]
+
+
+def _uuid_string(raw):
+    h = bytes(raw).hex()
+    return "GPU-%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
+
+
+class CudaIpc:
+    """Opens the table's cuda_ipc handles in this process, through libcudart when the server's
+    environment has it (torch wheels ship it), else through the driver's libcuda.so.1. Each arena is
+    opened once; the pointers stay valid while tensorinit (PID 1) lives."""
+
+    _RUNTIMES = ("libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0")
+
+    def __init__(self):
+        self._rt = self._drv = None
+        for name in self._RUNTIMES:
+            try:
+                self._rt = ctypes.CDLL(name)
+                break
+            except OSError:
+                continue
+        if self._rt is None:
+            try:
+                self._drv = ctypes.CDLL("libcuda.so.1")
+            except OSError:
+                raise TensorinitError(69, "cuda arenas need libcudart or libcuda.so.1 (the NVIDIA driver)")
+            self._check(self._drv.cuInit(0), "cuInit")
+
+    def _check(self, err, what):
+        if err != 0:
+            raise TensorinitError(69, "%s failed with CUDA error %d" % (what, err))
+
+    def _devices(self):
+        """[(ordinal, uuid string)] of the devices this process sees."""
+        count = ctypes.c_int(0)
+        out = []
+        if self._rt is not None:
+            self._check(self._rt.cudaGetDeviceCount(ctypes.byref(count)), "cudaGetDeviceCount")
+            props = getattr(self._rt, "cudaGetDeviceProperties_v2", None) or self._rt.cudaGetDeviceProperties
+            for d in range(count.value):
+                buf = ctypes.create_string_buffer(8192)  # name[256] then the 16-byte uuid, in every release
+                self._check(props(buf, d), "cudaGetDeviceProperties")
+                out.append((d, _uuid_string(buf.raw[256:272])))
+        else:
+            self._check(self._drv.cuDeviceGetCount(ctypes.byref(count)), "cuDeviceGetCount")
+            for d in range(count.value):
+                dev, uuid = ctypes.c_int(0), ctypes.create_string_buffer(16)
+                self._check(self._drv.cuDeviceGet(ctypes.byref(dev), d), "cuDeviceGet")
+                self._check(self._drv.cuDeviceGetUuid(uuid, dev), "cuDeviceGetUuid")
+                out.append((d, _uuid_string(uuid.raw)))
+        return out
+
+    def local_device(self, ipc):
+        """This process's ordinal for the arena's GPU: by UUID (CUDA_VISIBLE_DEVICES may renumber)."""
+        for ordinal, uuid in self._devices():
+            if uuid == ipc.get("uuid"):
+                return ordinal
+        return int(ipc["device"])
+
+    def open(self, ipc):
+        """(device pointer as int, local device ordinal) for one arena's ipc object."""
+        if ipc.get("kind") != "cuda_ipc":
+            raise TensorinitError(65, "unknown ipc kind %r" % ipc.get("kind"))
+        handle = _IpcHandle()
+        handle.reserved = bytes.fromhex(ipc["handle"])
+        device = self.local_device(ipc)
+        if self._rt is not None:
+            ptr = ctypes.c_void_p()
+            self._check(self._rt.cudaSetDevice(device), "cudaSetDevice")
+            self._check(self._rt.cudaIpcOpenMemHandle(ctypes.byref(ptr), handle, ctypes.c_uint(1)),
+                        "cudaIpcOpenMemHandle")  # 1: cudaIpcMemLazyEnablePeerAccess
+            return ptr.value, device
+        dev, ctx, ptr = ctypes.c_int(0), ctypes.c_void_p(), ctypes.c_uint64(0)
+        self._check(self._drv.cuDeviceGet(ctypes.byref(dev), device), "cuDeviceGet")
+        self._check(self._drv.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
+        self._check(self._drv.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+        self._check(self._drv.cuIpcOpenMemHandle_v2(ctypes.byref(ptr), handle, ctypes.c_uint(1)),
+                    "cuIpcOpenMemHandle")
+        return ptr.value, device
+
+
+class _DeviceBytes:
+    """`nbytes` bytes of device memory as a __cuda_array_interface__ (torch.as_tensor wraps it in
+    place: no copy)."""
+
+    def __init__(self, ptr, nbytes):
+        self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1", "data": (ptr, False),
+                                         "strides": None, "version": 3}
+
+
 def _numel(shape):
     n = 1
     for d in shape:
@@ -136,9 +232,15 @@ class StagedWeights:
     def __init__(self, table):
         self.table = table
         self._maps = {}
+        self._device_arenas = {}  # index -> ipc object; opened on first use (CudaIpc)
+        self._device_bases = {}   # index -> (pointer, local device)
+        self._ipc = None
         for arena in table.get("arenas", []):
+            if "ipc" in arena:
+                self._device_arenas[arena["index"]] = arena["ipc"]
+                continue
             if arena.get("device") != "host" or "path" not in arena:
-                continue  # CUDA arenas travel as IPC handles; not mapped here
+                continue
             fd = os.open(arena["path"], os.O_RDONLY | os.O_CLOEXEC)
             try:
                 size = arena["bytes"] or os.fstat(fd).st_size
@@ -150,8 +252,31 @@ class StagedWeights:
     def names(self):
         return list(self._entries)
 
+    def on_device(self, name):
+        """True when the tensor lives in GPU memory (target cuda)."""
+        return self._entries[name].get("arena") in self._device_arenas
+
+    def _device_tensor(self, name):
+        entry = self._entries[name]
+        index = entry["arena"]
+        if index not in self._device_bases:
+            if self._ipc is None:
+                self._ipc = CudaIpc()
+            self._device_bases[index] = self._ipc.open(self._device_arenas[index])
+        base, device = self._device_bases[index]
+        _, torch_name, _ = _DTYPES[entry["dtype"]]
+        dtype = getattr(torch, torch_name, None)
+        if dtype is None:
+            raise TypeError("%s: dtype %s is not supported by torch %s" % (name, entry["dtype"], torch.__version__))
+        if entry["bytes"] == 0:
+            return torch.empty(entry["shape"], dtype=dtype, device="cuda:%d" % device)
+        raw = torch.as_tensor(_DeviceBytes(base + entry["offset"], entry["bytes"]), device="cuda:%d" % device)
+        return raw.view(dtype).view(entry["shape"])
+
     def _locate(self, name):
         entry = self._entries[name]
+        if entry.get("arena") in self._device_arenas:
+            raise TypeError("%s is in GPU memory: use torch(name)" % name)
         if entry.get("arena") not in self._maps:
             raise KeyError("%s is not in a host arena" % name)
         buf = self._maps[entry["arena"]]
@@ -175,9 +300,12 @@ class StagedWeights:
                                 offset=entry["offset"]).reshape(entry["shape"])
 
     def torch(self, name):
-        """torch view sharing the arena's memory (torch.frombuffer)."""
+        """torch view sharing the arena's memory: torch.frombuffer for host arenas, a CUDA tensor
+        over the IPC-opened device memory (no copy) for cuda arenas."""
         if torch is None:
             raise RuntimeError("torch is not installed")
+        if self.on_device(name):
+            return self._device_tensor(name)
         entry, buf = self._locate(name)
         _, torch_name, width = _DTYPES[entry["dtype"]]
         dtype = getattr(torch, torch_name, None)
@@ -194,7 +322,8 @@ class StagedWeights:
             try:
                 return self.torch(name)
             except TypeError:
-                pass
+                if self.on_device(name):
+                    raise
         if numpy is not None:
             return self.numpy(name)
         return self.raw(name)

@@ -163,8 +163,9 @@ TEST_CASE("signal handoff: the server is signalled when staging is done and clie
     return {};
   };
   const std::string out = scratch / "server";
-  // The server also lists its descriptors: the listening socket must not leak into it.
-  auto options = shell("ls /proc/$$/fd | xargs > " + out + ".fds; trap 'echo \"$TENSORINIT_SOCKET\" > " +
+  // The server also lists its descriptors: the listening socket must not leak into it. (Only
+  // sockets are looked for: the shell itself briefly holds pipe ends and saved copies of fd 1.)
+  auto options = shell("ls -l /proc/$$/fd/ > " + out + ".fds; trap 'echo \"$TENSORINIT_SOCKET\" > " +
                        out + "; exit 42' USR1; while :; do sleep 0.01; done");
   options.handoff = &handoff;
   pid_t pid = start_supervisor(options);
@@ -172,7 +173,9 @@ TEST_CASE("signal handoff: the server is signalled when staging is done and clie
   CHECK(answer == "ready " + std::to_string(table.size()) + "\n" + table);
   CHECK(wait_code(pid) == 42);
   CHECK(slurp(out) == handoff.socket_path + "\n");
-  CHECK(slurp(out + ".fds") == "0 1 2\n");
+  const std::string fds = slurp(out + ".fds");
+  CHECK(fds.find(" 0 -> ") != std::string::npos);  // the listing happened
+  CHECK(fds.find("socket:") == std::string::npos);
   CHECK_FALSE(fs::exists(handoff.socket_path));  // removed on exit
 }
 
