@@ -33,13 +33,14 @@ Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases&
 }
 
 Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
-                                    std::stop_token stop, Phases& phases) {
+                                    std::stop_token stop, Phases& phases, stage::CudaStartup* cuda) {
   const format::ModelIndex& index = *decision.index;
   std::atomic<uint64_t> progress{0};
   auto staged = phases.time("stage", [&] {
     ProgressDisplay display(index.tensor_bytes(), progress);
-    return stage::stage_model(manifest, index, stop, progress);
+    return stage::stage_model(manifest, index, stop, progress, "/dev/shm", cuda);
   });
+  if (cuda && cuda->started()) phases.add("cuda_init", cuda->seconds());
   if (!staged) return std::unexpected(staged.error());
   LoadedWeights loaded{decision, std::move(*staged), table_path_for(manifest)};
   auto written = phases.time("table", [&] {
@@ -52,9 +53,10 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
 
 Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,
                                    std::optional<plan::Decision>& decision) {
+  stage::CudaStartup cuda(manifest.stage);  // context creation overlaps the plan and index phases
   auto decided = decide_source(manifest, phases, decision);
   if (!decided) return std::unexpected(decided.error());
-  return stage_weights(manifest, *decided, stop, phases);
+  return stage_weights(manifest, *decided, stop, phases, &cuda);
 }
 
 std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,

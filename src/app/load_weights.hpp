@@ -8,6 +8,7 @@
 #include "app/phases.hpp"
 #include "manifest/manifest.hpp"
 #include "plan/decision.hpp"
+#include "stage/cuda_startup.hpp"
 #include "stage/stage.hpp"
 
 namespace tensorinit::app {
@@ -30,8 +31,9 @@ Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases&
                                      std::optional<plan::Decision>& decision);
 
 // The stage and table phases for a decided source. On failure nothing is left in /dev/shm.
+// `cuda`, started before the plan so that context creation overlaps it, is waited for here.
 Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
-                                    std::stop_token stop, Phases& phases);
+                                    std::stop_token stop, Phases& phases, stage::CudaStartup* cuda = nullptr);
 
 // Both. `decision` keeps what was decided, for the report, even when staging fails.
 Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,

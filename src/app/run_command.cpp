@@ -101,6 +101,7 @@ Result<int> run_plain_init(const RunFlags& flags, const init::InheritedSignals& 
 // TENSORINIT_MODEL_DIR; then stage on the supervisor's worker while the server imports.
 Result<int> run_signal_mode(const manifest::Manifest& m, const RunFlags& flags, std::vector<std::string> command,
                             Phases& phases, const init::InheritedSignals& inherited) {
+  stage::CudaStartup cuda(m.stage);  // context creation overlaps the plan and index phases
   std::optional<plan::Decision> decision;
   auto decided = decide_source(m, phases, decision);
   if (!decided) {
@@ -111,7 +112,7 @@ Result<int> run_signal_mode(const manifest::Manifest& m, const RunFlags& flags, 
   std::optional<LoadedWeights> loaded;  // owned here: the arenas live until the server exits
   init::SignalHandoff handoff{
       .stage = [&](std::stop_token stop) -> Status {
-        auto staged = stage_weights(m, *decided, stop, phases);
+        auto staged = stage_weights(m, *decided, stop, phases, &cuda);
         if (!staged) {
           write_report(m.report, m, nullptr, decision, &staged.error(), phases);
           return std::unexpected(staged.error());

@@ -73,6 +73,10 @@ struct State {
   std::vector<std::string> violations;
   Stats stats;
   std::set<StreamImpl*> copy_streams;
+  // Every stream and event ever created, destroyed ones too: a destroyed handle must stay
+  // recognisable, and holding them here keeps them reachable (not leaks) for LeakSanitizer.
+  std::vector<StreamImpl*> every_stream;
+  std::vector<EventImpl*> every_event;
   uint64_t next_id = 1;
 };
 
@@ -326,7 +330,7 @@ Error cudaStreamCreateWithFlags(Stream* stream, unsigned int) {
   std::lock_guard lock(s.mutex);
   cuda_double::configure_from_env(s);
   if (s.config.devices < 0) return kErrorInsufficientDriver;
-  auto* st = new StreamImpl;  // never deleted: a destroyed handle must stay recognisable
+  auto* st = s.every_stream.emplace_back(new StreamImpl);  // never deleted (see State)
   st->device = cuda_double::current_device;
   st->worker = std::thread(cuda_double::run_worker, st);
   *stream = st;
@@ -359,7 +363,7 @@ Error cudaEventCreateWithFlags(Event* event, unsigned int) {
   std::lock_guard lock(s.mutex);
   cuda_double::configure_from_env(s);
   if (s.config.devices < 0) return kErrorInsufficientDriver;
-  *event = new EventImpl;  // never deleted, like streams
+  *event = s.every_event.emplace_back(new EventImpl);  // never deleted, like streams
   return kSuccess;
 }
 
