@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.hpp"
+#include "app/decision_json.hpp"
 #include "plan/local_environment.hpp"
 #include "util/units.hpp"
 
@@ -20,19 +21,10 @@ the bytes to load. Exits 66 when no candidate is usable, 65 when one is malforme
 std::string where(const manifest::Source& s) { return s.path.empty() ? s.url : s.path; }
 
 void print_json(const manifest::Manifest& m, const plan::Decision& d) {
-  nlohmann::json candidates = nlohmann::json::array();
-  for (const auto& c : d.candidates) {
-    nlohmann::json j = {{"type", manifest::to_string(c.source.type)}, {"location", where(c.source)},
-                        {"usable", c.usable}};
-    if (c.usable) j["bytes"] = c.bytes;
-    else j["reason"] = c.reason;
-    if (c.measured_bps) j["measured_gbps"] = *c.measured_bps / 1e9;
-    candidates.push_back(std::move(j));
-  }
-  nlohmann::json out = {{"model", m.model.name}, {"policy", m.model.policy == manifest::Policy::fastest ? "fastest" : "ordered"},
-                        {"candidates", candidates}, {"why", d.why}};
-  if (d.chosen >= 0) {
-    out["chosen"] = {{"type", manifest::to_string(d.chosen_source().type)}, {"location", where(d.chosen_source())}};
+  nlohmann::json out = decision_json(d);
+  out["model"] = m.model.name;
+  out["policy"] = m.model.policy == manifest::Policy::fastest ? "fastest" : "ordered";
+  if (d.ok()) {
     out["bytes"] = d.index->tensor_bytes();
     out["files"] = d.index->files.size();
     out["tensors"] = d.index->tensors.size();

@@ -3,13 +3,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/decision_json.hpp"
 #include "app/load_weights.hpp"
 #include "util/atomic_file.hpp"
 #include "util/log.hpp"
 
 namespace tensorinit::app {
-namespace {
-
 using nlohmann::json;
 
 json source_json(const manifest::Source& s) {
@@ -33,8 +32,6 @@ json decision_json(const plan::Decision& d) {
   out["chosen"] = d.chosen >= 0 ? source_json(d.chosen_source()) : json(nullptr);
   return out;
 }
-
-}  // namespace
 
 void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
                   const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases) {

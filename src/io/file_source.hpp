@@ -39,8 +39,6 @@ class FileSource final : public ByteSource {
   // Fraction of the file's pages resident in the page cache (mincore: ~1 ms per GiB).
   double resident_fraction() const;
 
-  int fd() const { return fd_.get(); }
-
  private:
   Status read_direct(uint64_t offset, std::span<std::byte> out) const;
 

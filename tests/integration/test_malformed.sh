@@ -95,8 +95,7 @@ check "plan chose the good candidate" python3 - "$TEST_TMP/stdout" "$good" <<'PY
 import json, sys
 plan = json.load(open(sys.argv[1]))
 d = plan.get("decision", plan)
-where = lambda c: c.get("path", c.get("location"))  # plan --json says "location", the report "path"
-assert where(d["chosen"]) == sys.argv[2], d
+assert d["chosen"]["path"] == sys.argv[2], d  # plan --json and the report share one shape
 bad = [c for c in d["candidates"] if not c["usable"]]
 assert len(bad) == 1 and "incomplete" in bad[0]["reason"], d["candidates"]
 PY
