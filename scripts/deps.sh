@@ -6,6 +6,7 @@ packages=(
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libzstd-dev libcurl4-openssl-dev
   doctest-dev libsodium-dev libxxhash-dev zlib1g-dev
   python3 util-linux procps
+  nginx-light zstd patchelf python3-pip openssl ca-certificates
   clang-16 libclang-rt-16-dev
 )
 missing=()
@@ -20,4 +21,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python packages the tests use (moto_server for S3 on loopback, boto3/botocore to create its
+# objects and to cross-check the SigV4 signer). The machine image has them; a fresh one gets them
+# from PyPI.
+if ! python3 -c "import boto3, botocore, moto" 2>/dev/null || ! command -v moto_server >/dev/null; then
+  python3 -m pip install --quiet "moto[server]" boto3 botocore 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages "moto[server]" boto3 botocore
 fi

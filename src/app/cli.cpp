@@ -27,7 +27,8 @@ commands:
   inspect [--json] PATH                 list the tensors of a file or model directory
   synth   --size SIZE [--dtype bf16|f16|f32] [--shards N] [--format safetensors] [--seed N] OUTDIR
           write a synthetic model with realistic contents
-  pack    IN OUT                        compressed, seekable copy of a safetensors file
+  pack    IN OUT [--frame-size SIZE] [--level N] [--split-bytes]
+          compressed, seekable copy of a safetensors file (zstd seekable format)
 
 -f may be replaced by the environment variable TENSORINIT_MANIFEST.
 Every command takes --help. Exit codes: see README.md.
@@ -45,7 +46,7 @@ Result<int> dispatch(std::string_view verb, Args& args, const init::InheritedSig
   if (verb == "plan") return run_plan(args);
   if (verb == "inspect") return run_inspect(args);
   if (verb == "synth") return run_synth(args);
-  if (verb == "pack") return fail(Code::usage, "pack: packed files are not supported by this build yet");
+  if (verb == "pack") return run_pack(args);
   return fail(Code::usage, fmt::format("unknown command '{}' (see tensorinit --help)", verb));
 }
 

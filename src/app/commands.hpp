@@ -9,6 +9,7 @@ namespace tensorinit::app {
 
 Result<int> run_synth(Args& args);
 Result<int> run_inspect(Args& args);
+Result<int> run_pack(Args& args);
 Result<int> run_plan(Args& args);
 Result<int> run_load(Args& args);
 Result<int> run_run(Args& args, const init::InheritedSignals& inherited);

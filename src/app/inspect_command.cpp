@@ -14,7 +14,9 @@ constexpr const char* kHelp = R"(usage: tensorinit inspect [--json] PATH
 
 Lists the tensors of a safetensors file or a model directory (sharded with
 model.safetensors.index.json, or every *.safetensors in it): name, dtype, shape,
-file, offset, bytes; then the totals. Malformed files exit 65.
+file, offset, bytes; then the totals. Tensorizer files (*.tensors) and packed files
+(*.zst, written by `tensorinit pack`; offsets are in the decoded bytes) too.
+Malformed files exit 65.
 )";
 
 std::string shape_text(const std::vector<uint64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
@@ -22,7 +24,11 @@ std::string shape_text(const std::vector<uint64_t>& shape) { return fmt::format(
 void print_json(const format::ModelIndex& index) {
   nlohmann::json out = {{"format", index.format}, {"dir", index.dir}};
   nlohmann::json files = nlohmann::json::array();
-  for (const auto& f : index.files) files.push_back({{"path", f.path}, {"bytes", f.size}});
+  for (const auto& f : index.files) {
+    nlohmann::json file = {{"path", f.path}, {"bytes", f.size}};
+    if (f.packed) file["packed"] = {{"compressed_bytes", f.stored_size}, {"frame_bytes", f.frame_bytes}};
+    files.push_back(std::move(file));
+  }
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& t : index.tensors)
     tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"file", index.files[t.file].path},
@@ -40,6 +46,11 @@ void print_table(const format::ModelIndex& index) {
                t.bytes, index.files[t.file].path);
   fmt::print("total: {} tensors, {} bytes ({}) in {} file(s)\n", index.tensors.size(), index.tensor_bytes(),
              format_bytes(index.tensor_bytes()), index.files.size());
+  for (const auto& f : index.files)
+    if (f.packed)
+      fmt::print("packed: {}: {} decoded from {} (x{:.3f}), frames of {}\n", f.path, format_bytes(f.size),
+                 format_bytes(f.stored_size), static_cast<double>(f.size) / static_cast<double>(std::max<uint64_t>(1, f.stored_size)),
+                 f.frame_bytes ? format_bytes(f.frame_bytes) : std::string("varying size"));
 }
 
 }  // namespace

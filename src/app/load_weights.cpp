@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include "app/progress.hpp"
-#include "plan/local_environment.hpp"
+#include "app/remote_cache.hpp"
+#include "plan/system_environment.hpp"
 #include "util/atomic_file.hpp"
+#include "util/cpu.hpp"
+#include "util/redact.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
@@ -18,16 +21,54 @@ std::string socket_path_for(const manifest::Manifest& manifest, const std::strin
   return fmt::format("{}/tensorinit-{}.sock", shm_dir, manifest.model.name);
 }
 
+namespace {
+
+std::string cache_dir_for(const manifest::Model& model) {
+  return model.cache.empty() ? "" : fmt::format("{}/{}", model.cache, model.name);
+}
+
+
+// A remote model staged through the write-through cache. Target pagecache hands the server files
+// to read, so every file must be landing in the cache.
+Result<stage::StagedModel> stage_remote(const manifest::Manifest& manifest, const plan::Decision& decision,
+                                        std::stop_token stop, std::atomic<uint64_t>& progress,
+                                        stage::CudaStartup* cuda, plan::Decision& staged_decision) {
+  RemoteCache cache(decision.remote, cache_dir_for(manifest.model));
+  if (manifest.stage.target == manifest::Target::pagecache && !cache.filling_all())
+    return fail(manifest.model.cache.empty() ? Code::bad_manifest : Code::unavailable,
+                manifest.model.cache.empty()
+                    ? fmt::format("{}: stage.target pagecache with a remote source needs model.cache (the server "
+                                  "reads the files from there)", manifest.file)
+                    : fmt::format("{}: another process is filling the cache; stage.target pagecache needs the "
+                                  "files there (retry, or use target host)", cache.dir()));
+  manifest::Manifest effective = manifest;
+  if (!effective.stage.readers)
+    effective.stage.readers = plan::remote_readers(decision.chosen_source(), usable_cores());
+  auto staged = stage::stage_model(effective, *decision.index, stop, progress, "/dev/shm", cuda, cache.sources());
+  if (!staged) return staged;
+  if (cache.commit()) {
+    for (size_t i = 0; i < decision.remote->files.size(); ++i)
+      staged_decision.index->files[i].path = fmt::format("{}/{}", cache.dir(), decision.remote->files[i].name);
+    log::info(fmt::format("model.cache: {} holds the model now; the next start reads it from there", cache.dir()));
+  }
+  return staged;
+}
+
+}  // namespace
+
 Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases& phases,
-                                     std::optional<plan::Decision>& decision) {
-  plan::LocalEnvironment env;
+                                     std::optional<plan::Decision>& decision, std::stop_token stop) {
+  plan::SystemEnvironment env(stop);
   decision = phases.time("plan", [&] { return plan::decide(manifest.model, env); });
   phases.add("index", env.index_seconds());
   phases.add("plan", -env.index_seconds());
   if (!decision->ok()) return std::unexpected(plan::no_usable_source(*decision));
+  // A remote model written through lands in the cache: where a server reading files finds it.
+  if (decision->remote && !manifest.model.cache.empty()) decision->index->dir = cache_dir_for(manifest.model);
   const format::ModelIndex& index = *decision->index;
-  log::info(fmt::format("source: {} {} ({}); {} tensors, {} in {} file(s)",
-                        manifest::to_string(decision->chosen_source().type), decision->chosen_source().path,
+  const manifest::Source& chosen = decision->chosen_source();
+  log::info(fmt::format("source: {} {} ({}); {} tensors, {} in {} file(s)", manifest::to_string(chosen.type),
+                        decision->remote ? redact_url(chosen.url) : chosen.path,
                         decision->why, index.tensors.size(), format_bytes(index.tensor_bytes()), index.files.size()));
   return *decision;
 }
@@ -36,15 +77,18 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
                                     std::stop_token stop, Phases& phases, stage::CudaStartup* cuda) {
   const format::ModelIndex& index = *decision.index;
   std::atomic<uint64_t> progress{0};
-  auto staged = phases.time("stage", [&] {
+  plan::Decision staged_decision = decision;
+  auto staged = phases.time("stage", [&]() -> Result<stage::StagedModel> {
     ProgressDisplay display(index.tensor_bytes(), progress);
+    if (decision.remote) return stage_remote(manifest, decision, stop, progress, cuda, staged_decision);
     return stage::stage_model(manifest, index, stop, progress, "/dev/shm", cuda);
   });
   if (cuda && cuda->started()) phases.add("cuda_init", cuda->seconds());
   if (!staged) return std::unexpected(staged.error());
-  LoadedWeights loaded{decision, std::move(*staged), table_path_for(manifest)};
+  LoadedWeights loaded{std::move(staged_decision), std::move(*staged), table_path_for(manifest)};
   auto written = phases.time("table", [&] {
-    const auto json = stage::tensor_table_json(manifest, decision.chosen_source(), index, loaded.staged);
+    const auto json = stage::tensor_table_json(manifest, loaded.decision.chosen_source(), *loaded.decision.index,
+                                               loaded.staged);
     return write_file_atomically(loaded.table_path, json);
   });
   if (!written) return std::unexpected(written.error());
@@ -54,7 +98,7 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
 Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,
                                    std::optional<plan::Decision>& decision) {
   stage::CudaStartup cuda(manifest.stage);  // context creation overlaps the plan and index phases
-  auto decided = decide_source(manifest, phases, decision);
+  auto decided = decide_source(manifest, phases, decision, stop);
   if (!decided) return std::unexpected(decided.error());
   return stage_weights(manifest, *decided, stop, phases, &cuda);
 }

@@ -27,8 +27,9 @@ std::string socket_path_for(const manifest::Manifest& manifest, const std::strin
 
 // The plan and index phases: which source, and its tensors. Fast (headers only), so signal mode
 // runs it before spawning the server, which then knows TENSORINIT_MODEL_DIR.
+// Remote candidates are opened here (`stop` ends their retries).
 Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases& phases,
-                                     std::optional<plan::Decision>& decision);
+                                     std::optional<plan::Decision>& decision, std::stop_token stop = {});
 
 // The stage and table phases for a decided source. On failure nothing is left in /dev/shm.
 // `cuda`, started before the plan so that context creation overlaps it, is waited for here.

@@ -49,6 +49,10 @@ void write_report(const std::string& path, const manifest::Manifest& manifest, c
     report["readers"] = loaded->staged.readers;
     report["chunk_size"] = loaded->staged.chunk_size;
     report["direct_io"] = loaded->staged.direct_io;
+    if (loaded->staged.compressed_bytes > 0) {  // packed files: what was read, what it decoded to
+      report["compressed_bytes"] = loaded->staged.compressed_bytes;
+      report["decoded_bytes"] = loaded->staged.decoded_bytes;
+    }
   }
   json seconds = {{"total", phases.total()}};
   for (const auto& [name, s] : phases.all()) seconds[name] = s;

@@ -12,12 +12,15 @@ namespace tensorinit::app {
 namespace {
 
 constexpr const char* kHelp = R"(usage: tensorinit synth --size SIZE [--dtype bf16|f16|f32] [--shards N]
-                       [--format safetensors] [--seed N] OUTDIR
+                       [--format safetensors|tensorizer] [--seed N] OUTDIR
 
 Writes a synthetic model of about SIZE tensor bytes (e.g. 4GiB) to OUTDIR: an
 embedding, transformer layers and a head, with values drawn like trained weights
 (about N(0, 0.02); norms near 1), deterministic per --seed (default 0). One file
-(model.safetensors) or N shards with model.safetensors.index.json.
+(model.safetensors) or N shards with model.safetensors.index.json. With
+--format tensorizer: the same tensors and values as tensorizer files
+(model.tensors, or N shards model-0000K-of-0000N.tensors), each tensor's
+CRC-32 and SHA-256 in its header, readable by tensorizer's TensorDeserializer.
 )";
 
 Result<uint64_t> parse_count(const std::optional<std::string>& text, uint64_t fallback, const char* flag) {
@@ -52,8 +55,10 @@ Result<int> run_synth(Args& args) {
   else if (d == "f16") o.dtype = "F16";
   else if (d == "f32") o.dtype = "F32";
   else return fail(Code::usage, fmt::format("synth: --dtype '{}' (use bf16, f16 or f32)", d));
-  if (format->value_or("safetensors") != "safetensors")
-    return fail(Code::usage, fmt::format("synth: --format '{}' is not supported by this build yet", **format));
+  const std::string f = format->value_or("safetensors");
+  if (f != "safetensors" && f != "tensorizer")
+    return fail(Code::usage, fmt::format("synth: --format '{}' (use safetensors or tensorizer)", f));
+  o.tensorizer = f == "tensorizer";
   auto n = parse_count(*shards, 1, "--shards");
   auto s = parse_count(*seed, 0, "--seed");
   if (!n) return std::unexpected(n.error());
@@ -62,7 +67,7 @@ Result<int> run_synth(Args& args) {
   o.shards = static_cast<uint32_t>(*n);
   o.seed = *s;
   if (auto ok = write_synth_model(o, out->front()); !ok) return std::unexpected(ok.error());
-  log::info(fmt::format("wrote a {} {} model to {}", format_bytes(o.size), d, out->front()));
+  log::info(fmt::format("wrote a {} {} {} model to {}", format_bytes(o.size), d, f, out->front()));
   return 0;
 }
 

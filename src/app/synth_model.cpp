@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "format/tensorizer_writer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/cpu.hpp"
 #include "util/fd.hpp"
@@ -71,7 +72,7 @@ struct Shard {
   std::vector<bool> is_norm;
 };
 
-std::vector<Shard> split_shards(const std::vector<format::TensorSpec>& tensors, uint32_t shards) {
+std::vector<Shard> split_shards(const std::vector<format::TensorSpec>& tensors, uint32_t shards, std::string_view ext) {
   uint64_t total = 0;
   for (const auto& t : tensors) total += t.bytes;
   std::vector<Shard> out(shards);
@@ -88,7 +89,7 @@ std::vector<Shard> split_shards(const std::vector<format::TensorSpec>& tensors, 
     done += tensors[i].bytes;
   }
   for (uint32_t s = 0; s < shards; ++s)
-    out[s].file = shards == 1 ? "model.safetensors" : fmt::format("model-{:05}-of-{:05}.safetensors", s + 1, shards);
+    out[s].file = shards == 1 ? fmt::format("model.{}", ext) : fmt::format("model-{:05}-of-{:05}.{}", s + 1, shards, ext);
   return out;
 }
 
@@ -124,6 +125,63 @@ Status write_shard(const Shard& shard, const std::string& path, const SynthOptio
           fill(buffer.data(), blocks[b].elements, blocks[b].norm ? norms : weights, eb, blocks[b].seed);
           const size_t len = blocks[b].elements * eb;
           if (::pwrite(fd.get(), buffer.data(), len, static_cast<off_t>(blocks[b].offset)) != static_cast<ssize_t>(len))
+            failed = true;
+        }
+      });
+  }
+  if (failed) return fail(Code::io, fmt::format("{}: write failed (disk full?)", path));
+  return {};
+}
+
+// The same tensors and values as write_shard (the same block seeds), as a tensorizer file: each
+// tensor is written by one thread (its checksums run in order), the largest first.
+Status write_tensorizer_shard(const Shard& shard, const std::string& path, const SynthOptions& options,
+                              uint64_t shard_seed) {
+  std::vector<format::TensorizerTensor> tensors;
+  for (const auto& t : shard.tensors) tensors.push_back({.name = t.name, .dtype = t.dtype, .shape = t.shape});
+  auto writer = format::TensorizerWriter::make(std::move(tensors));
+  if (!writer) return std::unexpected(writer.error());
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return fail(Code::io, fmt::format("{}: {}", path, std::strerror(errno)));
+  const std::string& head = writer->head();
+  const char trailer[8] = {};
+  if (::pwrite(fd.get(), head.data(), head.size(), 0) != static_cast<ssize_t>(head.size()) ||
+      ::pwrite(fd.get(), trailer, 8, static_cast<off_t>(writer->file_size() - 8)) != 8)
+    return fail(Code::io, fmt::format("{}: write failed: {}", path, std::strerror(errno)));
+  const uint32_t eb = element_bytes(options.dtype);
+  const auto weights = value_table(options.dtype, 0.0, options.seed);
+  const auto norms = value_table(options.dtype, 1.0, options.seed + 1);
+  constexpr uint64_t kBlockElems = (4u << 20) / 4;  // as write_shard
+  std::vector<uint64_t> first_block;                // write_shard numbers blocks across the shard
+  for (uint64_t i = 0, blocks = 0; i < shard.tensors.size(); ++i) {
+    first_block.push_back(blocks);
+    blocks += (shard.tensors[i].bytes / eb + kBlockElems - 1) / kBlockElems;
+  }
+  std::vector<size_t> order(shard.tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return shard.tensors[a].bytes > shard.tensors[b].bytes; });
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  {
+    std::vector<std::jthread> workers;
+    for (unsigned w = 0; w < usable_cores(); ++w)
+      workers.emplace_back([&] {
+        std::vector<std::byte> buffer(kBlockElems * eb);
+        for (size_t k; !failed && (k = next.fetch_add(1)) < order.size();) {
+          const size_t i = order[k];
+          auto record = writer->record(i);
+          const uint64_t elems = shard.tensors[i].bytes / eb;
+          for (uint64_t e = 0, b = first_block[i]; e < elems && !failed; e += kBlockElems, ++b) {
+            const uint64_t n = std::min(kBlockElems, elems - e);
+            fill(buffer.data(), n, shard.is_norm[i] ? norms : weights, eb, shard_seed * 1000003 + b);
+            record.add(std::span(buffer.data(), n * eb));
+            const auto at = static_cast<off_t>(writer->data_offset(i) + e * eb);
+            if (::pwrite(fd.get(), buffer.data(), n * eb, at) != static_cast<ssize_t>(n * eb)) failed = true;
+          }
+          const std::string header = record.header();
+          if (::pwrite(fd.get(), header.data(), header.size(), static_cast<off_t>(writer->header_offset(i))) !=
+              static_cast<ssize_t>(header.size()))
             failed = true;
         }
       });
@@ -185,18 +243,21 @@ Status write_synth_model(const SynthOptions& options, const std::string& outdir)
   if (tensors.size() < options.shards)
     return fail(Code::usage, fmt::format("synth: {} tensors cannot fill {} shards; use a larger --size", tensors.size(),
                                          options.shards));
-  const auto shards = split_shards(tensors, options.shards);
+  const auto shards = split_shards(tensors, options.shards, options.tensorizer ? "tensors" : "safetensors");
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
   uint64_t total = 0;
   for (uint32_t s = 0; s < shards.size(); ++s) {
-    if (auto ok = write_shard(shards[s], (fs::path(outdir) / shards[s].file).string(), options, options.seed + s); !ok)
+    const std::string path = (fs::path(outdir) / shards[s].file).string();
+    if (auto ok = options.tensorizer ? write_tensorizer_shard(shards[s], path, options, options.seed + s)
+                                     : write_shard(shards[s], path, options, options.seed + s);
+        !ok)
       return ok;
     for (const auto& t : shards[s].tensors) {
       weight_map[t.name] = shards[s].file;
       total += t.bytes;
     }
   }
-  if (options.shards == 1) return {};
+  if (options.shards == 1 || options.tensorizer) return {};  // a directory of *.tensors needs no index
   nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
   return write_file_atomically((fs::path(outdir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
 }

@@ -17,12 +17,15 @@ struct SynthOptions {
   std::string dtype = "BF16";  // BF16, F16, F32
   uint32_t shards = 1;
   uint64_t seed = 0;
+  bool tensorizer = false;     // .tensors files (format/tensorizer_writer.hpp) instead of safetensors
 };
 
 // The tensors (names, shapes) for a model of about `size` bytes (exact to one element).
 std::vector<format::TensorSpec> synth_tensors(const SynthOptions& options);
 
-// Writes OUTDIR/model.safetensors, or shards plus model.safetensors.index.json.
+// Writes OUTDIR/model.safetensors, or shards plus model.safetensors.index.json; with `tensorizer`,
+// OUTDIR/model.tensors or shards model-0000K-of-0000N.tensors (a directory of them is the model),
+// the same tensors with the same values.
 Status write_synth_model(const SynthOptions& options, const std::string& outdir);
 
 }  // namespace tensorinit::app

@@ -4,12 +4,12 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
-#include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
+#include "format/packed_model.hpp"
 #include "format/safetensors.hpp"
+#include "format/shard_index.hpp"
 #include "format/tensorizer.hpp"
 #include "io/file_source.hpp"
 
@@ -17,9 +17,6 @@ namespace tensorinit::format {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
-
-constexpr const char* kIndexName = "model.safetensors.index.json";
 
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -31,8 +28,9 @@ bool is_tensorizer(const std::string& path, manifest::Format format) {
 
 Status check_format(const std::string& path, manifest::Format format) {
   using manifest::Format;
-  if (format == Format::packed || ends_with(path, ".zst"))
-    return fail(Code::bad_data, fmt::format("{}: packed files are not supported yet", path));
+  if ((format == Format::safetensors || format == Format::tensorizer) && ends_with(path, ".zst"))
+    return fail(Code::bad_data, fmt::format("{}: a packed file, but the manifest says format: {}", path,
+                                            manifest::to_string(format)));
   if (format == Format::tensorizer && ends_with(path, ".safetensors"))
     return fail(Code::bad_data, fmt::format("{}: a safetensors file, but the manifest says format: tensorizer", path));
   if (format == Format::safetensors && ends_with(path, ".tensors"))
@@ -40,56 +38,17 @@ Status check_format(const std::string& path, manifest::Format format) {
   return {};
 }
 
-// A shard must be a file beside the index: no path separators, nothing that names a directory.
-bool is_plain_file_name(const std::string& name) {
-  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
-         name.find('\0') == std::string::npos;
-}
-
-// The index's weight map: tensor -> shard file name. Also cross-checks total_size later.
-struct ShardIndex {
-  std::vector<std::string> shards;  // in first-mention order
-  std::map<std::string, std::string> weight_map;
-  std::optional<uint64_t> total_size;
-};
-
-// Real index files are a few hundred KiB; anything near this is not one (and is not read into memory).
-constexpr uint64_t kMaxIndexBytes = 100'000'000;
-
 Result<ShardIndex> read_shard_index(const fs::path& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec))
     return fail(Code::bad_data, fmt::format("{}: not a regular file", file.string()));
-  if (auto size = fs::file_size(file, ec); !ec && size > kMaxIndexBytes)
+  if (auto size = fs::file_size(file, ec); !ec && size > kMaxShardIndexBytes)
     return fail(Code::bad_data, fmt::format("{}: {} bytes, too large for a shard index", file.string(), size));
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(Code::denied, fmt::format("{}: cannot be read", file.string()));
   std::stringstream text;
   text << in.rdbuf();
-  json index;
-  try {
-    index = json::parse(text.str());
-  } catch (const json::exception& e) {
-    return fail(Code::bad_data, fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
-  }
-  auto map = index.is_object() ? index.find("weight_map") : index.end();
-  if (map == index.end() || !map->is_object())
-    return fail(Code::bad_data, fmt::format("{}: no \"weight_map\" object", file.string()));
-  ShardIndex out;
-  std::set<std::string> seen;
-  for (const auto& [tensor, shard] : map->items()) {
-    if (!shard.is_string() || !is_plain_file_name(shard.get<std::string>()))
-      return fail(Code::bad_data, fmt::format("{}: weight_map['{}'] is not a file name", file.string(), tensor));
-    out.weight_map[tensor] = shard.get<std::string>();
-    if (seen.insert(shard.get<std::string>()).second) out.shards.push_back(shard.get<std::string>());
-  }
-  if (out.weight_map.empty()) return fail(Code::bad_data, fmt::format("{}: the weight_map is empty", file.string()));
-  auto meta = index.find("metadata");
-  if (meta != index.end() && meta->is_object()) {
-    auto total = meta->find("total_size");
-    if (total != meta->end() && total->is_number_unsigned()) out.total_size = total->get<uint64_t>();
-  }
-  return out;
+  return parse_shard_index(text.str(), file.string());
 }
 
 Status add_file(ModelIndex& model, const std::string& path) {
@@ -100,7 +59,12 @@ Status add_file(ModelIndex& model, const std::string& path) {
     return std::unexpected(e);
   }
   std::vector<TensorEntry> tensors;
-  if (model.format == "tensorizer") {
+  WeightFile file{path, (*source)->size()};
+  if (model.format == "packed" || ends_with(path, ".zst")) {
+    auto layout = read_packed_safetensors(**source, file);
+    if (!layout) return std::unexpected(layout.error());
+    tensors = std::move(layout->tensors);
+  } else if (model.format == "tensorizer") {
     auto layout = read_tensorizer(**source);
     if (!layout) return std::unexpected(layout.error());
     tensors = std::move(layout->tensors);
@@ -110,7 +74,7 @@ Status add_file(ModelIndex& model, const std::string& path) {
     tensors = std::move(layout->tensors);
   }
   const auto file_index = static_cast<uint32_t>(model.files.size());
-  model.files.push_back({path, (*source)->size()});
+  model.files.push_back(std::move(file));
   for (auto& t : tensors) {
     t.file = file_index;
     model.tensors.push_back(std::move(t));
@@ -118,26 +82,16 @@ Status add_file(ModelIndex& model, const std::string& path) {
   return {};
 }
 
-Status check_against_index(const ModelIndex& model, const ShardIndex& index, const std::string& index_path) {
-  std::set<std::string> names;
-  for (const auto& t : model.tensors) {
-    if (!names.insert(t.name).second)
-      return fail(Code::bad_data, fmt::format("{}: tensor '{}' appears in more than one shard", index_path, t.name));
-    auto it = index.weight_map.find(t.name);
-    const std::string shard = fs::path(model.files[t.file].path).filename().string();
-    if (it == index.weight_map.end())
-      return fail(Code::bad_data, fmt::format("{}: tensor '{}' in {} is not in the weight_map", index_path, t.name, shard));
-    if (it->second != shard)
-      return fail(Code::bad_data, fmt::format("{}: tensor '{}' is in {} but the weight_map says {}", index_path,
-                                              t.name, shard, it->second));
-  }
-  for (const auto& [tensor, shard] : index.weight_map)
-    if (!names.count(tensor))
-      return fail(Code::bad_data, fmt::format("{}: tensor '{}' is listed but {} does not hold it", index_path, tensor, shard));
-  if (index.total_size && *index.total_size != model.tensor_bytes())
-    return fail(Code::bad_data, fmt::format("{}: total_size is {} but the shards hold {} tensor bytes", index_path,
-                                            *index.total_size, model.tensor_bytes()));
-  return {};
+// A shard named in the index, or its packed copy (`NAME.zst`, as `tensorinit pack` names it) when
+// the manifest says packed or only the packed copy is there.
+std::string shard_path(const fs::path& dir, const std::string& shard, manifest::Format format) {
+  const std::string plain = (dir / shard).string();
+  if (ends_with(shard, ".zst") || format == manifest::Format::safetensors || format == manifest::Format::tensorizer)
+    return plain;
+  std::error_code ec;
+  if (format == manifest::Format::packed || (!fs::exists(plain, ec) && fs::exists(plain + ".zst", ec)))
+    return plain + ".zst";
+  return plain;
 }
 
 Status check_unique_names(const ModelIndex& model, const std::string& dir) {
@@ -158,13 +112,15 @@ std::vector<std::string> list_files(const fs::path& dir, std::string_view extens
 Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format) {
   ModelIndex model;
   model.dir = dir.string();
-  const fs::path index_path = dir / kIndexName;
+  const fs::path index_path = dir / kShardIndexName;
   std::error_code ec;
   if (fs::exists(index_path, ec)) {
     auto index = read_shard_index(index_path);
     if (!index) return std::unexpected(index.error());
     for (const auto& shard : index->shards)
-      if (auto ok = add_file(model, (dir / shard).string()); !ok) return std::unexpected(ok.error());
+      if (auto ok = add_file(model, shard_path(dir, shard, format)); !ok) return std::unexpected(ok.error());
+    if (std::all_of(model.files.begin(), model.files.end(), [](const WeightFile& f) { return f.packed; }))
+      model.format = "packed";
     if (auto ok = check_against_index(model, *index, index_path.string()); !ok) return std::unexpected(ok.error());
     return model;
   }
@@ -175,13 +131,21 @@ Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format)
     files = list_files(dir, ".tensors", ec);
     if (!files.empty()) model.format = "tensorizer";
   }
+  // Packed files (*.zst) when the manifest says so, or when there is nothing else.
+  if (!ec && (files.empty() || format == manifest::Format::packed) && format != manifest::Format::safetensors &&
+      format != manifest::Format::tensorizer) {
+    files = list_files(dir, ".zst", ec);
+    if (!files.empty()) model.format = "packed";
+  }
   if (ec) return fail(Code::denied, fmt::format("{}: cannot list: {}", dir.string(), ec.message()));
   if (files.empty()) {
     if (auto ok = check_format(dir.string() + "/", format); !ok) return std::unexpected(ok.error());
     // Missing rather than malformed: an empty cache directory or an unpopulated volume is a
     // candidate to skip, not bad data.
     return fail(Code::no_source, fmt::format("missing: {} holds no {} files", dir.string(),
-                                             format == manifest::Format::tensorizer ? "*.tensors" : "*.safetensors"));
+                                             format == manifest::Format::tensorizer ? "*.tensors"
+                                             : format == manifest::Format::packed ? "*.zst"
+                                                                                  : "*.safetensors"));
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files)
@@ -206,7 +170,23 @@ Result<ModelIndex> index_local_model(const std::string& path, manifest::Format f
   model.dir = fs::path(path).parent_path().string();
   if (model.dir.empty()) model.dir = ".";
   if (is_tensorizer(path, format)) model.format = "tensorizer";
+  else if (is_packed_path(path, format)) model.format = "packed";
   if (auto ok = add_file(model, path); !ok) return std::unexpected(ok.error());
+  return model;
+}
+
+Result<ModelIndex> index_model_files(const std::string& dir, const std::vector<std::string>& names,
+                                     manifest::Format format) {
+  ModelIndex model;
+  model.dir = dir;
+  for (const auto& name : names) {
+    const std::string path = dir + "/" + name;
+    if (auto ok = check_format(path, format); !ok) return std::unexpected(ok.error());
+    if (is_tensorizer(path, format)) model.format = "tensorizer";
+    else if (is_packed_path(path, format)) model.format = "packed";
+    if (auto ok = add_file(model, path); !ok) return std::unexpected(ok.error());
+  }
+  if (auto ok = check_unique_names(model, dir); !ok) return std::unexpected(ok.error());
   return model;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "format/tensor_index.hpp"
 #include "manifest/manifest.hpp"
@@ -17,5 +18,10 @@ namespace tensorinit::format {
 //   Code::denied     unreadable
 //   Code::bad_data   malformed, or not the format asked for
 Result<ModelIndex> index_local_model(const std::string& path, manifest::Format format);
+
+// Exactly the files `names` (relative to `dir`), in that order: a cache directory holding what a
+// remote source's `files` listed. Same errors; tensor names must be unique across the files.
+Result<ModelIndex> index_model_files(const std::string& dir, const std::vector<std::string>& names,
+                                     manifest::Format format);
 
 }  // namespace tensorinit::format

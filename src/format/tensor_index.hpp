@@ -18,11 +18,16 @@ struct TensorEntry {
   // full size and the tensor loads as zeros. file_offset then points at nothing to read.
   bool zeros = false;
   uint64_t header_offset = 0;   // tensorizer: the per-tensor header (its checksums cover it); else 0
+  bool encrypted = false;       // tensorizer: the data is encrypted (decrypted while staged)
 };
 
 struct WeightFile {
   std::string path;             // as opened
   uint64_t size = 0;            // the size the header implies (header + data)
+  // Packed files (zstd seekable, format/packed_table.hpp): `size` is the decoded size.
+  bool packed = false;
+  uint64_t stored_size = 0;     // packed: the file's own size
+  uint64_t frame_bytes = 0;     // packed: decoded bytes per frame (0: frames of varying size)
 };
 
 struct ModelIndex {

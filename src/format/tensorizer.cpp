@@ -23,6 +23,17 @@ constexpr uint64_t kEncryptedFlag = 1;
 // (about 132 KiB). Anything larger is a lie that would otherwise make us allocate it.
 constexpr uint64_t kMaxRecordHeader = 256 * 1024;
 
+// An encrypted record's header also holds a MAC (16 bytes) per encryption chunk of at least 1 KiB
+// (tensorizer's minimum; it writes 2 MiB), and a key derivation chunk with a salt under 64 KiB.
+uint64_t max_record_header(bool crypt_info, uint64_t data_length) {
+  return crypt_info ? kMaxRecordHeader + 64 * 1024 + data_length / 64 : kMaxRecordHeader;
+}
+
+struct FileHeader {
+  uint32_t version = 0;
+  bool crypt_info = false;  // every record header carries a crypt_info block
+};
+
 std::unexpected<Error> malformed(std::string_view file, std::string_view what) {
   return fail(Code::bad_data, fmt::format("{}: malformed tensorizer file: {}", file, what));
 }
@@ -69,7 +80,8 @@ std::optional<uint64_t> byte_size(const std::vector<uint64_t>& shape, uint32_t b
 }
 
 // Index entry -> TensorEntry, everything that needs no file read checked here.
-Result<TensorEntry> to_tensor(const IndexEntry& e, uint32_t version, uint64_t index_end, std::string_view file) {
+Result<TensorEntry> to_tensor(const IndexEntry& e, FileHeader header, uint64_t index_end, std::string_view file) {
+  const uint32_t version = header.version;
   TensorEntry t;
   t.name = tensorizer_state_dict_key(e.stored_name);
   const std::string shown = printable_name(t.name.empty() ? e.stored_name : std::string_view(t.name));
@@ -83,7 +95,8 @@ Result<TensorEntry> to_tensor(const IndexEntry& e, uint32_t version, uint64_t in
   if (e.header_offset < index_end)
     return malformed(file, fmt::format("tensor {}: header offset {} lies inside the file header or index (ends at {})",
                                        shown, e.header_offset, index_end));
-  if (e.data_offset <= e.header_offset || e.data_offset - e.header_offset > kMaxRecordHeader)
+  if (e.data_offset <= e.header_offset ||
+      e.data_offset - e.header_offset > max_record_header(header.crypt_info, e.data_length))
     return malformed(file, fmt::format("tensor {}: data offset {} is not just after its header at {}", shown,
                                        e.data_offset, e.header_offset));
   uint64_t end = 0;
@@ -103,10 +116,22 @@ Result<TensorEntry> to_tensor(const IndexEntry& e, uint32_t version, uint64_t in
   return t;
 }
 
+// An encrypted record's cipher must cover its data as tensorizer decrypts it: one MAC for all of
+// it, or one per chunk_size bytes (chunk_size a multiple of 64, at least 1024).
+std::string_view check_cipher(const tensorizer_detail::CryptInfo& c, uint64_t data_length) {
+  using tensorizer_detail::kMacBytes;
+  const uint64_t macs = c.macs.size() / kMacBytes;
+  if (c.whole) return {};
+  if (c.chunk_size < 1024 || c.chunk_size % 64 != 0) return "encryption chunk size is not a multiple of 64 of at least 1024";
+  if (macs != 1 && macs != (data_length + c.chunk_size - 1) / c.chunk_size)
+    return "encryption MAC count does not match the data length";
+  return {};
+}
+
 // The record's own header must say what the index says.
-Status check_record(const io::ByteSource& source, const IndexEntry& e, const TensorEntry& t) {
+Status check_record(const io::ByteSource& source, const IndexEntry& e, TensorEntry& t, bool crypt_info) {
   const std::string& file = source.name();
-  const uint64_t header_len = e.data_offset - e.header_offset;  // bounded by kMaxRecordHeader
+  const uint64_t header_len = e.data_offset - e.header_offset;  // bounded by max_record_header
   std::string bytes(header_len, '\0');
   if (auto ok = source.read_at(e.header_offset, std::as_writable_bytes(std::span(bytes))); !ok)
     return std::unexpected(ok.error());
@@ -116,7 +141,7 @@ Status check_record(const io::ByteSource& source, const IndexEntry& e, const Ten
   if (bytes.size() < 8 || stored_len != header_len)
     return malformed(file, fmt::format("tensor {}: its header says {} bytes but the index places its data {} bytes on",
                                        printable_name(t.name), stored_len, header_len));
-  if (auto fault = tensorizer_detail::decode_record_header(bytes, h); !fault.empty())
+  if (auto fault = tensorizer_detail::decode_record_header(bytes, h, crypt_info); !fault.empty())
     return malformed(file, fmt::format("tensor {}: header at {}: {}", printable_name(t.name), e.header_offset, fault));
   if (h.name != e.stored_name || h.dtype != e.dtype || h.shape != e.shape || h.tensor_type != e.tensor_type)
     return malformed(file, fmt::format("tensor {}: its header's name, type, dtype or shape disagree with the index",
@@ -124,6 +149,11 @@ Status check_record(const io::ByteSource& source, const IndexEntry& e, const Ten
   if (h.data_length < 0 || static_cast<uint64_t>(h.data_length) != e.data_length)
     return malformed(file, fmt::format("tensor {}: its header says {} data bytes but the index says {}", printable_name(t.name),
                                        h.data_length, e.data_length));
+  if (h.crypt.encrypted && !t.zeros) {
+    if (auto fault = check_cipher(h.crypt, e.data_length); !fault.empty())
+      return malformed(file, fmt::format("tensor {}: {}", printable_name(t.name), fault));
+    t.encrypted = true;
+  }
   return {};
 }
 
@@ -146,7 +176,7 @@ Status check_no_overlap(const std::vector<IndexEntry>& entries, std::vector<Tens
   return {};
 }
 
-Result<uint32_t> check_file_header(std::string_view header, std::string_view file) {
+Result<FileHeader> check_file_header(std::string_view header, std::string_view file) {
   if (header.substr(0, 5) != kMagic) return malformed(file, "bad magic (not a tensorizer file)");
   uint32_t version = 0;
   std::memcpy(&version, header.data() + 5, 4);
@@ -155,11 +185,12 @@ Result<uint32_t> check_file_header(std::string_view header, std::string_view fil
                                             file, version));
   std::array<uint64_t, 4> flags{};
   std::memcpy(flags.data(), header.data() + 9, 32);
-  const bool encrypted = version == 3 || (version == 4 && (flags[0] & kEncryptedFlag));
-  if (encrypted) return fail(Code::bad_data, fmt::format("{}: encrypted: set model.key", file));
+  // Version 3 always carries crypt_info (its flags are zero); version 4 when flag bit 0 says so.
+  const bool crypt_info = version == 3 || (version == 4 && (flags[0] & kEncryptedFlag));
+  if (version == 4) flags[0] &= ~kEncryptedFlag;
   if (flags[0] != 0 || flags[1] != 0 || flags[2] != 0 || flags[3] != 0)
     return malformed(file, fmt::format("unknown feature flags for data version {}", version));
-  return version;
+  return FileHeader{version, crypt_info};
 }
 
 }  // namespace
@@ -233,8 +264,8 @@ Result<TensorizerLayout> read_tensorizer(const io::ByteSource& source) {
     return fail(Code::no_source, fmt::format("{}: incomplete: {} bytes, too short for a tensorizer header", file, size));
   std::string header(kTensorizerFileHeader, '\0');
   if (auto ok = source.read_at(0, std::as_writable_bytes(std::span(header))); !ok) return std::unexpected(ok.error());
-  auto version = check_file_header(header, file);
-  if (!version) return std::unexpected(version.error());
+  auto file_header = check_file_header(header, file);
+  if (!file_header) return std::unexpected(file_header.error());
   uint64_t count = 0, index_len = 0;
   std::memcpy(&count, header.data() + 57, 8);
   std::memcpy(&index_len, header.data() + 65, 8);
@@ -250,12 +281,13 @@ Result<TensorizerLayout> read_tensorizer(const io::ByteSource& source) {
   if (!entries) return std::unexpected(entries.error());
 
   TensorizerLayout layout;
-  layout.version = *version;
+  layout.version = file_header->version;
+  layout.crypt_info = file_header->crypt_info;
   layout.index_end = kTensorizerFileHeader + index_len;
   layout.data_end = layout.index_end;
   layout.tensors.reserve(entries->size());
   for (const auto& e : *entries) {
-    auto t = to_tensor(e, *version, layout.index_end, file);
+    auto t = to_tensor(e, *file_header, layout.index_end, file);
     if (!t) return std::unexpected(t.error());
     layout.data_end = std::max(layout.data_end, e.data_offset + e.data_length);
     layout.tensors.push_back(std::move(*t));
@@ -265,7 +297,8 @@ Result<TensorizerLayout> read_tensorizer(const io::ByteSource& source) {
     return fail(Code::no_source, fmt::format("{}: incomplete: {} bytes, but its index describes {}", file, size,
                                              layout.data_end));
   for (size_t i = 0; i < entries->size(); ++i)
-    if (auto ok = check_record(source, (*entries)[i], layout.tensors[i]); !ok) return std::unexpected(ok.error());
+    if (auto ok = check_record(source, (*entries)[i], layout.tensors[i], layout.crypt_info); !ok)
+      return std::unexpected(ok.error());
   std::sort(layout.tensors.begin(), layout.tensors.end(),
             [](const TensorEntry& a, const TensorEntry& b) { return a.file_offset < b.file_offset; });
   return layout;

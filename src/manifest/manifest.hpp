@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "util/error.hpp"
+#include "util/redact.hpp"
 
 namespace tensorinit::manifest {
 
@@ -26,8 +27,21 @@ struct Source {
   std::string path;       // image, volume: a file or a directory
   std::string url;        // s3 (s3://bucket/prefix/), http(s) prefix
   std::string endpoint;   // s3
-  std::string region;     // s3
+  std::string region;     // s3 (default us-east-1)
   std::string where;      // "file:line:col" of the entry, for run-time errors
+  // Remote sources (s3, http):
+  std::vector<std::string> files;  // explicit weight files under url; empty: the index, else model.safetensors
+  std::optional<bool> path_style;  // s3: bucket in the path; unset: true when endpoint is set
+  std::string access_key_id;       // s3: empty: AWS_ACCESS_KEY_ID
+  Secret secret_access_key;        // s3: empty: AWS_SECRET_ACCESS_KEY
+  Secret session_token;            // s3: empty: AWS_SESSION_TOKEN
+  std::string ca_file;             // https: CA bundle; empty: the system store
+  uint32_t connections = 0;        // 0 = auto (scaled to usable cores)
+  uint32_t retries = 6;            // per request, after the first attempt
+  std::chrono::milliseconds stall_timeout{10000};  // no byte received for this long: retry
+  // Not a manifest key: set by the planner on the volume candidate it adds for model.cache, to the
+  // url of the remote source whose files the cache holds.
+  std::string cached_from;
 };
 
 struct Model {
@@ -37,6 +51,8 @@ struct Model {
   Policy policy = Policy::ordered;
   std::string cache;  // empty: none
   Verify verify = Verify::size;
+  Secret key;         // tensorizer encryption key (hex or base64 as written); empty: none
+  Secret passphrase;  // tensorizer encryption passphrase (Argon2id parameters from the file)
 };
 
 struct Stage {

@@ -7,12 +7,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <cstdlib>
 #include <optional>
 
 #include "manifest/expand.hpp"
 #include "manifest/fields.hpp"
 #include "manifest/manifest.hpp"
 #include "manifest/signals.hpp"
+#include "util/redact.hpp"
 #include "util/units.hpp"
 
 namespace tensorinit::manifest {
@@ -54,18 +56,6 @@ bool valid_model_name(std::string_view name) {
   return true;
 }
 
-// A URL as it may appear in a message: credentials and query (pre-signed tokens) hidden.
-std::string redact_url(std::string_view url) {
-  std::string out(url.substr(0, url.find_first_of("?#")));
-  if (out.size() < url.size()) out += "?...";
-  size_t scheme = out.find("://");
-  size_t authority = scheme == std::string::npos ? 0 : scheme + 3;
-  size_t authority_end = out.find('/', authority);
-  size_t at = out.rfind('@', authority_end == std::string::npos ? out.size() : authority_end);
-  if (at != std::string::npos && at >= authority) out.replace(authority, at - authority, "***");
-  return out;
-}
-
 // The host part of "scheme://host[:port]/...", or "" when `url` does not start with one of the
 // schemes or has no host.
 std::string url_host(std::string_view url, std::initializer_list<std::string_view> schemes) {
@@ -90,10 +80,76 @@ bool valid_bucket(std::string_view bucket) {
   return true;
 }
 
+// A weight file under a remote prefix: a relative key, no empty or dot segments.
+bool valid_remote_file(std::string_view name) {
+  if (name.empty() || name.front() == '/' || name.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t slash = std::min(name.find('/', start), name.size());
+    std::string_view segment = name.substr(start, slash - start);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    start = slash + 1;
+  }
+  return true;
+}
+
+// Keys of remote entries; the transport, signing and retry settings of one source.
+void parse_remote_key(const Fields& f, Source& source, const std::string& name, const Field& field) {
+  const bool s3 = source.type == SourceType::s3;
+  if (name == "files") {
+    constexpr std::string_view allowed = "a list of weight file names under url, e.g. [model.safetensors]";
+    for (const Field& item : f.items(field, allowed)) {
+      std::string file = f.text(item, allowed);
+      if (!valid_remote_file(file)) f.fail(item, "'" + file + "' is not a relative file name (" + std::string(allowed) + ")");
+      source.files.push_back(std::move(file));
+    }
+  } else if (name == "ca_file") {
+    source.ca_file = f.optional_text(field, "a PEM file of CA certificates");
+  } else if (name == "connections") {
+    constexpr std::string_view allowed = "auto or an integer 1..256";
+    std::string text = f.text(field, allowed);
+    if (text != "auto") source.connections = static_cast<uint32_t>(f.integer(field, 1, 256, allowed));
+  } else if (name == "retries") {
+    source.retries = static_cast<uint32_t>(f.integer(field, 0, 100, "an integer 0..100"));
+  } else if (name == "stall_timeout") {
+    source.stall_timeout = f.duration(field, "e.g. 10s, 500ms");
+    if (source.stall_timeout.count() < 1) f.fail(field, "must be at least 1ms (e.g. 10s)");
+  } else if (s3 && name == "url") {
+    source.url = f.text(field, "s3://bucket/prefix/");
+    std::string bucket = url_host(source.url, {"s3://"});
+    if (!valid_bucket(bucket)) f.fail(field, "'" + redact_url(source.url) + "' is not an s3 URL (s3://bucket/prefix/)");
+  } else if (s3 && name == "endpoint") {
+    source.endpoint = f.text(field, "an http:// or https:// URL");
+    if (url_host(source.endpoint, {"http://", "https://"}).empty())
+      f.fail(field, "'" + redact_url(source.endpoint) + "' is not an endpoint URL (http://host:port or https://host)");
+  } else if (s3 && name == "region") {
+    source.region = f.text(field, "a region name such as us-east-1");
+  } else if (s3 && name == "path_style") {
+    source.path_style = f.word<bool>(field, {{"true", true}, {"false", false}});
+  } else if (s3 && name == "access_key_id") {
+    source.access_key_id = f.optional_text(field, "an access key id, usually ${AWS_ACCESS_KEY_ID}");
+  } else if (s3 && name == "secret_access_key") {
+    source.secret_access_key = Secret(f.optional_text(field, "a secret key, usually ${AWS_SECRET_ACCESS_KEY}"));
+  } else if (s3 && name == "session_token") {
+    source.session_token = Secret(f.optional_text(field, "a session token, usually ${AWS_SESSION_TOKEN}"));
+  } else if (!s3 && name == "url") {
+    source.url = f.text(field, "http://host/prefix/ or https://host/prefix/");
+    if (url_host(source.url, {"http://", "https://"}).empty())
+      f.fail(field, "'" + redact_url(source.url) + "' is not an http URL (http://host/prefix/ or https://host/prefix/)");
+  } else {
+    f.fail(field, std::string("not allowed for type ") + to_string(source.type) +
+                      (s3 ? " (s3 sources take url, endpoint, region, path_style, access_key_id, secret_access_key, "
+                            "session_token, files, ca_file, connections, retries, stall_timeout)"
+                          : " (http sources take url, files, ca_file, connections, retries, stall_timeout)"));
+  }
+}
+
 Source parse_source(const Fields& f, const Field& entry) {
   if (!entry.node.IsMap())
     f.fail(entry, "expected a map, got " + describe(entry.node) + " (type: image | volume | s3 | http, with path or url)");
-  Entries keys = f.entries(entry, {"type", "path", "url", "endpoint", "region"});
+  Entries keys = f.entries(entry, {"type", "path", "url", "endpoint", "region", "path_style", "access_key_id",
+                                   "secret_access_key", "session_token", "files", "ca_file", "connections",
+                                   "retries", "stall_timeout"});
   const Field& type = require(f, entry, keys, "type", "image | volume | s3 | http");
   Source source;
   source.where = f.where(entry.mark);
@@ -102,35 +158,16 @@ Source parse_source(const Fields& f, const Field& entry) {
                                           {"s3", SourceType::s3},
                                           {"http", SourceType::http}});
   const char* type_name = to_string(source.type);
-  auto not_for_type = [&](const Field& field, std::string_view takes) {
-    f.fail(field, std::string("not allowed for type ") + type_name + " (" + std::string(takes) + ")");
-  };
   bool local = source.type == SourceType::image || source.type == SourceType::volume;
   for (auto& [name, field] : keys) {
     if (name == "type") continue;
     if (local) {
-      if (name != "path") not_for_type(field, "image and volume sources take only path");
+      if (name != "path")
+        f.fail(field, std::string("not allowed for type ") + type_name + " (image and volume sources take only path)");
       source.path = f.text(field, "a file or directory path");
       if (source.path.empty()) f.fail(field, "empty path (a file or directory path)");
-    } else if (source.type == SourceType::s3) {
-      if (name == "path") not_for_type(field, "s3 sources take url, endpoint and region");
-      if (name == "url") {
-        source.url = f.text(field, "s3://bucket/prefix/");
-        std::string bucket = url_host(source.url, {"s3://"});
-        if (!valid_bucket(bucket))
-          f.fail(field, "'" + redact_url(source.url) + "' is not an s3 URL (s3://bucket/prefix/)");
-      } else if (name == "endpoint") {
-        source.endpoint = f.text(field, "an http:// or https:// URL");
-        if (url_host(source.endpoint, {"http://", "https://"}).empty())
-          f.fail(field, "'" + redact_url(source.endpoint) + "' is not an endpoint URL (http://host:port or https://host)");
-      } else if (name == "region") {
-        source.region = f.text(field, "a region name such as us-east-1");
-      }
     } else {
-      if (name != "url") not_for_type(field, "http sources take only url");
-      source.url = f.text(field, "http://host/prefix/ or https://host/prefix/");
-      if (url_host(source.url, {"http://", "https://"}).empty())
-        f.fail(field, "'" + redact_url(source.url) + "' is not an http URL (http://host/prefix/ or https://host/prefix/)");
+      parse_remote_key(f, source, name, field);
     }
   }
   if (local && !find(keys, "path"))
@@ -138,11 +175,16 @@ Source parse_source(const Fields& f, const Field& entry) {
   if (!local && !find(keys, "url"))
     f.fail(entry, std::string("missing required key 'url' (type ") + type_name +
                       (source.type == SourceType::s3 ? " needs s3://bucket/prefix/)" : " needs http(s)://host/prefix/)"));
+  if (source.type == SourceType::s3 && source.region.empty()) {
+    const char* region = std::getenv("AWS_REGION");
+    if (!region || !*region) region = std::getenv("AWS_DEFAULT_REGION");
+    source.region = region && *region ? region : "us-east-1";
+  }
   return source;
 }
 
 Model parse_model(const Fields& f, const Field& map) {
-  Entries keys = f.entries(map, {"name", "format", "sources", "policy", "cache", "verify"});
+  Entries keys = f.entries(map, {"name", "format", "sources", "policy", "cache", "verify", "key", "passphrase"});
   Model model;
   const Field& name = require(f, map, keys, "name", "[a-z0-9._-], 1 to 64 characters");
   model.name = f.text(name, "[a-z0-9._-], 1 to 64 characters");
@@ -163,6 +205,11 @@ Model parse_model(const Fields& f, const Field& map) {
   if (const Field* field = find(keys, "cache")) model.cache = f.optional_text(*field, "a directory path");
   if (const Field* field = find(keys, "verify"))
     model.verify = f.word<Verify>(*field, {{"none", Verify::none}, {"size", Verify::size}, {"checksums", Verify::checksums}});
+  // Secrets: taken as written (after ${VAR} expansion); checked where they are used, so that a
+  // message can never quote them.
+  if (const Field* field = find(keys, "key")) model.key = Secret(f.optional_text(*field, "hex or base64, usually ${TENSORINIT_KEY}"));
+  if (const Field* field = find(keys, "passphrase"))
+    model.passphrase = Secret(f.optional_text(*field, "a passphrase, usually ${TENSORINIT_PASSPHRASE}"));
   return model;
 }
 

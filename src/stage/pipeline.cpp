@@ -73,9 +73,10 @@ Status parallel_items(size_t items, unsigned workers, std::stop_token stop, cons
 }
 
 // Reads the chunk into `buffer` from its aligned-down start: the aligned body in one read (O_DIRECT
-// for direct files), the unaligned tail at the end of a file (under one block) in another.
+// for direct files), the unaligned tail at the end of a file (under one block) in another. The
+// filter, if any, sees the bytes before the sink.
 Status read_staged(const io::ByteSource& file, const Chunk& chunk, std::byte* buffer, std::span<const Piece> pieces,
-                   Sink& sink) {
+                   Sink& sink, ChunkFilter* filter, size_t chunk_index) {
   const uint64_t align = file.alignment();
   const uint64_t lead = chunk.offset % align;
   const uint64_t start = chunk.offset - lead;
@@ -85,7 +86,21 @@ Status read_staged(const io::ByteSource& file, const Chunk& chunk, std::byte* bu
     if (auto ok = file.read_at(start, std::span(buffer, body)); !ok) return ok;
   if (total > body)
     if (auto ok = file.read_at(start + body, std::span(buffer + body, total - body)); !ok) return ok;
+  if (filter)
+    if (auto ok = filter->filter(chunk_index, std::span(buffer + lead, chunk.len)); !ok) return ok;
   return sink.consume(chunk, pieces, buffer + lead);
+}
+
+// The chunks of work item `item`: itself without a filter, else as the filter groups them.
+std::pair<size_t, size_t> item_chunks(const PipelineOptions& options, size_t item) {
+  if (!options.filter) return {item, item + 1};
+  const auto starts = options.filter->item_starts();
+  return {starts[item], starts[item + 1]};
+}
+
+size_t item_count(const ReadPlan& plan, const PipelineOptions& options) {
+  if (!options.filter) return plan.chunks.size();
+  return options.filter->item_starts().empty() ? 0 : options.filter->item_starts().size() - 1;
 }
 
 // The pipeline over a sink's own buffers (pinned, for the cuda sink): a reader takes a buffer per
@@ -95,16 +110,19 @@ Status run_pooled(const ReadPlan& plan, std::span<const io::ByteSource* const> f
                   std::atomic<uint64_t>& done) {
   if (pool.buffer_size() < options.chunk_size + 2 * kStagingAlign)
     return fail(Code::internal, "staging buffers are smaller than a chunk");
-  return parallel_items(plan.chunks.size(), options.readers, stop, [&]() -> ItemBody {
-    return [&](size_t i) -> Status {
-      const Chunk& chunk = plan.chunks[i];
-      const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
-      auto buffer = pool.acquire();
-      if (!buffer) return std::unexpected(buffer.error());
-      auto ok = read_staged(*files[chunk.file], chunk, *buffer, pieces, sink);
-      pool.release(*buffer);
-      if (!ok) return ok;
-      done.fetch_add(chunk.len, std::memory_order_relaxed);
+  return parallel_items(item_count(plan, options), options.readers, stop, [&]() -> ItemBody {
+    return [&](size_t item) -> Status {
+      for (auto [i, end] = item_chunks(options, item); i < end; ++i) {
+        if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");
+        const Chunk& chunk = plan.chunks[i];
+        const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
+        auto buffer = pool.acquire();
+        if (!buffer) return std::unexpected(buffer.error());
+        auto ok = read_staged(*files[chunk.file], chunk, *buffer, pieces, sink, options.filter, i);
+        pool.release(*buffer);
+        if (!ok) return ok;
+        done.fetch_add(chunk.len, std::memory_order_relaxed);
+      }
       return {};
     };
   });
@@ -115,13 +133,17 @@ Status run_pooled(const ReadPlan& plan, std::span<const io::ByteSource* const> f
 Status run_pipeline(const ReadPlan& plan, std::span<const io::ByteSource* const> files, Sink& sink,
                     const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done) {
   if (StagingBuffers* pool = sink.staging()) return run_pooled(plan, files, sink, *pool, options, stop, done);
-  return parallel_items(plan.chunks.size(), options.readers, stop, [&]() -> ItemBody {
+  return parallel_items(item_count(plan, options), options.readers, stop, [&]() -> ItemBody {
     auto buffer = std::make_shared<AlignedBuffer>(options.chunk_size + 2 * kStagingAlign);
-    return [&, buffer](size_t i) -> Status {
-      const Chunk& chunk = plan.chunks[i];
-      const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
-      if (auto ok = read_staged(*files[chunk.file], chunk, buffer->data, pieces, sink); !ok) return ok;
-      done.fetch_add(chunk.len, std::memory_order_relaxed);
+    return [&, buffer](size_t item) -> Status {
+      for (auto [i, end] = item_chunks(options, item); i < end; ++i) {
+        if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");
+        const Chunk& chunk = plan.chunks[i];
+        const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
+        if (auto ok = read_staged(*files[chunk.file], chunk, buffer->data, pieces, sink, options.filter, i); !ok)
+          return ok;
+        done.fetch_add(chunk.len, std::memory_order_relaxed);
+      }
       return {};
     };
   });

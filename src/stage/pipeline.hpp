@@ -13,9 +13,24 @@
 
 namespace tensorinit::stage {
 
+// Work on a chunk between its read and the sink, on the reader's thread (tensorizer decryption
+// and checksums, stage/tensorizer_reads.hpp). The filter groups the plan's chunks into items: one
+// reader runs an item's chunks in order, so a filter may carry state from chunk to chunk of an
+// item (a running hash); items run concurrently. Thread-safe for distinct items.
+class ChunkFilter {
+ public:
+  virtual ~ChunkFilter() = default;
+  // Item k is chunks [item_starts()[k], item_starts()[k + 1]); the last entry is the chunk count.
+  virtual std::span<const uint32_t> item_starts() const = 0;
+  // `bytes` holds file bytes [chunk.offset, + chunk.len) of chunk `chunk`; the filter may rewrite
+  // them in place (decrypt) before the sink takes them. An error stops the pipeline.
+  virtual Status filter(size_t chunk, std::span<std::byte> bytes) = 0;
+};
+
 struct PipelineOptions {
   unsigned readers = 4;
   uint64_t chunk_size = 16ull << 20;
+  ChunkFilter* filter = nullptr;  // none: every chunk is an item of its own, passed through as read
 };
 
 // Reads every chunk of `plan` into a staging buffer per reader (aligned, so sources with an

@@ -47,4 +47,10 @@ class HostSink final : public Sink {
   std::string name_;
 };
 
+// Takes chunks and keeps nothing: for reads whose point is a side effect (filling a cache).
+class NullSink final : public Sink {
+ public:
+  Status consume(const Chunk&, std::span<const Piece>, const std::byte*) override { return {}; }
+};
+
 }  // namespace tensorinit::stage

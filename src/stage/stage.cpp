@@ -4,14 +4,17 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <memory>
+#include <numeric>
 #include <optional>
 
+#include "format/packed_source.hpp"
 #include "io/file_source.hpp"
 #include "stage/cuda_device.hpp"
 #include "stage/cuda_sink.hpp"
 #include "stage/cuda_startup.hpp"
 #include "stage/pipeline.hpp"
 #include "stage/sink.hpp"
+#include "stage/tensorizer_reads.hpp"
 #include "util/cpu.hpp"
 #include "util/log.hpp"
 
@@ -89,9 +92,10 @@ Result<std::vector<std::unique_ptr<io::FileSource>>> open_files(const format::Mo
   for (const auto& f : index.files) {
     auto source = io::FileSource::open(f.path);
     if (!source) return std::unexpected(source.error());
-    if ((*source)->size() != f.size)
+    const uint64_t indexed = f.packed ? f.stored_size : f.size;
+    if ((*source)->size() != indexed)
       return fail(Code::bad_data, fmt::format("{}: changed size since it was indexed ({} -> {} bytes)", f.path,
-                                              f.size, (*source)->size()));
+                                              indexed, (*source)->size()));
     if (want_direct(**source, stage.direct_io, target)) {
       if ((*source)->enable_direct()) any_direct = true;
       else if (stage.direct_io == DirectIo::on)
@@ -100,6 +104,62 @@ Result<std::vector<std::unique_ptr<io::FileSource>>> open_files(const format::Mo
     files.push_back(std::move(*source));
   }
   return files;
+}
+
+// Packed files: chunks of whole frames, so that no frame is decoded twice. Frames of F decoded
+// bytes start at multiples of F, and so do chunks when the chunk size is a multiple of F (and of
+// 4 KiB, for the other files' O_DIRECT reads). Frames of varying size: the chunk size as given.
+uint64_t packed_chunk_size(const format::ModelIndex& index, uint64_t chunk_size) {
+  uint64_t multiple = io::kDirectAlign;
+  for (const auto& f : index.files)
+    if (f.packed && f.frame_bytes) multiple = std::lcm(multiple, f.frame_bytes);
+  if (multiple == io::kDirectAlign || multiple > (1ull << 30)) return chunk_size;
+  return std::max<uint64_t>(1, (chunk_size + multiple - 1) / multiple) * multiple;
+}
+
+// What the readers' budget (memory_limit) must cover per reader: the chunk and, with packed files,
+// the compressed bytes of a chunk (no more than the chunk) and one decoded frame.
+manifest::Stage reader_budget(const manifest::Stage& stage, const format::ModelIndex& index, uint64_t chunk_size) {
+  manifest::Stage budget = stage;
+  budget.chunk_size = chunk_size;
+  for (const auto& f : index.files)
+    if (f.packed) budget.chunk_size = std::max(budget.chunk_size, 2 * chunk_size + (f.frame_bytes ? f.frame_bytes : chunk_size));
+  return budget;
+}
+
+// Packed files are read through a decoder over the file; nullptr for the others.
+Result<std::vector<std::unique_ptr<format::PackedSource>>> open_packed(const format::ModelIndex& index,
+                                                                      std::span<const io::ByteSource* const> files) {
+  std::vector<std::unique_ptr<format::PackedSource>> decoders(files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (!index.files[i].packed) continue;
+    auto decoder = format::PackedSource::open(*files[i]);
+    if (!decoder) return std::unexpected(decoder.error());
+    if ((*decoder)->size() != index.files[i].size)
+      return fail(Code::bad_data, fmt::format("{}: changed since it was indexed ({} -> {} decoded bytes)",
+                                              index.files[i].path, index.files[i].size, (*decoder)->size()));
+    decoders[i] = std::move(*decoder);
+  }
+  return decoders;
+}
+
+void count_packed(StagedModel& staged, const std::vector<std::unique_ptr<format::PackedSource>>& decoders) {
+  for (const auto& d : decoders)
+    if (d) {
+      staged.compressed_bytes += d->compressed_bytes_read();
+      staged.decoded_bytes += d->decoded_bytes();
+    }
+}
+
+// The pagecache target hands the server files to read itself: a packed file would give it
+// compressed bytes.
+Status check_pagecache_can_serve(const format::ModelIndex& index) {
+  for (const auto& f : index.files)
+    if (f.packed)
+      return fail(Code::no_source, fmt::format("{}: stage.target pagecache cannot serve a packed file (the server would "
+                                               "read compressed bytes); use target host or cuda, or unpack it with "
+                                               "zstd -d", f.path));
+  return {};
 }
 
 }  // namespace
@@ -113,32 +173,56 @@ unsigned choose_readers(const manifest::Stage& stage, unsigned usable_cores) {
 
 Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format::ModelIndex& index,
                                 std::stop_token stop, std::atomic<uint64_t>& progress, const std::string& shm_dir,
-                                CudaStartup* cuda_startup) {
+                                CudaStartup* cuda_startup, std::span<const std::shared_ptr<const io::ByteSource>> opened) {
   double cuda_seconds = 0;
   auto target = resolve_target(manifest.stage, cuda_startup, cuda_seconds);
   if (!target) return std::unexpected(target.error());
   StagedModel staged;
   staged.target = *target;
   staged.cuda_startup_seconds = cuda_seconds;
-  staged.readers = choose_readers(manifest.stage, usable_cores());
-  staged.chunk_size = manifest.stage.chunk_size;
+  staged.chunk_size = packed_chunk_size(index, manifest.stage.chunk_size);
+  staged.readers = choose_readers(reader_budget(manifest.stage, index, staged.chunk_size), usable_cores());
   staged.layout = layout_arena(index);
-  auto files = open_files(index, manifest.stage, *target, staged.direct_io);
-  if (!files) return std::unexpected(files.error());
-  const ReadPlan plan = plan_reads(index, staged.layout, staged.chunk_size);
+  // Local files are opened here; remote ones come opened (versions pinned by the plan).
+  std::vector<std::unique_ptr<io::FileSource>> local;
+  std::vector<const io::ByteSource*> raw;
+  if (opened.empty()) {
+    auto files = open_files(index, manifest.stage, *target, staged.direct_io);
+    if (!files) return std::unexpected(files.error());
+    local = std::move(*files);
+    for (const auto& f : local) raw.push_back(f.get());
+  } else {
+    for (const auto& f : opened) raw.push_back(f.get());
+  }
+  auto tensorizer = TensorizerReads::prepare(manifest.model, index, staged.layout, staged.chunk_size, raw);
+  if (!tensorizer) return std::unexpected(tensorizer.error());
+  const ReadPlan plan = *tensorizer ? (*tensorizer)->plan() : plan_reads(index, staged.layout, staged.chunk_size);
   staged.bytes = plan.bytes;
-  const PipelineOptions options{.readers = staged.readers, .chunk_size = staged.chunk_size};
+  const PipelineOptions options{.readers = staged.readers, .chunk_size = staged.chunk_size, .filter = tensorizer->get()};
   if (*target == Target::pagecache) {
+    if (auto ok = check_pagecache_can_serve(index); !ok) return std::unexpected(ok.error());
+    if (!opened.empty()) {  // remote: reading writes the files through to the cache the server reads
+      NullSink discard;
+      if (auto ok = run_pipeline(plan, raw, discard, options, stop, progress); !ok) return std::unexpected(ok.error());
+      return staged;
+    }
     std::vector<const io::FileSource*> sources;
-    for (const auto& f : *files) sources.push_back(f.get());
-    if (auto ok = warm_page_cache(plan, sources, options, stop, progress); !ok) return std::unexpected(ok.error());
+    for (const auto& f : local) sources.push_back(f.get());
+    if (auto ok = *tensorizer ? warm_through_filter(**tensorizer, sources, options, stop, progress)
+                              : warm_page_cache(plan, sources, options, stop, progress);
+        !ok)
+      return std::unexpected(ok.error());
     return staged;
   }
-  std::vector<const io::ByteSource*> sources;
-  for (const auto& f : *files) sources.push_back(f.get());
+  std::vector<const io::ByteSource*> sources = raw;
+  auto decoders = open_packed(index, sources);
+  if (!decoders) return std::unexpected(decoders.error());
+  for (size_t i = 0; i < sources.size(); ++i)
+    if ((*decoders)[i]) sources[i] = (*decoders)[i].get();
   if (*target == Target::cuda) {
     if (auto ok = stage_to_cuda(staged, manifest.stage, plan, sources, options, stop, progress); !ok)
       return std::unexpected(ok.error());
+    count_packed(staged, *decoders);
     return staged;
   }
   remove_stale_partials(shm_dir, manifest.model.name);
@@ -147,6 +231,7 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   staged.arenas.push_back(std::move(*arena));
   HostSink sink(staged.arenas.back().fd(), staged.arenas.back().path());
   if (auto ok = run_pipeline(plan, sources, sink, options, stop, progress); !ok) return std::unexpected(ok.error());
+  count_packed(staged, *decoders);
   for (auto& published : staged.arenas)
     if (auto ok = published.publish(); !ok) return std::unexpected(ok.error());
   return staged;

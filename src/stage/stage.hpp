@@ -4,11 +4,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <vector>
 
 #include "format/tensor_index.hpp"
+#include "io/byte_source.hpp"
 #include "manifest/manifest.hpp"
 #include "stage/layout.hpp"
 #include "stage/shm_arena.hpp"
@@ -37,6 +39,10 @@ struct StagedModel {
   uint64_t chunk_size = 0;
   bool direct_io = false;                            // O_DIRECT used for at least one file
   uint64_t bytes = 0;                                // tensor bytes staged
+  // Packed files (0 when none is packed): compressed bytes read, and what their frames decoded
+  // to (whole frames: a little over their share of `bytes` when reads cut frames).
+  uint64_t compressed_bytes = 0;
+  uint64_t decoded_bytes = 0;
 };
 
 // Readers for `auto`: I/O-bound threads, so more than the cores (4 per usable core, at least 8),
@@ -45,11 +51,14 @@ unsigned choose_readers(const manifest::Stage& stage, unsigned usable_cores);
 
 // Stages `index` as `manifest.stage` says. For target cuda or auto, `cuda_startup` (begun by the
 // caller right after the manifest was read) is waited for; without one, CUDA starts here.
-// On any failure (or stop) nothing is left in shm_dir.
+// On any failure (or stop) nothing is left in shm_dir. `opened`: the files of a remote model, one
+// per index.files entry (opened by the plan, maybe writing through to the cache); with target
+// pagecache they must all be writing through (the caller checks), and are read, not kept.
 // `progress` counts bytes read, for the progress display.
 Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format::ModelIndex& index,
                                 std::stop_token stop, std::atomic<uint64_t>& progress,
-                                const std::string& shm_dir = "/dev/shm", CudaStartup* cuda_startup = nullptr);
+                                const std::string& shm_dir = "/dev/shm", CudaStartup* cuda_startup = nullptr,
+                                std::span<const std::shared_ptr<const io::ByteSource>> opened = {});
 
 // The tensor table (contract: version 1) for a staged model.
 std::string tensor_table_json(const manifest::Manifest& manifest, const manifest::Source& source,

@@ -38,6 +38,15 @@ Status write_file_atomically(const std::string& path, std::string_view content) 
     ::unlink(temp.c_str());
     return fail(Code::io, fmt::format("{}: cannot commit: {}", path, std::strerror(err)));
   }
+  return fsync_parent_directory(path);
+}
+
+Status fsync_parent_directory(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd || ::fsync(fd.get()) != 0)
+    return fail(Code::io, fmt::format("{}: cannot sync the directory: {}", dir, std::strerror(errno)));
   return {};
 }
 

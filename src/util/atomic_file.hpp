@@ -9,6 +9,11 @@
 namespace tensorinit {
 
 // Writes to a temporary name in the same directory (created if missing), fsyncs, renames.
+// The rename is made durable too (the directory is fsynced), so that a record written this way
+// survives a power cut along with the data it describes.
 Status write_file_atomically(const std::string& path, std::string_view content);
+
+// fsyncs the directory holding `path`, so that a rename or unlink in it is durable.
+Status fsync_parent_directory(const std::string& path);
 
 }  // namespace tensorinit

@@ -3,7 +3,8 @@
 what tensorizer's own TensorDeserializer reads back: name (state-dict key), dtype (safetensors
 vocabulary), shape, and the SHA-256 of the tensor's raw little-endian bytes.
 
-  make_tensorizer_fixtures.py OUTDIR
+  make_tensorizer_fixtures.py OUTDIR             the plain files below
+  make_tensorizer_fixtures.py --encrypted OUTDIR the encrypted ones (committed in tests/fixtures)
 
 Needs tensorizer and torch. Files:
   modules.tensors   write_module on nested modules: bf16, f16, f32, i64, i8, bool; root-module
@@ -12,6 +13,12 @@ Needs tensorizer and torch. Files:
   meta.tensors      a module with parameters on the meta device (data_length 0, loaded as zeros)
                     beside real ones: data version 4
   nested.tensors    write_state_dict of nested dicts and lists (JSON-array tensor paths)
+  tensorizer-key.tensors          encrypted with TEST_KEY (EncryptionParams(key)): a module with
+                                  bf16, f16, i64, bool, a meta tensor (so data version 4, flagged
+                                  encrypted) and a bf16 tensor of two 2 MiB encryption chunks
+  tensorizer-passphrase.tensors   encrypted with a key derived from TEST_PASSPHRASE
+                                  (EncryptionParams.from_string, Argon2id at its minimum cost so
+                                  tests derive it in milliseconds): data version 3
 fp8 is written only where torch has float8 types (torch 1.13 does not: said on stderr).
 """
 import hashlib
@@ -20,7 +27,12 @@ import os
 import sys
 
 import torch
-from tensorizer import TensorDeserializer, TensorSerializer
+from tensorizer import DecryptionParams, EncryptionParams, TensorDeserializer, TensorSerializer
+
+# Test secrets, not real ones: the integration tests give them to tensorinit as model.key (hex,
+# and as base64) and model.passphrase.
+TEST_KEY = "5be7c4f1a09d3e26b8f05a7c1d92e4b36a0f8c5d7e19b2a4c6d8e0f1a3b5c7d9"
+TEST_PASSPHRASE = "correct horse battery staple"
 
 DTYPES = {
     torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32", torch.float64: "F64",
@@ -51,9 +63,9 @@ def flatten(tree, prefix=""):
             yield from flatten(value, name + ".")
 
 
-def read_back(path, structured=False):
+def read_back(path, structured=False, encryption=None):
     """What tensorizer reads: [(state-dict key, tensor)]. Root-module names lose their dot."""
-    d = TensorDeserializer(path, device="cpu")
+    d = TensorDeserializer(path, device="cpu", encryption=encryption, verify_hash=True)
     try:
         if structured:
             out = list(flatten(d.tree()))
@@ -119,7 +131,40 @@ def write_module(path, module):
     write_expect(path, read_back(path))
 
 
+class Encrypted(torch.nn.Module):
+    def __init__(self, big):
+        super().__init__()
+        self.embed = torch.nn.Embedding(37, 16).to(torch.bfloat16)
+        self.norm = torch.nn.LayerNorm(16).to(torch.float16)
+        self.register_buffer("steps", torch.arange(5, dtype=torch.int64))
+        self.register_buffer("mask", torch.rand(9) > 0.5)
+        if big:  # 2 MiB + 4 KiB: two encryption chunks, the second short
+            self.register_buffer("wide", torch.randn(1026, 1024).to(torch.bfloat16))
+            self.ghost = torch.nn.Linear(8, 3, device="meta")
+
+
+def write_encrypted(out):
+    key_path = os.path.join(out, "tensorizer-key.tensors")
+    s = TensorSerializer(key_path, encryption=EncryptionParams(bytes.fromhex(TEST_KEY)))
+    s.write_module(Encrypted(big=True))
+    s.close()
+    write_expect(key_path, read_back(key_path, encryption=DecryptionParams.from_key(bytes.fromhex(TEST_KEY))))
+    pass_path = os.path.join(out, "tensorizer-passphrase.tensors")
+    params = EncryptionParams.from_string(TEST_PASSPHRASE, opslimit=EncryptionParams.OpsLimit.MIN,
+                                          memlimit=EncryptionParams.MemLimit.MIN)
+    s = TensorSerializer(pass_path, encryption=params)
+    s.write_module(Encrypted(big=False))
+    s.close()
+    write_expect(pass_path, read_back(pass_path, encryption=DecryptionParams.from_string(TEST_PASSPHRASE)))
+
+
 def main():
+    if sys.argv[1] == "--encrypted":
+        out = sys.argv[2]
+        os.makedirs(out, exist_ok=True)
+        torch.manual_seed(4321)
+        write_encrypted(out)
+        return
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(1234)

@@ -65,6 +65,18 @@ TEST_CASE("manifest: config/tensorinit.reference.yaml parses and states the true
   CHECK(m->model.sources[1].type == SourceType::volume);
   CHECK(m->model.sources[2].type == SourceType::s3);
   CHECK(m->model.sources[3].type == SourceType::http);
+  const Source& s3 = m->model.sources[2];
+  Source remote_defaults;
+  CHECK(s3.retries == remote_defaults.retries);
+  CHECK(s3.stall_timeout == remote_defaults.stall_timeout);
+  CHECK(s3.connections == remote_defaults.connections);
+  CHECK(s3.files == remote_defaults.files);
+  CHECK(s3.ca_file == remote_defaults.ca_file);
+  CHECK(s3.access_key_id.empty());
+  CHECK(s3.secret_access_key.empty());
+  CHECK(s3.session_token.empty());
+  CHECK(m->model.key.empty());
+  CHECK(m->model.passphrase.empty());
   CHECK_FALSE(m->handoff.command.empty());
 }
 

@@ -15,7 +15,7 @@ class FakeEnvironment final : public Environment {
   std::vector<std::string> measured;
 
   CandidateProbe probe(const manifest::Source& source, manifest::Format) override { return probes.at(source.path); }
-  double measure_read_rate(const manifest::Source& source, const format::ModelIndex&) override {
+  double measure_read_rate(const manifest::Source& source, const CandidateProbe&) override {
     measured.push_back(source.path);
     return rates.at(source.path);
   }
@@ -94,6 +94,74 @@ TEST_CASE("plan: a malformed candidate before a good one is skipped, with its re
   REQUIRE(d.ok());
   CHECK(d.chosen == 1);
   CHECK(d.candidates[0].reason == "malformed");
+}
+
+}  // namespace tensorinit::plan
+
+namespace tensorinit::plan {
+namespace {
+
+// Remote candidates are keyed by url in the fake; the cache candidate by its path.
+class RemoteFakeEnvironment final : public Environment {
+ public:
+  std::map<std::string, CandidateProbe> probes;
+  std::vector<std::string> probed;
+  CandidateProbe probe(const manifest::Source& source, manifest::Format) override {
+    const std::string key = source.path.empty() ? source.url : source.path;
+    probed.push_back(key);
+    return probes.at(key);
+  }
+  double measure_read_rate(const manifest::Source&, const CandidateProbe&) override { return 1; }
+};
+
+manifest::Model remote_model(std::string cache) {
+  manifest::Model m;
+  m.name = "t";
+  m.cache = std::move(cache);
+  m.sources.push_back({.type = manifest::SourceType::image, .path = "/img"});
+  m.sources.push_back({.type = manifest::SourceType::s3, .url = "s3://b/p/"});
+  m.sources.push_back({.type = manifest::SourceType::http, .url = "https://h/p/"});
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("plan: model.cache adds a volume candidate before each remote source") {
+  const auto sources = candidate_sources(remote_model("/mnt/c"));
+  REQUIRE(sources.size() == 5);
+  CHECK(sources[1].type == manifest::SourceType::volume);
+  CHECK(sources[1].path == "/mnt/c/t");
+  CHECK(sources[1].cached_from == "s3://b/p/");
+  CHECK(sources[2].type == manifest::SourceType::s3);
+  CHECK(sources[3].cached_from == "https://h/p/");
+  CHECK(candidate_sources(remote_model("")).size() == 3);
+}
+
+TEST_CASE("plan: ordered does not probe remote candidates after a usable one") {
+  RemoteFakeEnvironment env;
+  env.probes["/img"] = {.fault = Error{Code::no_source, "missing"}};
+  env.probes["/mnt/c/t"] = {.index = index_of(5)};
+  const auto d = decide(remote_model("/mnt/c"), env);
+  REQUIRE(d.ok());
+  CHECK(d.chosen == 1);
+  CHECK(env.probed == std::vector<std::string>{"/img", "/mnt/c/t", "/mnt/c/t"});  // the http cache candidate is local
+  CHECK(d.candidates[2].reason.find("not probed") == 0);
+  CHECK(d.candidates[4].reason.find("not probed") == 0);
+}
+
+TEST_CASE("plan: the most telling remote fault decides the exit code") {
+  RemoteFakeEnvironment env;
+  env.probes["/img"] = {.fault = Error{Code::no_source, "missing"}};
+  env.probes["s3://b/p/"] = {.fault = Error{Code::unavailable, "unreachable after 6 retries"}};
+  env.probes["https://h/p/"] = {.fault = Error{Code::no_source, "404"}};
+  auto d = decide(remote_model(""), env);
+  CHECK(no_usable_source(d).code == Code::unavailable);
+  env.probes["https://h/p/"] = {.fault = Error{Code::denied, "403"}};
+  d = decide(remote_model(""), env);
+  CHECK(no_usable_source(d).code == Code::denied);
+  env.probes["/img"] = {.fault = Error{Code::bad_data, "malformed"}};
+  d = decide(remote_model(""), env);
+  CHECK(no_usable_source(d).code == Code::bad_data);
 }
 
 }  // namespace tensorinit::plan

@@ -1,0 +1,45 @@
+// A remote source (s3, http) as the planner sees it: the weight files found under its URL
+// (explicit `files`, else model.safetensors.index.json, else model.safetensors), each opened
+// (size and ETag pinned for the whole load) and indexed through ranged reads of its header.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "format/tensor_index.hpp"
+#include "io/byte_source.hpp"
+#include "manifest/manifest.hpp"
+#include "util/error.hpp"
+
+namespace tensorinit::plan {
+
+struct RemoteFile {
+  std::string name;  // relative to the source's url: also its path under the cache directory
+  std::string url;   // redacted; what cache records name
+  std::string etag;
+  std::shared_ptr<const io::ByteSource> source;  // pinned to `etag`; thread-safe
+};
+
+struct RemoteModel {
+  format::ModelIndex index;         // files[i].path = files[i].url
+  std::vector<RemoteFile> files;    // parallel to index.files
+  std::optional<std::string> shard_index;  // the index.json as fetched, for the cache
+  std::string shard_index_url;             // its redacted URL (the cache record's)
+};
+
+// The URL a cache record gives for a file of this source: the source's url + name, redacted.
+std::string remote_file_url(const manifest::Source& source, const std::string& name);
+
+// Readers for a remote load: the source's `connections`, else 8 per usable core (at least 16):
+// each reader is one keep-alive connection waiting mostly on the network.
+unsigned remote_readers(const manifest::Source& source, unsigned usable_cores);
+
+// Errors: Code::no_source (404: not there), Code::denied (401/403, missing credentials),
+// Code::unavailable (unreachable after retries, libcurl missing), Code::bad_data (malformed).
+// Messages name redacted URLs only.
+Result<RemoteModel> open_remote_model(const manifest::Source& source, manifest::Format format, std::stop_token stop);
+
+}  // namespace tensorinit::plan

@@ -1,0 +1,171 @@
+#include "stage/cache_fill.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "util/atomic_file.hpp"
+#include "util/log.hpp"
+
+namespace tensorinit::stage {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr uint64_t kGapRead = 8ull << 20;
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Stale partials of this file from crashed replicas (called with the lock held).
+void remove_stale_partials(const std::string& final_path) {
+  const fs::path final(final_path);
+  const std::string prefix = final.filename().string() + ".partial.";
+  std::error_code ec;
+  for (fs::directory_iterator it(final.parent_path(), ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().starts_with(prefix)) fs::remove(it->path(), ec);
+}
+
+Status write_all_at(int fd, std::span<const std::byte> bytes, uint64_t offset) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(Code::io, errno_text());
+    bytes = bytes.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string cache_record_path(const std::string& file_path) { return file_path + ".tensorinit.json"; }
+
+Result<CacheRecord> read_cache_record(const std::string& file_path) {
+  const std::string path = cache_record_path(file_path);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail(Code::no_source, fmt::format("{}: no cache record ({})", path, errno_text()));
+  std::string text(4096, '\0');
+  const ssize_t n = ::read(fd.get(), text.data(), text.size());
+  if (n < 0) return fail(Code::no_source, fmt::format("{}: unreadable ({})", path, errno_text()));
+  text.resize(static_cast<size_t>(n));
+  try {
+    const auto j = nlohmann::json::parse(text);
+    return CacheRecord{j.at("url").get<std::string>(), j.at("etag").get<std::string>(), j.at("size").get<uint64_t>()};
+  } catch (const nlohmann::json::exception&) {
+    return fail(Code::bad_data, fmt::format("{}: not a cache record", path));
+  }
+}
+
+Result<std::unique_ptr<CacheFill>> CacheFill::begin(const std::string& final_path, CacheRecord record) {
+  std::error_code ec;
+  fs::create_directories(fs::path(final_path).parent_path(), ec);
+  if (ec) return fail(Code::io, fmt::format("{}: cannot create the cache directory: {}", final_path, ec.message()));
+  // The lock file is never removed: unlinking a lock file lets two processes lock different inodes.
+  const std::string lock_path = final_path + ".lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!lock) return fail(errno == EACCES ? Code::denied : Code::io, fmt::format("{}: {}", lock_path, errno_text()));
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return std::unique_ptr<CacheFill>();
+    return fail(Code::io, fmt::format("{}: cannot lock: {}", lock_path, errno_text()));
+  }
+  remove_stale_partials(final_path);
+  // The record goes first: from here on, the old file (if any) is not trusted.
+  if (::unlink(cache_record_path(final_path).c_str()) == 0) (void)fsync_parent_directory(final_path);
+  static std::atomic<unsigned> serial{0};
+  const std::string partial_path = fmt::format("{}.partial.{}.{}", final_path, ::getpid(), serial++);
+  UniqueFd partial(::open(partial_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!partial) return fail(Code::io, fmt::format("{}: {}", partial_path, errno_text()));
+  // Reserve the space now: a full volume fails here, before any byte is read for it.
+  if (int err = ::posix_fallocate(partial.get(), 0, static_cast<off_t>(record.size)); err != 0) {
+    ::unlink(partial_path.c_str());
+    return fail(Code::io, fmt::format("{}: cannot reserve {} bytes: {}", partial_path, record.size, std::strerror(err)));
+  }
+  return std::unique_ptr<CacheFill>(
+      new CacheFill(final_path, std::move(record), std::move(lock), std::move(partial), partial_path));
+}
+
+CacheFill::CacheFill(std::string final_path, CacheRecord record, UniqueFd lock, UniqueFd partial,
+                     std::string partial_path)
+    : final_path_(std::move(final_path)), record_(std::move(record)), lock_(std::move(lock)),
+      partial_(std::move(partial)), partial_path_(std::move(partial_path)) {}
+
+CacheFill::~CacheFill() {
+  if (!committed_) ::unlink(partial_path_.c_str());
+}
+
+bool CacheFill::abandoned() const {
+  std::lock_guard lock(mutex_);
+  return abandoned_;
+}
+
+void CacheFill::write(uint64_t offset, std::span<const std::byte> bytes) {
+  {
+    std::lock_guard lock(mutex_);
+    if (abandoned_) return;
+  }
+  if (auto ok = write_all_at(partial_.get(), bytes, offset); !ok) {
+    std::lock_guard lock(mutex_);
+    if (!abandoned_) log::warn(fmt::format("{}: cache write failed ({}); not caching it", partial_path_, ok.error().message));
+    abandoned_ = true;
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  uint64_t start = offset, end = offset + bytes.size();
+  auto it = covered_.upper_bound(start);
+  if (it != covered_.begin() && std::prev(it)->second >= start) --it;
+  while (it != covered_.end() && it->first <= end) {
+    start = std::min(start, it->first);
+    end = std::max(end, it->second);
+    it = covered_.erase(it);
+  }
+  covered_.emplace(start, end);
+}
+
+Status CacheFill::fill_gaps(const io::ByteSource& source) {
+  std::vector<std::pair<uint64_t, uint64_t>> gaps;
+  {
+    std::lock_guard lock(mutex_);
+    uint64_t at = 0;
+    for (auto [start, end] : covered_) {
+      if (start > at) gaps.emplace_back(at, start);
+      at = std::max(at, end);
+    }
+    if (at < record_.size) gaps.emplace_back(at, record_.size);
+  }
+  std::vector<std::byte> buffer;
+  for (auto [start, end] : gaps)
+    for (uint64_t at = start; at < end;) {
+      buffer.resize(std::min(kGapRead, end - at));
+      if (auto ok = source.read_at(at, buffer); !ok) return ok;
+      if (auto ok = write_all_at(partial_.get(), buffer, at); !ok) return ok;
+      at += buffer.size();
+    }
+  return {};
+}
+
+Status CacheFill::commit(const io::ByteSource& source) {
+  if (abandoned()) return fail(Code::io, fmt::format("{}: abandoned after a write error", partial_path_));
+  if (auto ok = fill_gaps(source); !ok) return ok;
+  if (::fdatasync(partial_.get()) != 0) return fail(Code::io, fmt::format("{}: fsync: {}", partial_path_, errno_text()));
+  if (::rename(partial_path_.c_str(), final_path_.c_str()) != 0)
+    return fail(Code::io, fmt::format("{}: rename: {}", final_path_, errno_text()));
+  committed_ = true;
+  if (auto ok = fsync_parent_directory(final_path_); !ok) return ok;
+  const std::string record = nlohmann::json{{"url", record_.url}, {"etag", record_.etag}, {"size", record_.size}}.dump();
+  return write_file_atomically(cache_record_path(final_path_), record + "\n");
+}
+
+Status WriteThroughSource::read_at(uint64_t offset, std::span<std::byte> out) const {
+  if (auto ok = inner_->read_at(offset, out); !ok) return ok;
+  fill_.write(offset, out);
+  return {};
+}
+
+}  // namespace tensorinit::stage
