@@ -44,6 +44,17 @@ manifest() {
   echo "$TEST_TMP/$name.yaml"
 }
 
+# A python that has the real tensorizer and torch (TENSORIZER_PYTHON, python3, the bench venv), or
+# nothing: tests that need it say "skip" then.
+tensorizer_python() {
+  local candidate
+  for candidate in ${TENSORIZER_PYTHON:-} python3 /var/tmp/tensorinit-bench/venv/bin/python; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c "import tensorizer, torch" 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" = 0 ]

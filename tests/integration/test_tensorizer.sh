@@ -55,12 +55,7 @@ expect_exit 65 "inspect encrypted" "$TENSORINIT" inspect "$TEST_TMP/encrypted.te
 check "encrypted: version 3 headers without crypt_info are malformed" grep -q "crypt_info" "$TEST_TMP/stderr"
 
 # Files written by the real tensorizer package.
-py=""
-for candidate in ${TENSORIZER_PYTHON:-} python3 /var/tmp/tensorinit-bench/venv/bin/python; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c "import tensorizer, torch" 2>/dev/null; then
-    py=$candidate; break
-  fi
-done
+py=$(tensorizer_python)
 if [ -z "$py" ]; then
   echo "skip - no python with tensorizer and torch (set TENSORIZER_PYTHON): real-writer files not tested"
 else

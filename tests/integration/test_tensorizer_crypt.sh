@@ -122,12 +122,7 @@ PY
 fi
 
 # The same with files the real tensorizer writes now, where it is installed.
-py=""
-for candidate in ${TENSORIZER_PYTHON:-} python3 /var/tmp/tensorinit-bench/venv/bin/python; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c "import tensorizer, torch" 2>/dev/null; then
-    py=$candidate; break
-  fi
-done
+py=$(tensorizer_python)
 if [ -z "$py" ]; then
   echo "skip - no python with tensorizer and torch (set TENSORIZER_PYTHON): freshly written encrypted files not tested"
 else

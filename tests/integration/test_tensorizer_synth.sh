@@ -32,12 +32,7 @@ expect_exit 0 "the tensorizer synth loads with checksums verified" "$TENSORINIT"
 check "every tensor equals the safetensors synth's" grep -q "verified .* byte-exact" "$TEST_TMP/stdout"
 rm -f /dev/shm/tensorinit-"$tag"*
 
-py=""
-for candidate in ${TENSORIZER_PYTHON:-} python3 /var/tmp/tensorinit-bench/venv/bin/python; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c "import tensorizer, torch" 2>/dev/null; then
-    py=$candidate; break
-  fi
-done
+py=$(tensorizer_python)
 if [ -z "$py" ]; then
   echo "skip - no python with tensorizer and torch (set TENSORIZER_PYTHON): TensorDeserializer read-back not tested"
 else
