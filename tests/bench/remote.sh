@@ -35,7 +35,7 @@ manifest() {  # manifest NAME SOURCE-YAML
   printf 'version: 1\nmodel:\n  name: %s\n  sources:\n    - %s\nstage: {chunk_size: 16MiB, memory_limit: 512MiB}\nreport: ""\nhandoff: {mode: none}\n' "$1" "$2" >"$DIR/$1.yaml"
 }
 manifest rb-http "{type: http, url: \"http://127.0.0.1:$port/m/\"}"
-manifest rb-s3 "{type: s3, url: \"s3://bench/m/\", endpoint: \"http://127.0.0.1:$mport\"}"
+manifest rb-s3 "{type: s3, url: \"s3://bench/m/\", endpoint: \"http://127.0.0.1:$mport\", connections: 4, stall_timeout: 60s}"
 files=$(cd "$DIR/www/m" && ls *.safetensors)
 
 timed() {  # timed NAME command...: seconds on stdout, peak RSS (KiB) in $DIR/NAME.rss
