@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -93,6 +94,24 @@ std::vector<Shard> split_shards(const std::vector<format::TensorSpec>& tensors, 
   return out;
 }
 
+// Runs body(item, buffer) for items [0, count) on every usable core, each worker with its own
+// buffer of buffer_bytes; the first false stops all workers. False when any body failed.
+bool for_each_item(size_t count, size_t buffer_bytes,
+                   const std::function<bool(size_t, std::vector<std::byte>&)>& body) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  {
+    std::vector<std::jthread> workers;
+    for (unsigned w = 0; w < usable_cores(); ++w)
+      workers.emplace_back([&] {
+        std::vector<std::byte> buffer(buffer_bytes);
+        for (size_t i; !failed && (i = next.fetch_add(1)) < count;)
+          if (!body(i, buffer)) failed = true;
+      });
+  }
+  return !failed;
+}
+
 Status write_shard(const Shard& shard, const std::string& path, const SynthOptions& options, uint64_t shard_seed) {
   const std::string head = format::safetensors_head(shard.tensors, {{"format", "pt"}, {"writer", "tensorinit synth"}});
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -114,22 +133,12 @@ Status write_shard(const Shard& shard, const std::string& path, const SynthOptio
                         shard_seed * 1000003 + blocks.size()});
     offset += shard.tensors[i].bytes;
   }
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  {
-    std::vector<std::jthread> workers;
-    for (unsigned w = 0; w < usable_cores(); ++w)
-      workers.emplace_back([&] {
-        std::vector<std::byte> buffer(kBlockElems * eb);
-        for (size_t b; !failed && (b = next.fetch_add(1)) < blocks.size();) {
-          fill(buffer.data(), blocks[b].elements, blocks[b].norm ? norms : weights, eb, blocks[b].seed);
-          const size_t len = blocks[b].elements * eb;
-          if (::pwrite(fd.get(), buffer.data(), len, static_cast<off_t>(blocks[b].offset)) != static_cast<ssize_t>(len))
-            failed = true;
-        }
-      });
-  }
-  if (failed) return fail(Code::io, fmt::format("{}: write failed (disk full?)", path));
+  const bool ok = for_each_item(blocks.size(), kBlockElems * eb, [&](size_t b, std::vector<std::byte>& buffer) {
+    fill(buffer.data(), blocks[b].elements, blocks[b].norm ? norms : weights, eb, blocks[b].seed);
+    const size_t len = blocks[b].elements * eb;
+    return ::pwrite(fd.get(), buffer.data(), len, static_cast<off_t>(blocks[b].offset)) == static_cast<ssize_t>(len);
+  });
+  if (!ok) return fail(Code::io, fmt::format("{}: write failed (disk full?)", path));
   return {};
 }
 
@@ -161,32 +170,22 @@ Status write_tensorizer_shard(const Shard& shard, const std::string& path, const
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return shard.tensors[a].bytes > shard.tensors[b].bytes; });
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  {
-    std::vector<std::jthread> workers;
-    for (unsigned w = 0; w < usable_cores(); ++w)
-      workers.emplace_back([&] {
-        std::vector<std::byte> buffer(kBlockElems * eb);
-        for (size_t k; !failed && (k = next.fetch_add(1)) < order.size();) {
-          const size_t i = order[k];
-          auto record = writer->record(i);
-          const uint64_t elems = shard.tensors[i].bytes / eb;
-          for (uint64_t e = 0, b = first_block[i]; e < elems && !failed; e += kBlockElems, ++b) {
-            const uint64_t n = std::min(kBlockElems, elems - e);
-            fill(buffer.data(), n, shard.is_norm[i] ? norms : weights, eb, shard_seed * 1000003 + b);
-            record.add(std::span(buffer.data(), n * eb));
-            const auto at = static_cast<off_t>(writer->data_offset(i) + e * eb);
-            if (::pwrite(fd.get(), buffer.data(), n * eb, at) != static_cast<ssize_t>(n * eb)) failed = true;
-          }
-          const std::string header = record.header();
-          if (::pwrite(fd.get(), header.data(), header.size(), static_cast<off_t>(writer->header_offset(i))) !=
-              static_cast<ssize_t>(header.size()))
-            failed = true;
-        }
-      });
-  }
-  if (failed) return fail(Code::io, fmt::format("{}: write failed (disk full?)", path));
+  const bool ok = for_each_item(order.size(), kBlockElems * eb, [&](size_t k, std::vector<std::byte>& buffer) {
+    const size_t i = order[k];
+    auto record = writer->record(i);
+    const uint64_t elems = shard.tensors[i].bytes / eb;
+    for (uint64_t e = 0, b = first_block[i]; e < elems; e += kBlockElems, ++b) {
+      const uint64_t n = std::min(kBlockElems, elems - e);
+      fill(buffer.data(), n, shard.is_norm[i] ? norms : weights, eb, shard_seed * 1000003 + b);
+      record.add(std::span(buffer.data(), n * eb));
+      const auto at = static_cast<off_t>(writer->data_offset(i) + e * eb);
+      if (::pwrite(fd.get(), buffer.data(), n * eb, at) != static_cast<ssize_t>(n * eb)) return false;
+    }
+    const std::string header = record.header();
+    return ::pwrite(fd.get(), header.data(), header.size(), static_cast<off_t>(writer->header_offset(i))) ==
+           static_cast<ssize_t>(header.size());
+  });
+  if (!ok) return fail(Code::io, fmt::format("{}: write failed (disk full?)", path));
   return {};
 }
 
