@@ -115,7 +115,18 @@ for f in "$model"/*; do
 done
 check "concurrent cache: no partials" not sh -c "ls '$TEST_TMP/conc-cache/http-conc' | grep -q partial"
 
-# 6. Errors: a missing model is 66; an unreachable server is 69 after retries, naming the URL.
+# 6. A packed file over http, written through: byte-exact, and the cache holds the packed bytes.
+mkdir -p "$TEST_TMP/www/packed"
+"$TENSORINIT" pack "$TEST_TMP/www/single/model.safetensors" "$TEST_TMP/www/packed/model.safetensors.zst" 2>/dev/null
+m=$(remote_manifest http-packed "$base/packed/" "$TEST_TMP/packed-cache")
+sed -i 's/^  name: http-packed/  name: http-packed\n  format: packed/' "$m"
+expect_exit 0 "http: a packed file from a remote source" "$TENSORINIT" load -f "$m" --keep
+check "http packed: arena byte-exact" verify /dev/shm/tensorinit-http-packed.json "$TEST_TMP/www/single"
+check "http packed: the cache holds the packed file" cmp -s "$TEST_TMP/www/packed/model.safetensors.zst" \
+  "$TEST_TMP/packed-cache/http-packed/model.safetensors.zst"
+rm -f /dev/shm/tensorinit-http-packed*
+
+# 7. Errors: a missing model is 66; an unreachable server is 69 after retries, naming the URL.
 m=$(remote_manifest http-missing "$base/nope/" "")
 expect_exit 66 "http: a missing model is no usable source" "$TENSORINIT" load -f "$m"
 m=$(remote_manifest http-down "http://127.0.0.1:9/tiny/?token=s3cr3t" "")
