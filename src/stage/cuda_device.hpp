@@ -1,5 +1,6 @@
 // CUDA devices as tensorinit sees them: whether any exist, and one arena of device memory each.
-// Calls the runtime declared in cuda_runtime.hpp (cudart, the test double, or the absent stub).
+// Calls the runtime declared in cuda_runtime.hpp (cudart, the test double, or
+// cuda_runtime_absent.cpp, which reports "no CUDA" when built without the toolkit).
 #pragma once
 
 #include <cstddef>

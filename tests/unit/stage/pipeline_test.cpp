@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "fake_source.hpp"
+#include "memory_sink.hpp"
 
 namespace tensorinit::stage {
 namespace {
@@ -38,17 +39,7 @@ void check_arena(const std::vector<std::byte>& arena, const format::ModelIndex& 
 }
 
 // Copies pieces into a vector standing in for the arena.
-class MemorySink final : public Sink {
- public:
-  explicit MemorySink(std::vector<std::byte>& arena) : arena_(arena) {}
-  Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override {
-    for (const auto& p : pieces) std::memcpy(arena_.data() + p.dest_offset, bytes + (p.file_offset - chunk.offset), p.len);
-    return {};
-  }
-
- private:
-  std::vector<std::byte>& arena_;
-};
+using testing::MemorySink;
 
 }  // namespace
 

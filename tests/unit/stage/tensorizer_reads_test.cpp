@@ -13,6 +13,7 @@
 #include <random>
 
 #include "cuda_double.hpp"
+#include "memory_sink.hpp"
 #include "format/tensorizer.hpp"
 #include "format/tensorizer_writer.hpp"
 #include "stage/cuda_sink.hpp"
@@ -49,17 +50,7 @@ class BytesSource final : public io::ByteSource {
   uint64_t align_;
 };
 
-class MemorySink final : public Sink {
- public:
-  explicit MemorySink(std::vector<std::byte>& arena) : arena_(arena) {}
-  Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override {
-    for (const auto& p : pieces) std::memcpy(arena_.data() + p.dest_offset, bytes + (p.file_offset - chunk.offset), p.len);
-    return {};
-  }
-
- private:
-  std::vector<std::byte>& arena_;
-};
+using testing::MemorySink;
 
 std::string random_string(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
