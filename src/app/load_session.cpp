@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "manifest/signals.hpp"
 #include "util/log.hpp"
 
 namespace tensorinit::app {
@@ -36,6 +37,12 @@ Status LoadSession::own_name() {
   auto lock = stage::NameLock::acquire(shm_dir_, manifest_.model.name);
   if (!lock) return std::unexpected(lock.error());
   lock_ = std::move(*lock);
+  // What an earlier owner published (kept by load --keep or handoff none, or left by one that was
+  // killed) is withdrawn before this load starts anything: a server started early finds this
+  // load's table or none. (A server that mapped the old arena keeps its bytes.)
+  ::unlink(table_path_for(manifest_, shm_dir_).c_str());
+  ::unlink(stage::arena_path(shm_dir_, manifest_.model.name, 0).c_str());
+  stage::remove_stale_partials(shm_dir_, manifest_.model.name);
   return {};
 }
 
@@ -71,7 +78,10 @@ void LoadSession::succeed() {
 
 Error LoadSession::fail(Error error) {
   stop_watching();
-  if (signal_ != 0) error = Error{static_cast<Code>(128 + signal_), "stopped by a signal while staging"};
+  if (signal_ != 0)
+    error = Error{static_cast<Code>(128 + signal_),
+                  fmt::format("stopped by {} {}", manifest::signal_name(signal_),
+                              loaded_ ? "after staging, before the handoff" : "before the weights were staged")};
   if (!failed_) report(&error);  // with what was staged, if anything: then it goes
   failed_ = true;
   keep(false);

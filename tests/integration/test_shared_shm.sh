@@ -68,6 +68,17 @@ expect_exit 0 "B: the name is free now" pid1 "$TENSORINIT" load -f "$mB" --keep
 check "B: its table holds B's bytes" verify "$shm/tensorinit-shared.json" "$TEST_TMP/b"
 rm -f "$shm"/tensorinit-shared*
 
+# 1b. What an earlier owner left published (load --keep: model A) is withdrawn when the next owner
+# takes the name: its server, started early, finds the new load's table (model B) or none.
+mk1=$(manifest_for kept shared "$TEST_TMP/a" "report: ''")
+expect_exit 0 "kept: model A left published under 'shared'" pid1 "$TENSORINIT" load -f "$mk1" --keep
+mB_early=$(manifest_for b-early shared "$TEST_TMP/b" "handoff: {mode: signal, start: early}" "report: ''" \
+  "stage: {readers: 1, chunk_size: 64KiB}")
+# The server looks at once (a shell, no interpreter to start): A's table names A's directory.
+expect_exit 0 "kept: a server started early never sees the old model's table" pid1 "$TENSORINIT" run -f "$mB_early" -- \
+  sh -c "! grep -qs '\"$TEST_TMP/a\"' \"\$TENSORINIT_TABLE\""
+rm -f "$shm"/tensorinit-shared*
+
 # 2. Different names side by side, both PID 1, both byte-exact.
 m1=$(manifest_for n1 name-one "$TEST_TMP/a" "report: ''")
 m2=$(manifest_for n2 name-one-0 "$TEST_TMP/b" "report: ''")  # "name-one" is a prefix of it
