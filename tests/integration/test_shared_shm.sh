@@ -154,7 +154,7 @@ k_unshare=$!  # unshare itself (no subshell between): its only child is tensorin
 check "kill -9: staging began (plan $plan_requests requests, a load $staged_requests)" \
   wait_requests model.safetensors $((plan_requests + 1))
 k_pid=$(cat /proc/$k_unshare/task/$k_unshare/children | tr -d ' ')
-arena_open() { ls -l /proc/$k_pid/fd 2>/dev/null | grep -q -- "$shm/"; }
+arena_open() { ls -l /proc/$k_pid/fd 2>/dev/null | grep -- "$shm/" | grep -vq '\.lock$'; }  # not the name lock
 for i in $(seq 1200); do arena_open && break; sleep 0.1; done
 check "kill -9: the arena was open in the shm dir" arena_open
 kill -9 "$k_pid"
