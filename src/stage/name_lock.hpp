@@ -5,6 +5,7 @@
 // the holder's hostname, pid (in its namespace) and start time, read from the lock file.
 // Nothing relies on PIDs: the kernel drops the lock when the last descriptor of the holder (or,
 // in exec mode, of the server it became) is closed, however the process ended.
+// Thread-safety: acquire from any thread; a NameLock has one owner (no concurrent calls on it).
 #pragma once
 
 #include <string>
