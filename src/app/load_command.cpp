@@ -4,9 +4,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.hpp"
-#include "app/load_weights.hpp"
-#include "app/stop_signals.hpp"
-#include "util/log.hpp"
+#include "app/load_session.hpp"
 
 namespace tensorinit::app {
 namespace {
@@ -16,7 +14,9 @@ constexpr const char* kHelp = R"(usage: tensorinit load -f MANIFEST [--report PA
 Stages the weights as the manifest says, writes the report (to --report PATH, else
 the manifest's `report`), prints one summary line and exits: no handoff. This is what
 cold-start benchmarks call. The host arena and tensor table are removed on exit unless
---keep is given (then they stay in /dev/shm for a server started separately).
+--keep is given (then they stay in /dev/shm, or $TENSORINIT_SHM_DIR, for a server started
+separately). While it runs it owns model.name there: another instance with the same name
+is refused (exit 69, naming the holder).
 )";
 
 }  // namespace
@@ -43,24 +43,10 @@ Result<int> run_load(Args& args) {
   Phases phases;
   auto m = phases.time("manifest", [&] { return read_manifest(**path); });
   if (!m) return std::unexpected(m.error());
-  const std::string report_path = report_flag->value_or(m->report);
-
-  StopOnSignal stop;
-  std::optional<plan::Decision> decision;
-  auto loaded = load_weights(*m, stop.token(), phases, decision);
-  if (!loaded) {
-    Error error = loaded.error();
-    if (stop.signal()) error = Error{static_cast<Code>(128 + stop.signal()), "stopped by a signal while staging"};
-    write_report(report_path, *m, nullptr, decision, &error, phases);
-    return std::unexpected(error);
-  }
-  if (keep) {
-    for (auto& arena : loaded->staged.arenas) arena.keep();
-  } else {
-    ::unlink(loaded->table_path.c_str());
-  }
-  write_report(report_path, *m, &*loaded, decision, nullptr, phases);
-  log::info(summary_line(*loaded, phases));
+  LoadSession session(*m, report_flag->value_or(m->report), std::move(phases));
+  if (auto loaded = session.load(); !loaded) return std::unexpected(session.fail(loaded.error()));
+  session.keep(keep);  // else the arena and the table go with the session, after the report
+  session.succeed();
   return 0;
 }
 

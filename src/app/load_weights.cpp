@@ -1,5 +1,6 @@
 #include "app/load_weights.hpp"
 
+#include <cstdlib>
 #include <fmt/format.h>
 
 #include "app/progress.hpp"
@@ -12,6 +13,11 @@
 #include "util/units.hpp"
 
 namespace tensorinit::app {
+
+std::string shm_dir_from_env() {
+  const char* dir = std::getenv("TENSORINIT_SHM_DIR");
+  return dir && *dir ? std::string(dir) : std::string("/dev/shm");
+}
 
 std::string table_path_for(const manifest::Manifest& manifest, const std::string& shm_dir) {
   return fmt::format("{}/tensorinit-{}.json", shm_dir, manifest.model.name);
@@ -32,7 +38,8 @@ std::string cache_dir_for(const manifest::Model& model) {
 // to read, so every file must be landing in the cache.
 Result<stage::StagedModel> stage_remote(const manifest::Manifest& manifest, const plan::Decision& decision,
                                         std::stop_token stop, std::atomic<uint64_t>& progress,
-                                        stage::CudaStartup* cuda, plan::Decision& staged_decision) {
+                                        stage::CudaStartup* cuda, plan::Decision& staged_decision,
+                                        const std::string& shm_dir) {
   RemoteCache cache(decision.remote, cache_dir_for(manifest.model));
   if (manifest.stage.target == manifest::Target::pagecache && !cache.filling_all())
     return fail(manifest.model.cache.empty() ? Code::bad_manifest : Code::unavailable,
@@ -44,7 +51,7 @@ Result<stage::StagedModel> stage_remote(const manifest::Manifest& manifest, cons
   manifest::Manifest effective = manifest;
   if (!effective.stage.readers)
     effective.stage.readers = plan::remote_readers(decision.chosen_source(), usable_cores());
-  auto staged = stage::stage_model(effective, *decision.index, stop, progress, "/dev/shm", cuda, cache.sources());
+  auto staged = stage::stage_model(effective, *decision.index, stop, progress, shm_dir, cuda, cache.sources());
   if (!staged) return staged;
   if (cache.commit()) {
     for (size_t i = 0; i < decision.remote->files.size(); ++i)
@@ -74,18 +81,19 @@ Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases&
 }
 
 Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
-                                    std::stop_token stop, Phases& phases, stage::CudaStartup* cuda) {
+                                    std::stop_token stop, Phases& phases, stage::CudaStartup* cuda,
+                                    const std::string& shm_dir) {
   const format::ModelIndex& index = *decision.index;
   std::atomic<uint64_t> progress{0};
   plan::Decision staged_decision = decision;
   auto staged = phases.time("stage", [&]() -> Result<stage::StagedModel> {
     ProgressDisplay display(index.tensor_bytes(), progress);
-    if (decision.remote) return stage_remote(manifest, decision, stop, progress, cuda, staged_decision);
-    return stage::stage_model(manifest, index, stop, progress, "/dev/shm", cuda);
+    if (decision.remote) return stage_remote(manifest, decision, stop, progress, cuda, staged_decision, shm_dir);
+    return stage::stage_model(manifest, index, stop, progress, shm_dir, cuda);
   });
   if (cuda && cuda->started()) phases.add("cuda_init", cuda->seconds());
   if (!staged) return std::unexpected(staged.error());
-  LoadedWeights loaded{std::move(staged_decision), std::move(*staged), table_path_for(manifest)};
+  LoadedWeights loaded{std::move(staged_decision), std::move(*staged), table_path_for(manifest, shm_dir)};
   auto written = phases.time("table", [&] {
     const auto json = stage::tensor_table_json(manifest, loaded.decision.chosen_source(), *loaded.decision.index,
                                                loaded.staged);
@@ -95,17 +103,10 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
   return loaded;
 }
 
-Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,
-                                   std::optional<plan::Decision>& decision) {
-  stage::CudaStartup cuda(manifest.stage);  // context creation overlaps the plan and index phases
-  auto decided = decide_source(manifest, phases, decision, stop);
-  if (!decided) return std::unexpected(decided.error());
-  return stage_weights(manifest, *decided, stop, phases, &cuda);
-}
-
 std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,
-                                                             const plan::Decision& decision) {
-  return {{"TENSORINIT_TABLE", table_path_for(manifest)},
+                                                             const plan::Decision& decision,
+                                                             const std::string& shm_dir) {
+  return {{"TENSORINIT_TABLE", table_path_for(manifest, shm_dir)},
           {"TENSORINIT_MODEL_DIR", decision.index->dir},
           {"TENSORINIT_SOURCE", manifest::to_string(decision.chosen_source().type)}};
 }

@@ -19,11 +19,15 @@ struct LoadedWeights {
   std::string table_path;  // written atomically
 };
 
+// Where arenas, tables, sockets and name locks go: $TENSORINIT_SHM_DIR when set and not empty
+// (tests, several instances on one host that must not meet), else /dev/shm.
+std::string shm_dir_from_env();
+
 // Where the tensor table goes: beside the arenas, `<shm_dir>/tensorinit-<model>.json`.
-std::string table_path_for(const manifest::Manifest& manifest, const std::string& shm_dir = "/dev/shm");
+std::string table_path_for(const manifest::Manifest& manifest, const std::string& shm_dir = shm_dir_from_env());
 
 // Where the readiness socket of signal mode goes: `<shm_dir>/tensorinit-<model>.sock`.
-std::string socket_path_for(const manifest::Manifest& manifest, const std::string& shm_dir = "/dev/shm");
+std::string socket_path_for(const manifest::Manifest& manifest, const std::string& shm_dir = shm_dir_from_env());
 
 // The plan and index phases: which source, and its tensors. Fast (headers only), so signal mode
 // runs it before spawning the server, which then knows TENSORINIT_MODEL_DIR.
@@ -31,21 +35,20 @@ std::string socket_path_for(const manifest::Manifest& manifest, const std::strin
 Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases& phases,
                                      std::optional<plan::Decision>& decision, std::stop_token stop = {});
 
-// The stage and table phases for a decided source. On failure nothing is left in /dev/shm.
+// The stage and table phases for a decided source. On failure nothing is left in shm_dir.
 // `cuda`, started before the plan so that context creation overlaps it, is waited for here.
+// The caller owns the model name in shm_dir (stage::NameLock; app/load_session.hpp does both).
 Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
-                                    std::stop_token stop, Phases& phases, stage::CudaStartup* cuda = nullptr);
-
-// Both. `decision` keeps what was decided, for the report, even when staging fails.
-Result<LoadedWeights> load_weights(const manifest::Manifest& manifest, std::stop_token stop, Phases& phases,
-                                   std::optional<plan::Decision>& decision);
+                                    std::stop_token stop, Phases& phases, stage::CudaStartup* cuda,
+                                    const std::string& shm_dir);
 
 // The environment the server gets: TENSORINIT_TABLE, TENSORINIT_MODEL_DIR, TENSORINIT_SOURCE.
 std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,
-                                                             const plan::Decision& decision);
+                                                             const plan::Decision& decision,
+                                                             const std::string& shm_dir);
 
 // The report (contract): written atomically to `path` (skipped when empty). A report that cannot
-// be written is a warning, never a reason to fail a good load.
+// be written is a warning, never a reason to fail a good load. Called by LoadSession only.
 void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
                   const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases);
 

@@ -9,8 +9,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.hpp"
-#include "app/load_weights.hpp"
-#include "app/stop_signals.hpp"
+#include "app/load_session.hpp"
 #include "manifest/expand.hpp"
 #include "init/signals.hpp"
 #include "util/log.hpp"
@@ -48,20 +47,23 @@ std::vector<std::string> expand_handoff_vars(std::vector<std::string> argv,
   return argv;
 }
 
-// exec(2) the server in place of tensorinit (not PID 1: someone else is the init).
-int exec_server(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
-                const init::InheritedSignals& inherited) {
+// exec(2) the server in place of tensorinit (not PID 1: someone else is the init). The name lock
+// travels with it: the server holds the model name as long as it lives. Returns only on failure
+// (126/127), with the error; the caller prints it.
+Error exec_server(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
+                  const init::InheritedSignals& inherited, stage::NameLock& lock) {
   for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
-  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // the server gets 0, 1, 2 and nothing of ours
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // the server gets 0, 1, 2 and the name lock
+  if (auto kept = lock.keep_across_exec(); !kept) return kept.error();
   init::restore_inherited_signals(inherited);
   ::execvp(cargv[0], cargv.data());
   const int err = errno;
   init::block_all_signals();
-  log::error(fmt::format("{}: {}", argv[0], err == ENOENT ? "command not found" : std::strerror(err)));
-  return static_cast<int>(err == ENOENT ? Code::not_found : Code::not_executable);
+  return Error{err == ENOENT ? Code::not_found : Code::not_executable,
+               fmt::format("{}: {}", argv[0], err == ENOENT ? "command not found" : std::strerror(err))};
 }
 
 struct RunFlags {
@@ -98,39 +100,37 @@ Result<int> run_plain_init(const RunFlags& flags, const init::InheritedSignals& 
 }  // namespace
 
 // Signal mode: decide first (headers only: milliseconds), so the server starts knowing
-// TENSORINIT_MODEL_DIR; then stage on the supervisor's worker while the server imports.
-Result<int> run_signal_mode(const manifest::Manifest& m, const RunFlags& flags, std::vector<std::string> command,
-                            Phases& phases, const init::InheritedSignals& inherited) {
-  stage::CudaStartup cuda(m.stage);  // context creation overlaps the plan and index phases
-  std::optional<plan::Decision> decision;
-  auto decided = decide_source(m, phases, decision);
-  if (!decided) {
-    write_report(m.report, m, nullptr, decision, &decided.error(), phases);
-    return std::unexpected(decided.error());
+// TENSORINIT_MODEL_DIR; then stage on the supervisor's worker while the server imports. The
+// plan stops on TERM/INT/HUP/QUIT like exec mode's (128+N), before any child exists.
+Result<int> run_signal_mode(LoadSession& session, const RunFlags& flags, std::vector<std::string> command,
+                            const init::InheritedSignals& inherited) {
+  const manifest::Manifest& m = session.manifest();
+  std::optional<stage::CudaStartup> cuda;
+  Result<plan::Decision> decided = fail(Code::internal, "not decided");
+  {
+    const std::stop_token stop = session.watch_signals();
+    if (auto owned = session.own_name(); !owned) return std::unexpected(session.fail(owned.error()));
+    cuda.emplace(m.stage);  // context creation overlaps the plan and index phases
+    decided = session.decide(stop);
+    if (session.stop_watching() != 0 && decided) decided = fail(Code::stopped, "stopped by a signal while planning");
   }
-  const auto env = handoff_env(m, *decided);
-  std::optional<LoadedWeights> loaded;  // owned here: the arenas live until the server exits
+  if (!decided) return std::unexpected(session.fail(decided.error()));
+  const auto env = handoff_env(m, *decided, session.shm_dir());
   init::SignalHandoff handoff{
       .stage = [&](std::stop_token stop) -> Status {
-        auto staged = stage_weights(m, *decided, stop, phases, &cuda);
-        if (!staged) {
-          write_report(m.report, m, nullptr, decision, &staged.error(), phases);
-          return std::unexpected(staged.error());
-        }
-        loaded = std::move(*staged);
-        log::info(summary_line(*loaded, phases));
-        write_report(m.report, m, &*loaded, decision, nullptr, phases);
+        if (auto ok = session.stage(*decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
+        session.succeed();
         return {};
       },
       .start_early = m.handoff.start == manifest::StartWhen::early,
       .ready_signal = m.handoff.signal,
-      .socket_path = socket_path_for(m),
-      .table_path = table_path_for(m)};
+      .socket_path = socket_path_for(m, session.shm_dir()),
+      .table_path = table_path_for(m, session.shm_dir())};
   init::Options options{.command = expand_handoff_vars(std::move(command), env), .env = env,
                         .grace = flags.grace.value_or(m.handoff.grace), .group = flags.group, .handoff = &handoff};
   const int code = init::supervise(options, inherited);
-  ::unlink(table_path_for(m).c_str());
-  return code;
+  session.report_unless_done(code);
+  return code;  // the arenas and the table go with the session, then the name
 }
 
 Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
@@ -142,40 +142,30 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   Phases phases;
   auto m = phases.time("manifest", [&] { return read_manifest(*flags->manifest); });
   if (!m) return std::unexpected(m.error());
+  LoadSession session(*m, m->report, std::move(phases));
   const auto command = flags->command.empty() ? m->handoff.command : flags->command;
   if (m->handoff.mode != HandoffMode::none && command.empty())
-    return fail(Code::usage, fmt::format("{}: handoff.command is empty and no COMMAND was given after '--'", m->file));
-  if (m->handoff.mode == HandoffMode::signal) return run_signal_mode(*m, *flags, command, phases, inherited);
+    return std::unexpected(session.fail(
+        Error{Code::usage, fmt::format("{}: handoff.command is empty and no COMMAND was given after '--'", m->file)}));
+  if (m->handoff.mode == HandoffMode::signal) return run_signal_mode(session, *flags, command, inherited);
 
-  std::optional<plan::Decision> decision;
-  Result<LoadedWeights> loaded = fail(Code::internal, "not loaded");
-  {
-    StopOnSignal stop;
-    loaded = load_weights(*m, stop.token(), phases, decision);
-    if (!loaded && stop.signal()) loaded = fail(static_cast<Code>(128 + stop.signal()), "stopped by a signal while staging");
-  }
-  if (!loaded) {
-    write_report(m->report, *m, nullptr, decision, &loaded.error(), phases);
-    return std::unexpected(loaded.error());
-  }
-  log::info(summary_line(*loaded, phases));
-  write_report(m->report, *m, &*loaded, decision, nullptr, phases);
+  if (auto loaded = session.load(); !loaded) return std::unexpected(session.fail(loaded.error()));
+  session.succeed();
   if (m->handoff.mode == HandoffMode::none) {
-    for (auto& arena : loaded->staged.arenas) arena.keep();
+    session.keep();
     return 0;
   }
-  const auto env = handoff_env(*m, loaded->decision);
+  const auto env = handoff_env(*m, session.loaded()->decision, session.shm_dir());
   const auto argv = expand_handoff_vars(command, env);
   if (::getpid() != 1) {
-    for (auto& arena : loaded->staged.arenas) arena.keep();
-    return exec_server(argv, env, inherited);
+    session.keep();
+    // Returns only when the exec failed: no server runs on these weights, so they go (fail()).
+    return std::unexpected(session.fail(exec_server(argv, env, inherited, session.name_lock())));
   }
   // As PID 1 we stay the init (zombies, signals) and own the arenas until the server exits.
   init::Options options{.command = argv, .env = env, .grace = flags->grace.value_or(m->handoff.grace),
                         .group = flags->group};
-  const int code = init::supervise(options, inherited);
-  ::unlink(loaded->table_path.c_str());
-  return code;
+  return init::supervise(options, inherited);
 }
 
 }  // namespace tensorinit::app

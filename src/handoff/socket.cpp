@@ -1,7 +1,12 @@
 #include "handoff/socket.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 namespace tensorinit::handoff {
@@ -9,11 +14,19 @@ namespace tensorinit::handoff {
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
 
-ReadySocket::ReadySocket(asio::io_context& io, std::string path)
-    : io_(io), path_(std::move(path)), acceptor_(io) {}
+struct ReadySocket::Client {
+  explicit Client(asio::io_context& io) : socket(io), timer(io) {}
+  stream_protocol::socket socket;
+  asio::steady_timer timer;          // bounds the answer's write
+  std::array<char, 256> discard{};   // what the client writes: read and ignored
+  bool answered = false;
+};
 
-Result<std::unique_ptr<ReadySocket>> ReadySocket::listen(asio::io_context& io, std::string path) {
-  std::unique_ptr<ReadySocket> socket(new ReadySocket(io, std::move(path)));
+ReadySocket::ReadySocket(asio::io_context& io, std::string path, SocketLimits limits)
+    : io_(io), path_(std::move(path)), limits_(limits), acceptor_(io) {}
+
+Result<std::unique_ptr<ReadySocket>> ReadySocket::listen(asio::io_context& io, std::string path, SocketLimits limits) {
+  std::unique_ptr<ReadySocket> socket(new ReadySocket(io, std::move(path), limits));
   if (socket->path_.size() >= sizeof(sockaddr_un{}.sun_path))
     return tensorinit::fail(Code::bad_manifest, "socket path too long (max 107 bytes): " + socket->path_);
   ::unlink(socket->path_.c_str());  // a stale socket from an earlier run
@@ -30,36 +43,76 @@ Result<std::unique_ptr<ReadySocket>> ReadySocket::listen(asio::io_context& io, s
 }
 
 ReadySocket::~ReadySocket() {
+  *alive_ = false;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  for (auto& client : waiting_) client->close(ignored);
+  for (auto& client : waiting_) client->socket.close(ignored);
   ::unlink(path_.c_str());
 }
 
 void ReadySocket::accept_next() {
-  auto client = std::make_shared<Socket>(io_);
-  acceptor_.async_accept(*client, [this, client](const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted) return;  // closed: `this` may be gone
+  if (accepting_ || clients_ >= limits_.max_clients) return;  // full: later ones wait in the backlog
+  accepting_ = true;
+  auto client = std::make_shared<Client>(io_);
+  acceptor_.async_accept(client->socket, [this, client, alive = alive_](const boost::system::error_code& ec) {
+    if (!*alive || ec == asio::error::operation_aborted) return;  // closed: `this` may be gone
+    accepting_ = false;
     if (!ec) {
+      ++clients_;
       if (answer_) {
         answer(client);
       } else {
         waiting_.push_back(client);
+        watch(client);
       }
     }
     accept_next();
   });
 }
 
-void ReadySocket::answer(std::shared_ptr<Socket> client) {
-  // The lambda keeps the socket and the answer alive until the write completes; a client that
+// Reads (and ignores) what a waiting client writes, to learn when it goes away.
+void ReadySocket::watch(std::shared_ptr<Client> client) {
+  client->socket.async_read_some(
+      asio::buffer(client->discard), [this, client, alive = alive_](const boost::system::error_code& ec, size_t) {
+        if (!*alive || client->answered) return;
+        if (!ec) return watch(client);
+        // EOF: gone, or only done writing (shutdown(SHUT_WR), `nc -U` with stdin at EOF): a
+        // stream socket whose peer is closed reports POLLHUP; one that only half-closed still waits.
+        pollfd p{client->socket.native_handle(), POLLIN, 0};
+        const bool hung_up = ec != asio::error::eof || (::poll(&p, 1, 0) == 1 && (p.revents & POLLHUP));
+        if (hung_up) drop_waiting(client);
+      });
+}
+
+void ReadySocket::drop_waiting(const std::shared_ptr<Client>& client) {
+  boost::system::error_code ignored;
+  client->socket.close(ignored);
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), client), waiting_.end());
+  release_place();
+}
+
+void ReadySocket::release_place() {
+  if (clients_ > 0) --clients_;
+  accept_next();
+}
+
+void ReadySocket::answer(std::shared_ptr<Client> client) {
+  // The handlers keep the socket and the answer alive until the write completes; a client that
   // went away gets EPIPE (asio sends with MSG_NOSIGNAL: no SIGPIPE to forward by mistake).
+  client->answered = true;
+  client->timer.expires_after(limits_.write_timeout);
+  client->timer.async_wait([client](const boost::system::error_code& ec) {
+    boost::system::error_code ignored;
+    if (!ec) client->socket.close(ignored);  // never read its answer: the write ends, aborted
+  });
   auto body = answer_;
-  asio::async_write(*client, asio::buffer(*body),
-                    [client, body](const boost::system::error_code&, size_t) {
+  asio::async_write(client->socket, asio::buffer(*body),
+                    [this, client, body, alive = alive_](const boost::system::error_code&, size_t) {
                       boost::system::error_code ignored;
-                      client->shutdown(Socket::shutdown_both, ignored);
-                      client->close(ignored);
+                      client->timer.cancel();
+                      client->socket.shutdown(stream_protocol::socket::shutdown_both, ignored);
+                      client->socket.close(ignored);
+                      if (*alive) release_place();
                     });
 }
 

@@ -6,12 +6,19 @@
 //
 // Clients must ignore extra space-separated `key=value` tokens after the known fields of the
 // header: they are reserved for later additions (e.g. `fds=N` when CUDA IPC descriptors travel
-// with the header by SCM_RIGHTS). The client need not write anything.
+// with the header by SCM_RIGHTS). The client need not write anything (what it writes is read
+// and ignored, so a client that goes away while waiting frees its place).
+//
+// Bounded: at most `max_clients` connections are held at once (waiting or being answered); more
+// wait in the kernel's listen backlog (their connect blocks) until one goes. An answer not taken
+// within `write_timeout` (a client that connected and never reads) is dropped.
 //
 // Thread-safety: all calls on the io_context's thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstddef>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <memory>
 #include <string>
@@ -21,10 +28,17 @@
 
 namespace tensorinit::handoff {
 
+struct SocketLimits {
+  size_t max_clients = 64;
+  std::chrono::milliseconds write_timeout{30000};
+};
+
 class ReadySocket {
  public:
-  // Binds and listens at `path` (a stale socket file there is replaced) and starts accepting.
-  static Result<std::unique_ptr<ReadySocket>> listen(boost::asio::io_context& io, std::string path);
+  // Binds and listens at `path` (a stale socket file there is replaced: the caller owns the
+  // model name, stage/name_lock.hpp) and starts accepting.
+  static Result<std::unique_ptr<ReadySocket>> listen(boost::asio::io_context& io, std::string path,
+                                                     SocketLimits limits = {});
   ~ReadySocket();  // closes every connection and removes the socket file
   ReadySocket(const ReadySocket&) = delete;
   ReadySocket& operator=(const ReadySocket&) = delete;
@@ -35,18 +49,27 @@ class ReadySocket {
   void fail(int code, std::string_view message);
 
   const std::string& path() const { return path_; }
+  size_t clients() const { return clients_; }        // connections held now
+  size_t waiting() const { return waiting_.size(); }  // of which waiting for the answer
 
  private:
-  using Socket = boost::asio::local::stream_protocol::socket;
-  ReadySocket(boost::asio::io_context& io, std::string path);
+  struct Client;
+  ReadySocket(boost::asio::io_context& io, std::string path, SocketLimits limits);
   void accept_next();
-  void answer(std::shared_ptr<Socket> client);
+  void watch(std::shared_ptr<Client> client);
+  void answer(std::shared_ptr<Client> client);
+  void drop_waiting(const std::shared_ptr<Client>& client);
+  void release_place();
 
   boost::asio::io_context& io_;
   std::string path_;
+  SocketLimits limits_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
-  std::vector<std::shared_ptr<Socket>> waiting_;
+  std::vector<std::shared_ptr<Client>> waiting_;
   std::shared_ptr<const std::string> answer_;  // null until ready or failed
+  size_t clients_ = 0;
+  bool accepting_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed: late handlers
 };
 
 }  // namespace tensorinit::handoff

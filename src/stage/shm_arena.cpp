@@ -1,7 +1,6 @@
 #include "stage/shm_arena.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 
+#include "util/atomic_file.hpp"
 #include "util/units.hpp"
 
 namespace tensorinit::stage {
@@ -20,7 +20,8 @@ std::string arena_path(const std::string& shm_dir, const std::string& model, int
 
 namespace {
 
-std::string partial_prefix(const std::string& model) { return fmt::format(".tensorinit-{}-", model); }
+// '@' cannot occur in a model name: the prefix of "a" is not a prefix of "a-0"'s partials.
+std::string partial_prefix(const std::string& model) { return fmt::format(".tensorinit-{}@", model); }
 
 Status check_free_space(const std::string& shm_dir, uint64_t bytes) {
   struct statvfs st {};
@@ -43,17 +44,30 @@ Result<ShmArena> ShmArena::create(const std::string& shm_dir, const std::string&
   if (auto ok = check_free_space(shm_dir, bytes); !ok) return std::unexpected(ok.error());
   ShmArena arena;
   arena.final_path_ = arena_path(shm_dir, model, index);
-  arena.temp_path_ = fmt::format("{}/{}{}.{}.partial", shm_dir, partial_prefix(model), index, ::getpid());
-  int fd = ::open(arena.temp_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(Code::io, fmt::format("{}: {}", arena.temp_path_, std::strerror(errno)));
+  arena.partial_base_ = fmt::format("{}/{}{}.", shm_dir, partial_prefix(model), index);
+  // Unnamed first (linked at publish through /proc/self/fd, so /proc must be there).
+  int fd = ::access("/proc/self/fd", X_OK) == 0 ? ::open(shm_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644) : -1;
+  if (fd < 0) {
+    arena.temp_path_ = fmt::format("{}{}.partial", arena.partial_base_, random_suffix());
+    fd = ::open(arena.temp_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(Code::io, fmt::format("{}: {}", arena.temp_path_, std::strerror(errno)));
+  }
   arena.fd_.reset(fd);
   arena.bytes_ = bytes;
   if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
-    return fail(Code::io, fmt::format("{}: cannot size to {} bytes: {}", arena.temp_path_, bytes, std::strerror(errno)));
+    return fail(Code::io, fmt::format("{}: cannot size the host arena to {} bytes: {}", arena.final_path_, bytes,
+                                      std::strerror(errno)));
   return arena;
 }
 
 Status ShmArena::publish() {
+  if (temp_path_.empty()) {  // unnamed: give it a private name first (linkat cannot replace)
+    const std::string name = fmt::format("{}{}.partial", partial_base_, random_suffix());
+    const std::string self = fmt::format("/proc/self/fd/{}", fd_.get());
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) != 0)
+      return fail(Code::io, fmt::format("{}: cannot link the staged arena: {}", name, std::strerror(errno)));
+    temp_path_ = name;
+  }
   if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
     return fail(Code::io, fmt::format("{}: cannot rename to {}: {}", temp_path_, final_path_, std::strerror(errno)));
   published_ = true;
@@ -64,6 +78,7 @@ ShmArena& ShmArena::operator=(ShmArena&& other) noexcept {
   if (this == &other) return *this;
   remove();
   temp_path_ = std::exchange(other.temp_path_, {});
+  partial_base_ = std::exchange(other.partial_base_, {});
   final_path_ = std::exchange(other.final_path_, {});
   fd_ = std::move(other.fd_);
   bytes_ = std::exchange(other.bytes_, 0);
@@ -74,7 +89,9 @@ ShmArena& ShmArena::operator=(ShmArena&& other) noexcept {
 
 void ShmArena::remove() {
   if (final_path_.empty()) return;  // moved from, or never created
-  if (!published_) ::unlink(temp_path_.c_str());
+  if (!published_) {
+    if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  }
   else if (!keep_) ::unlink(final_path_.c_str());
 }
 
@@ -84,14 +101,7 @@ void remove_stale_partials(const std::string& shm_dir, const std::string& model)
   const std::string prefix = partial_prefix(model);
   for (fs::directory_iterator it(shm_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.rfind(prefix, 0) != 0 || !name.ends_with(".partial")) continue;
-    // .tensorinit-<model>-<index>.<pid>.partial
-    const auto stem = name.substr(0, name.size() - 8);
-    const auto dot = stem.rfind('.');
-    if (dot == std::string::npos) continue;
-    const pid_t pid = static_cast<pid_t>(std::atol(stem.c_str() + dot + 1));
-    if (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) continue;  // still alive
-    fs::remove(it->path(), ec);
+    if (name.starts_with(prefix) && name.ends_with(".partial")) fs::remove(it->path(), ec);
   }
 }
 

@@ -1,9 +1,12 @@
 #include "util/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
@@ -17,8 +20,8 @@ Status write_file_atomically(const std::string& path, std::string_view content) 
   const fs::path target(path);
   std::error_code ec;
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const std::string temp = fmt::format("{}.{}.tmp", path, ::getpid());
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  const std::string temp = fmt::format("{}.{}.tmp", path, random_suffix());
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) return fail(Code::io, fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
   const char* p = content.data();
   size_t left = content.size();
@@ -39,6 +42,16 @@ Status write_file_atomically(const std::string& path, std::string_view content) 
     return fail(Code::io, fmt::format("{}: cannot commit: {}", path, std::strerror(err)));
   }
   return fsync_parent_directory(path);
+}
+
+std::string random_suffix() {
+  uint64_t value = 0;
+  if (::getrandom(&value, sizeof value, 0) != static_cast<ssize_t>(sizeof value)) {
+    // No entropy source (very early boot): the time and address still differ between instances.
+    value = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+            reinterpret_cast<uintptr_t>(&value);
+  }
+  return fmt::format("{:016x}", value);
 }
 
 Status fsync_parent_directory(const std::string& path) {

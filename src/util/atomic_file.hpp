@@ -13,6 +13,10 @@ namespace tensorinit {
 // survives a power cut along with the data it describes.
 Status write_file_atomically(const std::string& path, std::string_view content);
 
+// 16 random hex digits (getrandom) for temporary names: unlike a PID (1 for every container's
+// init), they do not collide between instances sharing a directory.
+std::string random_suffix();
+
 // fsyncs the directory holding `path`, so that a rename or unlink in it is durable.
 Status fsync_parent_directory(const std::string& path);
 

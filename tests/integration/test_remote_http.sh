@@ -103,8 +103,9 @@ check "kill cache: stale partials removed" not sh -c "ls '$TEST_TMP/kill-cache/h
 # 5. Concurrent loads sharing one cache: all byte-exact, the cache complete, nothing duplicated.
 m=$(remote_manifest http-conc "$base/tiny/" "$TEST_TMP/conc-cache")
 pids=()
-for i in 1 2 3; do
-  "$TENSORINIT" load -f "$m" >"$TEST_TMP/conc-$i.log" 2>&1 &
+for i in 1 2 3; do  # each its own shm dir: one model.name has one owner per shm dir
+  mkdir -p "$TEST_TMP/shm-$i"
+  TENSORINIT_SHM_DIR=$TEST_TMP/shm-$i "$TENSORINIT" load -f "$m" >"$TEST_TMP/conc-$i.log" 2>&1 &
   pids+=($!)
 done
 rcs=0

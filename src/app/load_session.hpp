@@ -1,0 +1,88 @@
+// One load of `load` or `run`, from the manifest read to the exit or the handoff. It owns what a
+// load needs to end well on every path: the model name's lock, the phases, the decision, what
+// was staged (arenas and table), the stop signals, and the report, which it writes once per
+// outcome: at success, and at the first failure (a failure after success, an exec that failed,
+// rewrites it: the server never ran on those weights).
+//
+// Destruction order is the cleanup order: the table and the arenas are removed unless kept, then
+// the name is released. Thread-safety: one thread at a time (signal mode stages on the
+// supervisor's worker while the main thread waits in supervise, which joins it).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+#include "app/load_weights.hpp"
+#include "app/phases.hpp"
+#include "app/stop_signals.hpp"
+#include "manifest/manifest.hpp"
+#include "plan/decision.hpp"
+#include "stage/cuda_startup.hpp"
+#include "stage/name_lock.hpp"
+
+namespace tensorinit::app {
+
+class LoadSession {
+ public:
+  LoadSession(const manifest::Manifest& manifest, std::string report_path, Phases phases);
+  ~LoadSession();
+  LoadSession(const LoadSession&) = delete;
+  LoadSession& operator=(const LoadSession&) = delete;
+
+  const manifest::Manifest& manifest() const { return manifest_; }
+  const std::string& shm_dir() const { return shm_dir_; }
+  Phases& phases() { return phases_; }
+
+  // From now until stop_watching(), TERM, INT, HUP and QUIT stop the load (they stay blocked and
+  // pending otherwise, for the supervisor). The token is the one to pass to decide and stage.
+  std::stop_token watch_signals();
+  // Ends the watch; the signal that arrived (0 when none). One that arrived is remembered: fail()
+  // turns the error into 128+N, and a load that finished anyway must not hand off (stopped()).
+  int stop_watching();
+  bool stopped() const { return signal_ != 0; }
+
+  // Takes the model name in shm_dir (before any arena, table or socket of it exists): a second
+  // instance gets Code::unavailable naming the holder.
+  Status own_name();
+  // plan and index (remote candidates are probed: `stop` ends their retries).
+  Result<plan::Decision> decide(std::stop_token stop);
+  // stage and table for the decided source; `cuda` (started before the plan) is waited for.
+  Status stage(const plan::Decision& decision, std::stop_token stop, stage::CudaStartup* cuda);
+  // own_name, decide and stage, watching the signals throughout (load, exec mode).
+  Status load();
+
+  // Success: the report, and the summary line on stderr.
+  void succeed();
+  // Failure: drops what was staged (unless kept), writes the report and returns the error to exit
+  // with (128+N when a stop signal arrived). Logs nothing: the caller prints the one error line.
+  Error fail(Error error);
+  // After supervise: a session that never reported (the supervisor stopped before staging ended,
+  // or could not start) reports the exit code it got.
+  void report_unless_done(int exit_code);
+
+  const LoadedWeights* loaded() const { return loaded_ ? &*loaded_ : nullptr; }
+  // Leaves the arenas and the table in shm_dir after the session (load --keep, handoff none,
+  // exec); keep(false) takes it back.
+  void keep(bool yes = true);
+  stage::NameLock& name_lock() { return lock_; }
+
+ private:
+  void report(const Error* error);
+
+  const manifest::Manifest& manifest_;
+  std::string report_path_;
+  std::string shm_dir_;
+  Phases phases_;
+  stage::NameLock lock_;  // declared before loaded_: released after the arenas and the table are gone
+  std::optional<plan::Decision> decision_;
+  std::optional<LoadedWeights> loaded_;
+  std::unique_ptr<StopOnSignal> stop_;
+  int signal_ = 0;
+  bool keep_ = false;
+  bool reported_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace tensorinit::app
