@@ -7,6 +7,7 @@
 #include <set>
 
 #include "format/dtype.hpp"
+#include "format/text.hpp"
 
 namespace tensorinit::format {
 namespace {
@@ -39,48 +40,51 @@ std::unexpected<Error> malformed(std::string_view file, std::string_view what) {
   return fail(Code::bad_data, fmt::format("{}: malformed safetensors file: {}", file, what));
 }
 
-Result<TensorEntry> parse_tensor(const std::string& name, const json& info, uint64_t data_start,
+Result<TensorEntry> parse_tensor(const std::string& key, const json& info, uint64_t data_start,
                                  std::string_view file) {
-  if (!info.is_object()) return malformed(file, fmt::format("tensor '{}' is not an object", name));
+  const std::string name = printable(key);  // for messages: a name may hold control characters
+  if (!info.is_object()) return malformed(file, fmt::format("tensor {} is not an object", name));
   auto dtype = info.find("dtype");
   auto shape = info.find("shape");
   auto offsets = info.find("data_offsets");
   if (dtype == info.end() || shape == info.end() || offsets == info.end())
-    return malformed(file, fmt::format("tensor '{}' lacks dtype, shape or data_offsets", name));
-  if (!dtype->is_string()) return malformed(file, fmt::format("tensor '{}': dtype is not a string", name));
+    return malformed(file, fmt::format("tensor {} lacks dtype, shape or data_offsets", name));
+  if (!dtype->is_string()) return malformed(file, fmt::format("tensor {}: dtype is not a string", name));
   TensorEntry t;
-  t.name = name;
+  t.name = key;
   t.dtype = dtype->get<std::string>();
   auto bits = dtype_bits(t.dtype);
-  if (!bits) return malformed(file, fmt::format("tensor '{}': unknown dtype '{}'", name, t.dtype));
-  if (!shape->is_array()) return malformed(file, fmt::format("tensor '{}': shape is not an array", name));
+  if (!bits)
+    return fail(Code::bad_data, fmt::format("{}: tensor {}: unsupported dtype {} (not in the safetensors vocabulary "
+                                            "tensorinit knows)", file, name, printable(t.dtype)));
+  if (!shape->is_array()) return malformed(file, fmt::format("tensor {}: shape is not an array", name));
   uint64_t elements = 1;
   for (const auto& dim : *shape) {
     if (!dim.is_number_unsigned())
-      return malformed(file, fmt::format("tensor '{}': shape has a negative or non-integer dimension", name));
+      return malformed(file, fmt::format("tensor {}: shape has a negative or non-integer dimension", name));
     uint64_t d = dim.get<uint64_t>();
     t.shape.push_back(d);
     if (__builtin_mul_overflow(elements, d, &elements))
-      return malformed(file, fmt::format("tensor '{}': element count overflows", name));
+      return malformed(file, fmt::format("tensor {}: element count overflows", name));
   }
   uint64_t total_bits = 0;
   if (__builtin_mul_overflow(elements, uint64_t{*bits}, &total_bits))
-    return malformed(file, fmt::format("tensor '{}': byte size overflows", name));
+    return malformed(file, fmt::format("tensor {}: byte size overflows", name));
   if (total_bits % 8 != 0)
-    return malformed(file, fmt::format("tensor '{}': {} elements of {} bits are not whole bytes", name, elements, *bits));
+    return malformed(file, fmt::format("tensor {}: {} elements of {} bits are not whole bytes", name, elements, *bits));
   if (!offsets->is_array() || offsets->size() != 2 || !(*offsets)[0].is_number_unsigned() ||
       !(*offsets)[1].is_number_unsigned())
-    return malformed(file, fmt::format("tensor '{}': data_offsets is not [begin, end]", name));
+    return malformed(file, fmt::format("tensor {}: data_offsets is not [begin, end]", name));
   uint64_t begin = (*offsets)[0].get<uint64_t>();
   uint64_t end = (*offsets)[1].get<uint64_t>();
-  if (end < begin) return malformed(file, fmt::format("tensor '{}': data_offsets end before begin", name));
+  if (end < begin) return malformed(file, fmt::format("tensor {}: data_offsets end before begin", name));
   if (end - begin != total_bits / 8)
-    return malformed(file, fmt::format("tensor '{}': shape and dtype give {} bytes but data_offsets span {}",
+    return malformed(file, fmt::format("tensor {}: shape and dtype give {} bytes but data_offsets span {}",
                                        name, total_bits / 8, end - begin));
   // Checking the end also bounds every later sum (file_offset + bytes, data_start + data_size).
   uint64_t file_end = 0;
   if (__builtin_add_overflow(begin, data_start, &t.file_offset) || __builtin_add_overflow(end, data_start, &file_end))
-    return malformed(file, fmt::format("tensor '{}': data_offsets overflow a 64-bit file offset", name));
+    return malformed(file, fmt::format("tensor {}: data_offsets overflow a 64-bit file offset", name));
   t.bytes = end - begin;
   return t;
 }
@@ -88,7 +92,7 @@ Result<TensorEntry> parse_tensor(const std::string& name, const json& info, uint
 Status check_metadata(const json& metadata, std::string_view file) {
   if (!metadata.is_object()) return malformed(file, "__metadata__ is not an object");
   for (const auto& [key, value] : metadata.items())
-    if (!value.is_string()) return malformed(file, fmt::format("__metadata__ '{}' is not a string", key));
+    if (!value.is_string()) return malformed(file, fmt::format("__metadata__ {} is not a string", printable(key)));
   return {};
 }
 
@@ -101,12 +105,12 @@ Status check_tiling(std::vector<TensorEntry>& tensors, uint64_t data_start, std:
   uint64_t cursor = data_start;
   for (const auto& t : tensors) {
     if (t.file_offset < cursor)
-      return malformed(file, fmt::format("tensor '{}' overlaps the tensor before it", t.name));
+      return malformed(file, fmt::format("tensor {} overlaps the tensor before it", printable(t.name)));
     if (t.file_offset > cursor && cursor == data_start)
-      return malformed(file, fmt::format("data section starts with a hole: first tensor '{}' begins at {}, not at 0",
-                                         t.name, t.file_offset - data_start));
+      return malformed(file, fmt::format("data section starts with a hole: first tensor {} begins at {}, not at 0",
+                                         printable(t.name), t.file_offset - data_start));
     if (t.file_offset > cursor)
-      return malformed(file, fmt::format("hole of {} bytes before tensor '{}'", t.file_offset - cursor, t.name));
+      return malformed(file, fmt::format("hole of {} bytes before tensor {}", t.file_offset - cursor, printable(t.name)));
     cursor += t.bytes;
   }
   data_size = cursor - data_start;
@@ -122,13 +126,17 @@ Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64
   // JSON never holds a raw NUL (inside strings it must be escaped), so any NUL is malformed.
   if (auto nul = text.find('\0'); nul != std::string_view::npos)
     return malformed(file, fmt::format("header holds a NUL byte at offset {}", nul));
+  // The format requires UTF-8; names and metadata reach JSON output (the table, the report).
+  if (auto bad = invalid_utf8_at(text))
+    return malformed(file, fmt::format("header is not valid UTF-8 (byte {} of the header, file offset {})", *bad, 8 + *bad));
   json header;
   try {
     header = parse_rejecting_duplicates(text);
   } catch (const DuplicateKey& dup) {
-    return malformed(file, fmt::format("duplicate key '{}' in header", dup.key));
+    return malformed(file, fmt::format("duplicate key {} in header", printable(dup.key)));
   } catch (const json::exception& e) {
-    return malformed(file, fmt::format("header is not valid JSON: {}", e.what()));
+    // nlohmann quotes the bytes it last read, which may end inside a character: escaped.
+    return malformed(file, fmt::format("header is not valid JSON: {}", utf8_escaped(e.what())));
   }
   if (!header.is_object()) return malformed(file, "header is not a JSON object");
   SafetensorsLayout layout;

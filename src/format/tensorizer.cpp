@@ -9,6 +9,7 @@
 
 #include "format/dtype.hpp"
 #include "format/tensorizer_header.hpp"
+#include "format/text.hpp"
 
 namespace tensorinit::format {
 namespace {
@@ -18,7 +19,9 @@ using tensorizer_detail::RecordHeader;
 using tensorizer_detail::printable_name;
 
 constexpr std::string_view kMagic = "|TZR|";
-constexpr uint64_t kEncryptedFlag = 1;
+constexpr uint64_t kEncryptedFlag = 1;          // data version 4 and later
+constexpr uint64_t kVersionedHeadersFlag = 2;   // data version 5 and later: index entries carry a u32 version
+constexpr uint32_t kMaxVersion = 5;
 // The largest unencrypted per-tensor header: u16 name, u8 dtype, 255 dims, u16 hash section
 // (about 132 KiB). Anything larger is a lie that would otherwise make us allocate it.
 constexpr uint64_t kMaxRecordHeader = 256 * 1024;
@@ -32,6 +35,7 @@ uint64_t max_record_header(bool crypt_info, uint64_t data_length) {
 struct FileHeader {
   uint32_t version = 0;
   bool crypt_info = false;  // every record header carries a crypt_info block
+  bool versioned = false;   // every index entry starts with its u32 data version (1, or 5: u64 dimensions)
 };
 
 std::unexpected<Error> malformed(std::string_view file, std::string_view what) {
@@ -40,6 +44,8 @@ std::unexpected<Error> malformed(std::string_view file, std::string_view what) {
 
 // What the index says about one tensor, before the record is read.
 struct IndexEntry {
+  uint64_t position = 0;    // in the index, from 0
+  bool long_shape = false;  // u64 dimensions (an entry tagged data version 5)
   std::string_view stored_name;
   uint8_t tensor_type = 0;
   std::string_view dtype;
@@ -49,7 +55,8 @@ struct IndexEntry {
   uint64_t data_length = 0;
 };
 
-Result<std::vector<IndexEntry>> parse_index(std::string_view block, uint64_t count, std::string_view file) {
+Result<std::vector<IndexEntry>> parse_index(std::string_view block, uint64_t count, bool versioned,
+                                            std::string_view file) {
   // The smallest entry is 29 bytes (empty name and dtype, no dims): bounds `count` before reserving.
   if (count > block.size() / 29)
     return malformed(file, fmt::format("{} tensors cannot fit a {}-byte index", count, block.size()));
@@ -57,11 +64,19 @@ Result<std::vector<IndexEntry>> parse_index(std::string_view block, uint64_t cou
   FieldReader in(block);
   for (uint64_t i = 0; i < count; ++i) {
     auto& e = entries[i];
+    e.position = i;
+    if (versioned) {
+      // tensorizer 2.12 tags entries 1 (u32 dimensions) or 5 (u64, when a dimension is 2^32 or more).
+      const uint32_t tag = in.read<uint32_t>();
+      if (in.ok() && tag != 1 && tag != 5)
+        return malformed(file, fmt::format("index entry {} of {}: unknown entry version {}", i + 1, count, tag));
+      e.long_shape = tag == 5;
+    }
     e.stored_name = in.take(in.read<uint16_t>());
     e.tensor_type = in.read<uint8_t>();
     e.dtype = in.take(in.read<uint8_t>());
     const uint8_t ndim = in.read<uint8_t>();
-    for (uint8_t d = 0; d < ndim && in.ok(); ++d) e.shape.push_back(in.read<uint32_t>());
+    for (uint8_t d = 0; d < ndim && in.ok(); ++d) e.shape.push_back(e.long_shape ? in.read<uint64_t>() : in.read<uint32_t>());
     e.header_offset = in.read<uint64_t>();
     e.data_offset = in.read<uint64_t>();
     e.data_length = in.read<uint64_t>();
@@ -79,17 +94,51 @@ std::optional<uint64_t> byte_size(const std::vector<uint64_t>& shape, uint32_t b
   return total / 8;
 }
 
+// A dtype code we cannot put in the table, named for a message: the torch name where the code
+// carries one, else the numpy code and, for the types numpy has and safetensors lacks, their name.
+std::string unsupported_dtype(std::string_view code) {
+  if (auto nul = code.find('\0'); nul != std::string_view::npos)
+    return fmt::format("{} (stored as {})", printable(code.substr(nul + 1)), printable(code));
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 4> known{{
+      {"<c16", "complex128"}, {"<c32", "complex256"}, {"<f16", "float128"}, {"<f12", "float96"}}};
+  for (auto [numpy, name] : known)
+    if (numpy == code) return fmt::format("{} (numpy '{}')", name, numpy);
+  return printable(code);
+}
+
 // Index entry -> TensorEntry, everything that needs no file read checked here.
-Result<TensorEntry> to_tensor(const IndexEntry& e, FileHeader header, uint64_t index_end, std::string_view file) {
+Result<TensorEntry> to_tensor(const IndexEntry& e, FileHeader header, uint64_t count, uint64_t index_end,
+                              std::string_view file) {
   const uint32_t version = header.version;
+  // Names reach the table and the report as JSON strings (tensorizer itself decodes them as UTF-8).
+  if (auto bad = invalid_utf8_at(e.stored_name))
+    return malformed(file, fmt::format("tensor {} of {}: its name is not valid UTF-8 (byte {}): {}", e.position + 1,
+                                       count, *bad, printable(e.stored_name)));
   TensorEntry t;
   t.name = tensorizer_state_dict_key(e.stored_name);
   const std::string shown = printable_name(t.name.empty() ? e.stored_name : std::string_view(t.name));
   if (t.name.empty()) return malformed(file, fmt::format("tensor name {} is not a valid tensor path", shown));
   if (e.tensor_type > 2) return malformed(file, fmt::format("tensor {}: unknown tensor type {}", shown, e.tensor_type));
+  // Long tensors are what tensorizer writes them for: the record header's dimensions are u64
+  // exactly when one of them needs it (so staging can decode a header from the shape alone).
+  const bool long_dims = std::any_of(e.shape.begin(), e.shape.end(), [](uint64_t d) { return d >= tensorizer_detail::kLongDimension; });
+  if (e.long_shape != long_dims)
+    return malformed(file, fmt::format("tensor {}: its index entry is tagged data version 5 (64-bit dimensions) but no "
+                                       "dimension reaches 2^32", shown));
   t.dtype = tensorizer_dtype(e.dtype);
-  if (t.dtype.empty()) return malformed(file, fmt::format("tensor {}: unsupported dtype {:?}", shown, e.dtype));
+  if (t.dtype.empty())
+    return fail(Code::bad_data, fmt::format("{}: tensor {}: unsupported dtype {}: the tensor table uses safetensors "
+                                            "dtypes, which have no equivalent", file, shown, unsupported_dtype(e.dtype)));
   t.shape = e.shape;
+  if (t.dtype == "F4") {
+    // torch.float4_e2m1fn_x2 holds two F4 values per element: safetensors writes it as F4 with
+    // the last dimension doubled, and so does the table.
+    if (t.shape.empty())
+      return fail(Code::bad_data, fmt::format("{}: tensor {}: unsupported dtype torch.float4_e2m1fn_x2 without a "
+                                              "dimension (F4 needs a last dimension to double)", file, shown));
+    if (__builtin_mul_overflow(t.shape.back(), uint64_t{2}, &t.shape.back()))
+      return malformed(file, fmt::format("tensor {}: byte size overflows", shown));
+  }
   auto size = byte_size(t.shape, *dtype_bits(t.dtype));
   if (!size) return malformed(file, fmt::format("tensor {}: byte size overflows", shown));
   if (e.header_offset < index_end)
@@ -141,7 +190,7 @@ Status check_record(const io::ByteSource& source, const IndexEntry& e, TensorEnt
   if (bytes.size() < 8 || stored_len != header_len)
     return malformed(file, fmt::format("tensor {}: its header says {} bytes but the index places its data {} bytes on",
                                        printable_name(t.name), stored_len, header_len));
-  if (auto fault = tensorizer_detail::decode_record_header(bytes, h, crypt_info); !fault.empty())
+  if (auto fault = tensorizer_detail::decode_record_header(bytes, h, crypt_info, e.long_shape); !fault.empty())
     return malformed(file, fmt::format("tensor {}: header at {}: {}", printable_name(t.name), e.header_offset, fault));
   if (h.name != e.stored_name || h.dtype != e.dtype || h.shape != e.shape || h.tensor_type != e.tensor_type)
     return malformed(file, fmt::format("tensor {}: its header's name, type, dtype or shape disagree with the index",
@@ -180,35 +229,41 @@ Result<FileHeader> check_file_header(std::string_view header, std::string_view f
   if (header.substr(0, 5) != kMagic) return malformed(file, "bad magic (not a tensorizer file)");
   uint32_t version = 0;
   std::memcpy(&version, header.data() + 5, 4);
-  if (version < 1 || version > 4)
-    return fail(Code::bad_data, fmt::format("{}: unsupported tensorizer data version {} (this reader knows 1 to 4)",
-                                            file, version));
+  if (version < 1 || version > kMaxVersion)
+    return fail(Code::bad_data, fmt::format("{}: unsupported tensorizer data version {} (this reader knows 1 to {})",
+                                            file, version, kMaxVersion));
   std::array<uint64_t, 4> flags{};
   std::memcpy(flags.data(), header.data() + 9, 32);
-  // Version 3 always carries crypt_info (its flags are zero); version 4 when flag bit 0 says so.
-  const bool crypt_info = version == 3 || (version == 4 && (flags[0] & kEncryptedFlag));
-  if (version == 4) flags[0] &= ~kEncryptedFlag;
+  // Version 3 always carries crypt_info (its flags are zero); 4 and 5 when flag bit 0 says so.
+  // Version 5 (tensorizer 2.12, a dimension of 2^32 or more) tags index entries when bit 1 says so.
+  FileHeader out{.version = version};
+  out.crypt_info = version == 3 || (version >= 4 && (flags[0] & kEncryptedFlag));
+  out.versioned = version >= 5 && (flags[0] & kVersionedHeadersFlag);
+  if (version >= 4) flags[0] &= ~kEncryptedFlag;
+  if (version >= 5) flags[0] &= ~kVersionedHeadersFlag;
   if (flags[0] != 0 || flags[1] != 0 || flags[2] != 0 || flags[3] != 0)
     return malformed(file, fmt::format("unknown feature flags for data version {}", version));
-  return FileHeader{version, crypt_info};
+  return out;
 }
 
 }  // namespace
 
 std::string tensorizer_dtype(std::string_view code) {
   if (auto nul = code.find('\0'); nul != std::string_view::npos) {
-    static constexpr std::array<std::pair<std::string_view, std::string_view>, 8> torch{{
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 10> torch{{
         {"torch.bfloat16", "BF16"},          {"torch.float8_e4m3fn", "F8_E4M3"},
         {"torch.float8_e5m2", "F8_E5M2"},    {"torch.float8_e4m3fnuz", "F8_E4M3FNUZ"},
         {"torch.float8_e5m2fnuz", "F8_E5M2FNUZ"}, {"torch.float8_e8m0fnu", "F8_E8M0"},
         {"torch.uint16", "U16"},             {"torch.uint32", "U32"},
+        {"torch.uint64", "U64"},             {"torch.float4_e2m1fn_x2", "F4"},
     }};
     const std::string_view void_code = code.substr(0, nul);
     const std::string_view torch_name = code.substr(nul + 1);
     for (auto [name, dtype] : torch) {
       if (name != torch_name) continue;
-      // The numpy stand-in must be a void type of the same width, or the sizes would disagree.
-      const uint32_t bytes = *dtype_bits(dtype) / 8;
+      // The numpy stand-in must be a void type of the same width, or the sizes would disagree
+      // (float4_e2m1fn_x2: one byte holds two F4 values).
+      const uint32_t bytes = std::max<uint32_t>(1, *dtype_bits(dtype) / 8);
       if (void_code != fmt::format("<V{}", bytes) && void_code != fmt::format("|V{}", bytes)) return {};
       return std::string(dtype);
     }
@@ -277,7 +332,7 @@ Result<TensorizerLayout> read_tensorizer(const io::ByteSource& source) {
   std::string block(index_len, '\0');
   if (auto ok = source.read_at(kTensorizerFileHeader, std::as_writable_bytes(std::span(block))); !ok)
     return std::unexpected(ok.error());
-  auto entries = parse_index(block, count, file);
+  auto entries = parse_index(block, count, file_header->versioned, file);
   if (!entries) return std::unexpected(entries.error());
 
   TensorizerLayout layout;
@@ -287,7 +342,7 @@ Result<TensorizerLayout> read_tensorizer(const io::ByteSource& source) {
   layout.data_end = layout.index_end;
   layout.tensors.reserve(entries->size());
   for (const auto& e : *entries) {
-    auto t = to_tensor(e, *file_header, layout.index_end, file);
+    auto t = to_tensor(e, *file_header, entries->size(), layout.index_end, file);
     if (!t) return std::unexpected(t.error());
     layout.data_end = std::max(layout.data_end, e.data_offset + e.data_length);
     layout.tensors.push_back(std::move(*t));

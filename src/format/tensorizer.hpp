@@ -1,4 +1,4 @@
-// Tensorizer (.tensors, CoreWeave), data versions 1 to 4: a 73-byte file header, an index block
+// Tensorizer (.tensors, CoreWeave), data versions 1 to 5: a 73-byte file header, an index block
 // giving every tensor's header and data offsets, then the records (per-tensor header + data).
 // The index is read whole; each per-tensor header is cross-checked against it, so a file whose
 // index and records disagree is refused before anything is staged. Layout: formats.md.
@@ -28,7 +28,7 @@ struct TensorizerLayout {
   uint32_t version = 0;
   uint64_t index_end = 0;            // 73 + the index block length
   uint64_t data_end = 0;             // end of the last record (the file may hold a trailer after it)
-  bool crypt_info = false;           // headers carry crypt_info (version 3, or 4 flagged encrypted)
+  bool crypt_info = false;           // headers carry crypt_info (version 3, or 4 and 5 flagged encrypted)
   std::vector<TensorEntry> tensors;  // sorted by file offset; `file` left 0; header_offset set
 };
 

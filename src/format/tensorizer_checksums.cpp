@@ -21,7 +21,7 @@ std::string hex(std::span<const uint8_t> bytes) {
   return out;
 }
 
-// Version 3, or version 4 with flag bit 0: every record header holds crypt_info.
+// Version 3, or version 4 or 5 with flag bit 0: every record header holds crypt_info.
 Result<bool> headers_carry_crypt_info(const io::ByteSource& source) {
   char header[kTensorizerFileHeader];
   if (auto ok = source.read_at(0, std::as_writable_bytes(std::span(header))); !ok) return std::unexpected(ok.error());
@@ -29,7 +29,17 @@ Result<bool> headers_carry_crypt_info(const io::ByteSource& source) {
   uint64_t flags = 0;
   std::memcpy(&version, header + 5, 4);
   std::memcpy(&flags, header + 9, 8);
-  return version == 3 || (version == 4 && (flags & 1));
+  return version == 3 || (version >= 4 && (flags & 1));
+}
+
+// A record header's dimensions are u64 when a stored dimension needs it (read_tensorizer refuses
+// every other long tensor); float4_e2m1fn_x2 stores half of the table's last dimension.
+bool long_shape(const TensorEntry& t) {
+  for (size_t i = 0; i < t.shape.size(); ++i) {
+    const uint64_t stored = i + 1 == t.shape.size() && t.dtype == "F4" ? t.shape[i] / 2 : t.shape[i];
+    if (stored >= tensorizer_detail::kLongDimension) return true;
+  }
+  return false;
 }
 
 Result<TensorizerRecord> read_record(const io::ByteSource& source, const TensorEntry& t, bool crypt_info) {
@@ -40,7 +50,7 @@ Result<TensorizerRecord> read_record(const io::ByteSource& source, const TensorE
   if (auto ok = source.read_at(t.header_offset, std::as_writable_bytes(std::span(header))); !ok)
     return std::unexpected(ok.error());
   tensorizer_detail::RecordHeader h;
-  if (auto fault = tensorizer_detail::decode_record_header(header, h, crypt_info); !fault.empty())
+  if (auto fault = tensorizer_detail::decode_record_header(header, h, crypt_info, long_shape(t)); !fault.empty())
     return fail(Code::bad_data, fmt::format("{}: tensor {}: header changed since indexing: {}", file,
                                             printable_name(t.name), fault));
   const uint64_t stored_length = t.zeros ? 0 : t.bytes;

@@ -9,14 +9,17 @@
 #include <string_view>
 #include <vector>
 
+#include "format/text.hpp"
+
 namespace tensorinit::format::tensorizer_detail {
 
-// A tensor name for a one-line message: 'name', or escaped ("a\nb") if it holds control bytes.
-inline std::string printable_name(std::string_view name) {
-  for (unsigned char c : name)
-    if (c < 0x20 || c == 0x7f) return fmt::format("{:?}", name);
-  return fmt::format("'{}'", name);
-}
+// A tensor name for a one-line message: 'name', or escaped ("a\nb", "a\xff") if it holds control
+// bytes or is not valid UTF-8 (format/text.hpp).
+inline std::string printable_name(std::string_view name) { return printable(name); }
+
+// Dimensions of 2^32 or more are stored as u64 (data version 5, tensorizer's "long" tensors):
+// in the index when its entry is tagged 5, in the record header when the index entry is.
+inline constexpr uint64_t kLongDimension = uint64_t{1} << 32;
 
 // Reads fields front to back; every read is bounds-checked and a failed one leaves `ok` false
 // (then every later read fails too), so a parser checks once at the end of a group of reads.
@@ -85,7 +88,7 @@ struct CryptInfo {
 };
 
 // A per-tensor header; crypt_info is decoded only where the file says headers carry it (data
-// version 3, or 4 with the encrypted flag).
+// version 3, or 4 and 5 with the encrypted flag); dimensions are u64 for long tensors.
 struct RecordHeader {
   uint64_t header_len = 0;
   uint16_t module_idx = 0;
@@ -135,7 +138,8 @@ inline std::string_view decode_crypt_chunk(std::string_view body, CryptInfo& c) 
 
 // Decodes `bytes` (exactly header_len bytes). Returns an empty string on success, else what is
 // wrong (for the caller's message).
-inline std::string_view decode_record_header(std::string_view bytes, RecordHeader& h, bool crypt_info = false) {
+inline std::string_view decode_record_header(std::string_view bytes, RecordHeader& h, bool crypt_info = false,
+                                             bool long_shape = false) {
   FieldReader in(bytes);
   h.header_len = in.read<uint64_t>();
   h.module_idx = in.read<uint16_t>();
@@ -143,7 +147,7 @@ inline std::string_view decode_record_header(std::string_view bytes, RecordHeade
   h.name = in.take(in.read<uint16_t>());
   h.dtype = in.take(in.read<uint8_t>());
   const uint8_t ndim = in.read<uint8_t>();
-  for (uint8_t i = 0; i < ndim && in.ok(); ++i) h.shape.push_back(in.read<uint32_t>());
+  for (uint8_t i = 0; i < ndim && in.ok(); ++i) h.shape.push_back(long_shape ? in.read<uint64_t>() : in.read<uint32_t>());
   const uint16_t hash_len = in.read<uint16_t>();
   const size_t hash_start = in.at();
   std::string_view section = in.take(hash_len);

@@ -50,6 +50,15 @@ std::string crypt_info(const TensorizerEncryption& e, std::span<const uint8_t> n
   return out + body;
 }
 
+}  // namespace
+
+void TensorizerWriter::put_shape(std::string& out, const Layout& r) {
+  put<uint8_t>(out, static_cast<uint8_t>(r.stored_shape.size()));
+  for (uint64_t d : r.stored_shape) r.long_shape ? put<uint64_t>(out, d) : put<uint32_t>(out, static_cast<uint32_t>(d));
+}
+
+namespace {
+
 std::string empty_crypt_info() {
   std::string out;
   put<uint64_t>(out, 2);
@@ -65,7 +74,7 @@ std::string tensorizer_dtype_code(std::string_view dtype) {
       {"F16", "<f2"},   {"F32", "<f4"},   {"F64", "<f8"},   {"I8", "|i1"},  {"I16", "<i2"}, {"I32", "<i4"},
       {"I64", "<i8"},   {"U8", "|u1"},    {"BOOL", "|b1"},  {"C64", "<c8"},
       {"BF16", "<V2\0torch.bfloat16"s}, {"F8_E4M3", "|V1\0torch.float8_e4m3fn"s},
-      {"F8_E5M2", "|V1\0torch.float8_e5m2"s},
+      {"F8_E5M2", "|V1\0torch.float8_e5m2"s}, {"F4", "|V1\0torch.float4_e2m1fn_x2"s},
   };
   for (const auto& [name, code] : codes)
     if (name == dtype) return code;
@@ -80,7 +89,7 @@ Result<TensorizerWriter> TensorizerWriter::make(std::vector<TensorizerTensor> te
   if (encryption && (!encryption->key || encryption->chunk_size < 1024 || encryption->chunk_size % 64 != 0))
     return fail(Code::usage, "tensorizer writer: encryption needs a key and a chunk size multiple of 64, at least 1024");
   uint32_t version = encryption ? 3 : 1;
-  bool meta = false;
+  bool meta = false, versioned = false;
   std::string index;
   for (auto& t : w.tensors_) {
     Layout r;
@@ -89,20 +98,29 @@ Result<TensorizerWriter> TensorizerWriter::make(std::vector<TensorizerTensor> te
     if (t.shape.size() > 255) return fail(Code::usage, fmt::format("tensorizer writer: {} has over 255 dimensions", t.name));
     uint64_t bits = *dtype_bits(t.dtype);
     for (uint64_t d : t.shape)
-      if (d >= (uint64_t{1} << 32) || __builtin_mul_overflow(bits, d, &bits))
-        return fail(Code::usage, fmt::format("tensorizer writer: {} is too large for data version 4", t.name));
+      if (__builtin_mul_overflow(bits, d, &bits)) return fail(Code::usage, fmt::format("tensorizer writer: {} is too large", t.name));
+    if (bits % 8 != 0) return fail(Code::usage, fmt::format("tensorizer writer: {} is not whole bytes", t.name));
+    r.stored_shape = t.shape;
+    if (t.dtype == "F4") {  // torch.float4_e2m1fn_x2: one element per byte, two F4 values each
+      if (t.shape.empty() || t.shape.back() % 2 != 0)
+        return fail(Code::usage, fmt::format("tensorizer writer: F4 tensor {} needs an even last dimension", t.name));
+      r.stored_shape.back() /= 2;
+    }
+    // A dimension of 2^32 or more: u64 dimensions, data version 5, index entries tagged.
+    r.long_shape = std::any_of(r.stored_shape.begin(), r.stored_shape.end(), [](uint64_t d) { return d >> 32 != 0; });
+    if (r.long_shape) version = std::max(version, 5u), versioned = true;
     if (opaque(r.dtype_code)) version = std::max(version, 2u);
     meta |= t.meta;
     r.data_length = t.meta ? 0 : bits / 8;
     r.encrypted = encryption && r.data_length > 0;
     w.records_.push_back(std::move(r));
   }
-  if (meta) version = 4;
+  if (meta) version = std::max(version, 4u);
   // Record headers: sizes first (they fix every offset), contents when each tensor is written.
   uint64_t index_len = 0;
   for (size_t i = 0; i < w.tensors_.size(); ++i)
-    index_len += 2 + w.tensors_[i].name.size() + 1 + 1 + w.records_[i].dtype_code.size() + 1 +
-                 4 * w.tensors_[i].shape.size() + 24;
+    index_len += (versioned ? 4 : 0) + 2 + w.tensors_[i].name.size() + 1 + 1 + w.records_[i].dtype_code.size() + 1 +
+                 (w.records_[i].long_shape ? 8 : 4) * w.tensors_[i].shape.size() + 24;
   index_len = std::max(index_len, kIndexReserve);
   uint64_t at = kTensorizerFileHeader + index_len, total = 0;
   for (size_t i = 0; i < w.tensors_.size(); ++i) {
@@ -117,7 +135,8 @@ Result<TensorizerWriter> TensorizerWriter::make(std::vector<TensorizerTensor> te
   std::string& head = w.head_;
   head = "|TZR|";
   put<uint32_t>(head, version);
-  put<uint64_t>(head, version == 4 && encryption ? 1 : 0);  // feature flags: bit 0 encrypted (version 4 only)
+  // Feature flags (version 4 and later): bit 0 encrypted, bit 1 versioned index entries.
+  put<uint64_t>(head, (version >= 4 && encryption ? 1 : 0) | (versioned ? 2 : 0));
   head.append(24, '\0');
   put<uint64_t>(head, total);
   put<uint64_t>(head, 0);
@@ -126,13 +145,13 @@ Result<TensorizerWriter> TensorizerWriter::make(std::vector<TensorizerTensor> te
   for (size_t i = 0; i < w.tensors_.size(); ++i) {
     const auto& t = w.tensors_[i];
     const Layout& r = w.records_[i];
+    if (versioned) put<uint32_t>(head, r.long_shape ? 5 : 1);
     put<uint16_t>(head, static_cast<uint16_t>(t.name.size()));
     head += t.name;
     put<uint8_t>(head, t.tensor_type);
     put<uint8_t>(head, static_cast<uint8_t>(r.dtype_code.size()));
     head += r.dtype_code;
-    put<uint8_t>(head, static_cast<uint8_t>(t.shape.size()));
-    for (uint64_t d : t.shape) put<uint32_t>(head, static_cast<uint32_t>(d));
+    put_shape(head, r);
     put<uint64_t>(head, r.header_offset);
     put<uint64_t>(head, r.header_offset + r.header_len);
     put<uint64_t>(head, r.data_length);
@@ -154,8 +173,7 @@ std::string TensorizerWriter::header_bytes(size_t i, uint32_t crc, std::span<con
   body += t.name;
   put<uint8_t>(body, static_cast<uint8_t>(r.dtype_code.size()));
   body += r.dtype_code;
-  put<uint8_t>(body, static_cast<uint8_t>(t.shape.size()));
-  for (uint64_t d : t.shape) put<uint32_t>(body, static_cast<uint32_t>(d));
+  put_shape(body, r);
   put<uint16_t>(body, r.encrypted ? 1 + 34 : 1 + 6 + 34);  // encrypted records: SHA-256 only
   put<uint8_t>(body, r.encrypted ? 1 : 2);
   if (!r.encrypted) {

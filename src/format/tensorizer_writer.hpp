@@ -1,9 +1,10 @@
 // Writes tensorizer files the way tensorizer's TensorSerializer lays them out (formats.md), so
 // the real TensorDeserializer reads them: file header, an index block (256 KiB reserved, more
 // if needed), then per tensor a record header holding CRC-32 and SHA-256 of header and data, and
-// the data, then 8 zero bytes. Data version 1, 2 with types numpy lacks (bf16, fp8), 4 with meta
-// tensors; 3 (4 with meta tensors) when encrypting: XSalsa20-Poly1305 in 2 MiB chunks, SHA-256 of
-// the plaintext only. For `tensorinit synth --format tensorizer` and for tests.
+// the data, then 8 zero bytes. Data version 1, 2 with types numpy lacks (bf16, fp8, F4 as
+// float4_e2m1fn_x2), 4 with meta tensors, 5 (index entries tagged, u64 dimensions for tensors that
+// need them) with a dimension of 2^32 or more; 3 (4, 5) when encrypting: XSalsa20-Poly1305 in 2 MiB
+// chunks, SHA-256 of the plaintext only. For `tensorinit synth --format tensorizer` and for tests.
 #pragma once
 
 #include <array>
@@ -79,8 +80,11 @@ class TensorizerWriter {
     uint64_t header_len = 0;
     uint64_t data_length = 0;  // 0 for meta tensors
     std::string dtype_code;
+    std::vector<uint64_t> stored_shape;  // F4: the last dimension halved (float4_e2m1fn_x2)
+    bool long_shape = false;             // u64 dimensions (data version 5)
     bool encrypted = false;
   };
+  static void put_shape(std::string& out, const Layout& r);
   TensorizerWriter() = default;
   std::string header_bytes(size_t i, uint32_t crc, std::span<const uint8_t> sha, std::span<const uint8_t> nonce,
                            std::string_view macs, bool hashed) const;

@@ -181,7 +181,6 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   staged.target = *target;
   staged.cuda_startup_seconds = cuda_seconds;
   staged.chunk_size = packed_chunk_size(index, manifest.stage.chunk_size);
-  staged.readers = choose_readers(reader_budget(manifest.stage, index, staged.chunk_size), usable_cores());
   staged.layout = layout_arena(index);
   // Local files are opened here; remote ones come opened (versions pinned by the plan).
   std::vector<std::unique_ptr<io::FileSource>> local;
@@ -194,8 +193,11 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   } else {
     for (const auto& f : opened) raw.push_back(f.get());
   }
-  auto tensorizer = TensorizerReads::prepare(manifest.model, index, staged.layout, staged.chunk_size, raw);
+  auto tensorizer = TensorizerReads::prepare(manifest.model, index, staged.layout, staged.chunk_size, raw,
+                                             manifest.stage.memory_limit);
   if (!tensorizer) return std::unexpected(tensorizer.error());
+  if (*tensorizer) staged.chunk_size = (*tensorizer)->chunk_size();  // encryption chunks may be larger
+  staged.readers = choose_readers(reader_budget(manifest.stage, index, staged.chunk_size), usable_cores());
   const ReadPlan plan = *tensorizer ? (*tensorizer)->plan() : plan_reads(index, staged.layout, staged.chunk_size);
   staged.bytes = plan.bytes;
   const PipelineOptions options{.readers = staged.readers, .chunk_size = staged.chunk_size, .filter = tensorizer->get()};

@@ -28,7 +28,8 @@ struct PlannedItem {
 Result<std::unique_ptr<TensorizerReads>> TensorizerReads::prepare(const manifest::Model& model,
                                                                   const format::ModelIndex& index,
                                                                   const ArenaLayout& layout, uint64_t chunk_size,
-                                                                  std::span<const io::ByteSource* const> files) {
+                                                                  std::span<const io::ByteSource* const> files,
+                                                                  uint64_t memory_limit) {
   const bool verify = model.verify == manifest::Verify::checksums;
   if (index.format != "tensorizer") {
     if (verify && index.format == "safetensors")
@@ -44,7 +45,7 @@ Result<std::unique_ptr<TensorizerReads>> TensorizerReads::prepare(const manifest
   if (auto ok = reads->read_records(files); !ok) return std::unexpected(ok.error());
   if (auto ok = reads->resolve_keys(model); !ok) return std::unexpected(ok.error());
   if (auto ok = reads->check_dataless(); !ok) return std::unexpected(ok.error());
-  if (auto ok = reads->build_plan(layout, chunk_size); !ok) return std::unexpected(ok.error());
+  if (auto ok = reads->build_plan(layout, chunk_size, memory_limit); !ok) return std::unexpected(ok.error());
   return reads;
 }
 
@@ -114,7 +115,8 @@ Status TensorizerReads::check_dataless() {
   return {};
 }
 
-Status TensorizerReads::build_plan(const ArenaLayout& layout, uint64_t chunk_size) {
+Status TensorizerReads::build_plan(const ArenaLayout& layout, uint64_t chunk_size, uint64_t memory_limit) {
+  chunk_size_ = chunk_size;
   std::vector<PlannedItem> items;
   PlannedItem open;  // small tensors sharing one read
   auto close_open = [&] {
@@ -130,11 +132,21 @@ Status TensorizerReads::build_plan(const ArenaLayout& layout, uint64_t chunk_siz
     if (tensor.zeros || tensor.bytes == 0) continue;
     const uint64_t begin = tensor.file_offset, end = begin + tensor.bytes;
     const auto& cipher = records_[t].cipher;
-    if (cipher && cipher->chunk_size > chunk_size)
-      return fail(Code::bad_manifest,
-                  fmt::format("{}: tensor {} is encrypted in chunks of {} bytes, larger than stage.chunk_size ({}): "
-                              "raise stage.chunk_size", index_.files[tensor.file].path, printable_name(tensor.name),
-                              cipher->chunk_size, chunk_size));
+    // A MAC covers a whole encryption chunk, so a read holds whole ones: where they are larger
+    // than stage.chunk_size, this tensor's reads (and every reader's buffer) grow to one of them,
+    // within stage.memory_limit (the staging buffers' cap).
+    const uint64_t read_size = cipher ? std::max(chunk_size, cipher->chunk_size) : chunk_size;
+    if (read_size > chunk_size_) {
+      if (read_size > memory_limit)
+        return fail(Code::bad_manifest,
+                    fmt::format("{}: tensor {} is encrypted in chunks of {}, more than stage.memory_limit ({}) can "
+                                "buffer: raise stage.memory_limit", index_.files[tensor.file].path,
+                                printable_name(tensor.name), format_bytes(read_size), format_bytes(memory_limit)));
+      log::info(fmt::format("{}: tensor {} is encrypted in chunks of {}: reading it in chunks of that size "
+                            "(stage.chunk_size {})", index_.files[tensor.file].path, printable_name(tensor.name),
+                            format_bytes(read_size), format_bytes(chunk_size)));
+      chunk_size_ = read_size;
+    }
     if (!open.reads.empty()) {
       Chunk& c = open.reads.back().chunk;
       if (c.file == tensor.file && begin >= c.offset + c.len && end - c.offset <= chunk_size) {
@@ -145,7 +157,7 @@ Status TensorizerReads::build_plan(const ArenaLayout& layout, uint64_t chunk_siz
       }
     }
     close_open();
-    if (tensor.bytes <= chunk_size) {
+    if (tensor.bytes <= read_size) {
       open.reads.push_back({.chunk = {.file = tensor.file, .offset = begin, .len = tensor.bytes}, .pieces = {piece(t, begin, end)}});
       open.bytes = tensor.bytes;
       continue;
@@ -153,7 +165,7 @@ Status TensorizerReads::build_plan(const ArenaLayout& layout, uint64_t chunk_siz
     // A large tensor: whole encryption chunks from its start, or file-aligned reads (O_DIRECT).
     PlannedItem big;
     for (uint64_t at = begin; at < end;) {
-      const uint64_t next = cipher ? std::min(end, at + chunk_size / cipher->chunk_size * cipher->chunk_size)
+      const uint64_t next = cipher ? std::min(end, at + read_size / cipher->chunk_size * cipher->chunk_size)
                                    : std::min(end, (at / chunk_size + 1) * chunk_size);
       big.reads.push_back({.chunk = {.file = tensor.file, .offset = at, .len = next - at}, .pieces = {piece(t, at, next)}});
       at = next;
@@ -241,10 +253,11 @@ Status TensorizerReads::filter(size_t chunk_index, std::span<std::byte> bytes) {
 Result<std::unique_ptr<TensorizerReads>> prepare_tensorizer_reads(const manifest::Model& model,
                                                                   const format::ModelIndex& index,
                                                                   const ArenaLayout& layout, uint64_t chunk_size,
-                                                                  std::span<const std::unique_ptr<io::FileSource>> files) {
+                                                                  std::span<const std::unique_ptr<io::FileSource>> files,
+                                                                  uint64_t memory_limit) {
   std::vector<const io::ByteSource*> sources;
   for (const auto& f : files) sources.push_back(f.get());
-  return TensorizerReads::prepare(model, index, layout, chunk_size, sources);
+  return TensorizerReads::prepare(model, index, layout, chunk_size, sources, memory_limit);
 }
 
 namespace {

@@ -36,13 +36,18 @@ class TensorizerReads final : public ChunkFilter {
   // nullptr when plain reads will do: not a tensorizer model, or nothing to check or decrypt.
   // Reads every record header (one read each) and resolves keys (a passphrase is stretched once
   // per distinct salt). Errors: Code::bad_data "FILE: encrypted: set model.key ..." when a key
-  // is needed and none is given; Code::bad_manifest for a malformed model.key, or a chunk_size
-  // below the file's encryption chunk. `files` are index.files' sources, in order.
+  // is needed and none is given; Code::bad_manifest for a malformed model.key, or an encryption
+  // chunk larger than `memory_limit`. An encryption chunk larger than `chunk_size` is read whole
+  // (MACs cover whole chunks): chunk_size() then says how large the readers' buffers must be.
+  // `files` are index.files' sources, in order.
   static Result<std::unique_ptr<TensorizerReads>> prepare(const manifest::Model& model, const format::ModelIndex& index,
                                                           const ArenaLayout& layout, uint64_t chunk_size,
-                                                          std::span<const io::ByteSource* const> files);
+                                                          std::span<const io::ByteSource* const> files,
+                                                          uint64_t memory_limit);
 
   const ReadPlan& plan() const { return plan_; }
+  // The largest read of plan(): the chunk_size given, or an encryption chunk above it.
+  uint64_t chunk_size() const { return chunk_size_; }
   bool decrypts() const { return decrypts_; }
   bool verifies() const { return verify_; }
   std::string encrypted_file() const;  // the first file with encrypted data (for messages), or ""
@@ -55,7 +60,7 @@ class TensorizerReads final : public ChunkFilter {
   Status read_records(std::span<const io::ByteSource* const> files);
   Status resolve_keys(const manifest::Model& model);
   Status check_dataless();
-  Status build_plan(const ArenaLayout& layout, uint64_t chunk_size);
+  Status build_plan(const ArenaLayout& layout, uint64_t chunk_size, uint64_t memory_limit);
   Status decrypt(size_t tensor, uint64_t at, std::span<std::byte> data) const;
 
   const format::ModelIndex& index_;  // outlives this
@@ -66,6 +71,7 @@ class TensorizerReads final : public ChunkFilter {
   std::vector<const format::TensorizerKey*> key_of_;                // per tensor (encrypted ones)
   std::vector<std::optional<format::TensorizerChecksums>> checks_;  // per tensor, while its item runs
   ReadPlan plan_;
+  uint64_t chunk_size_ = 0;
   std::vector<uint32_t> piece_tensor_;                              // per plan_.pieces entry
   std::vector<uint32_t> item_starts_;
 };
@@ -74,7 +80,8 @@ class TensorizerReads final : public ChunkFilter {
 Result<std::unique_ptr<TensorizerReads>> prepare_tensorizer_reads(const manifest::Model& model,
                                                                   const format::ModelIndex& index,
                                                                   const ArenaLayout& layout, uint64_t chunk_size,
-                                                                  std::span<const std::unique_ptr<io::FileSource>> files);
+                                                                  std::span<const std::unique_ptr<io::FileSource>> files,
+                                                                  uint64_t memory_limit);
 
 // The pagecache target with checksums: buffered reads through the filter fill the page cache,
 // the bytes are dropped. Encrypted files cannot be served (the cache would hold ciphertext:

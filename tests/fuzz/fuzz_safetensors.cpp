@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "../unit/io/memory_source.hpp"
@@ -22,11 +23,21 @@ void require(bool ok) {
   if (!ok) std::abort();
 }
 
+// Whatever a file supplies reaches JSON (the table, the report): dump() must not throw.
+void require_json_safe(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();
+  } catch (const nlohmann::json::exception&) {
+    std::abort();
+  }
+}
+
 // Tensors sorted by offset tile [data_start, data_start + data_size) exactly; sizes match shapes.
 void check_layout(const SafetensorsLayout& layout) {
   uint64_t cursor = layout.data_start;
   for (const auto& t : layout.tensors) {
     require(t.file_offset == cursor);
+    require_json_safe(t.name);
     require(t.bytes <= UINT64_MAX - cursor);
     cursor += t.bytes;
     auto bits = dtype_bits(t.dtype);
@@ -54,6 +65,7 @@ void check_error(const Error& e, std::string_view name) {
   require(e.code == Code::bad_data || e.code == Code::no_source);
   require(e.message.find(name) != std::string::npos);
   require(e.message.find('\n') == std::string::npos);
+  require_json_safe(e.message);
 }
 
 }  // namespace
@@ -74,6 +86,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto layout = parse_safetensors_header(bytes, 8 + size, kName))
     check_layout(*layout);
   else
-    require(layout.error().code == Code::bad_data && layout.error().message.find(kName) != std::string::npos);
+    check_error(layout.error(), kName);
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 
@@ -24,14 +25,24 @@ void require(bool ok) {
   if (!ok) std::abort();
 }
 
+// Whatever a file supplies reaches JSON (the table, the report): dump() must not throw.
+void require_json_safe(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();
+  } catch (const nlohmann::json::exception&) {
+    std::abort();
+  }
+}
+
 void check_layout(const TensorizerLayout& layout, uint64_t size) {
-  require(layout.version >= 1 && layout.version <= 4);
+  require(layout.version >= 1 && layout.version <= 5);
   require(layout.index_end >= kTensorizerFileHeader && layout.index_end <= layout.data_end);
   require(layout.data_end <= size);
   std::set<std::string> names;
   uint64_t prev_end = 0;
   for (const auto& t : layout.tensors) {
     require(!t.name.empty() && names.insert(t.name).second);
+    require_json_safe(t.name);
     require(t.header_offset >= layout.index_end && t.header_offset < t.file_offset);
     require(t.file_offset >= prev_end);  // sorted; data ranges never overlap
     auto bits = dtype_bits(t.dtype);
@@ -40,7 +51,7 @@ void check_layout(const TensorizerLayout& layout, uint64_t size) {
     for (uint64_t d : t.shape) want *= d;  // accepted: every partial product fits 64 bits, so no wrap
     require(want % 8 == 0 && want / 8 == t.bytes);
     if (t.zeros) {
-      require(layout.version == 4 && t.bytes > 0);
+      require(layout.version >= 4 && t.bytes > 0);
       prev_end = t.file_offset;  // nothing of it is in the file
     } else {
       require(t.bytes <= layout.data_end && t.file_offset <= layout.data_end - t.bytes);
@@ -62,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     require(e.code == Code::bad_data || e.code == Code::no_source);
     require(e.message.find(kName) != std::string::npos);
     require(e.message.find('\n') == std::string::npos);
+    require_json_safe(e.message);
   }
   // The name and dtype decoders on their own, on the same bytes.
   const std::string key = tensorizer_state_dict_key(bytes);

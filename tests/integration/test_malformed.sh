@@ -1,6 +1,7 @@
 # Malformed and truncated safetensors files against the real binary. Malformed (overlap, oversized
-# header, bad JSON, duplicate key, shape mismatch): inspect and load exit 65 with one error line
-# naming the file, nothing left in /dev/shm, no server started. Truncated: the candidate is
+# header, bad JSON, duplicate key, shape mismatch, a header that is not UTF-8): inspect and load
+# exit 65 with one error line naming the file, nothing left in /dev/shm, no server started; the
+# report and plan --json stay JSON. Truncated: the candidate is
 # unusable (plan/load exit 66 when it is the only one; a second, good candidate is used instead).
 source "$(dirname "$0")/lib.sh"
 golden=$FIXTURES/tiny-f16.safetensors
@@ -21,6 +22,11 @@ files = {
     "dupkey": st('{"a":%s,"a":%s}' % (t("F16", "[2]", 0, 4), t("F16", "[2]", 0, 4)), bytes(4)),
     "shape": st('{"a":%s}' % t("F16", "[2,2]", 0, 6), bytes(6)),
 }
+# Not UTF-8 (the format requires it), and valid UTF-8 whose JSON error nlohmann quotes cut inside
+# a character ("tru" + the first byte of the euro sign).
+raw = lambda h, data=b"": struct.pack("<Q", len(h)) + h + data
+files["badutf8"] = raw(b'{"a\xff":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}', bytes(4))
+files["cutchar"] = raw('{"a":tru\u20ac}'.encode(), bytes(4))
 for name, data in files.items():
     open(f"{out}/{name}.safetensors", "wb").write(data)
 good = open(golden, "rb").read()
@@ -56,7 +62,7 @@ one_error_line() {
   return 1
 }
 
-for kind in overlap oversized badjson dupkey shape; do
+for kind in overlap oversized badjson dupkey shape badutf8 cutchar; do
   file=$TEST_TMP/$kind.safetensors
   model=$tag-$kind
   expect_exit 65 "inspect $kind" "$TENSORINIT" inspect "$file"
@@ -70,6 +76,30 @@ for kind in overlap oversized badjson dupkey shape; do
   check "run $kind: no server started" not test -e "$TEST_TMP/server-started"
   check "run $kind: nothing in /dev/shm" no_leftovers "$model"
 done
+
+# Regression: bytes from a file that are not UTF-8 reached JSON output (report, plan --json), whose
+# writer threw: exit 70. Now 65 at index time, and the JSON is written.
+for kind in badutf8 cutchar; do
+  file=$TEST_TMP/$kind.safetensors
+  m=$(manifest2 "$tag-$kind-r" "$file")
+  expect_exit 65 "load $kind --report" "$TENSORINIT" load -f "$m" --report "$TEST_TMP/$kind-report.json"
+  check "load $kind: one error line naming the file" one_error_line "$file"
+  check "load $kind: the report is JSON with the error" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["ok"] is False and r["exit_code"] == 65 and sys.argv[2] in r["error"], r
+' "$TEST_TMP/$kind-report.json" "$file"
+  m=$(manifest2 "$tag-$kind-p" "$file" "$TEST_TMP/good.safetensors")
+  expect_exit 0 "plan --json past a $kind candidate" "$TENSORINIT" plan -f "$m" --json
+  check "plan --json $kind: JSON naming the reason" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+d = d.get("decision", d)
+assert any(not c["usable"] and ("UTF-8" in c["reason"] or "JSON" in c["reason"]) for c in d["candidates"]), d
+' "$TEST_TMP/stdout"
+done
+expect_exit 65 "inspect badutf8" "$TENSORINIT" inspect "$TEST_TMP/badutf8.safetensors"
+check "badutf8: says the header is not UTF-8, with the offset" grep -q "header is not valid UTF-8 (byte 3 of the header, file offset 11)" "$TEST_TMP/stderr"
 
 # The same files inside a model directory: the error names the file, not just the directory.
 mkdir -p "$TEST_TMP/dir-dup"

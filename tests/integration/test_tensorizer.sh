@@ -62,7 +62,7 @@ else
   written=$TEST_TMP/written
   expect_exit 0 "the real tensorizer writes the fixtures ($py)" "$py" "$TESTS_DIR/tools/make_tensorizer_fixtures.py" "$written"
   sed 's/^/    /' "$TEST_TMP/stdout" "$TEST_TMP/stderr"
-  for name in modules plain nested meta; do
+  for name in modules plain nested meta long; do
     load_verify "$name" "$written/$name.tensors" "$written/$name.tensors.expect.json"
   done
   # Meta tensors (data version 4) have no bytes in the file: they load (above) as zeros.

@@ -46,6 +46,24 @@ run_fixtures() {  # run_fixtures DIR LABEL
 
 run_fixtures "$FIXTURES" fixture
 
+# Regression: stage.chunk_size below tensorizer's 2 MiB encryption chunk was refused (exit 78);
+# the reads of that tensor now grow to whole encryption chunks, within stage.memory_limit.
+m=$(manifest "$tag-smallchunk" "$FIXTURES/tensorizer-key.tensors" "  key: $KEY" "  verify: checksums" \
+  "stage: {target: host, chunk_size: 1MiB}" "report: $TEST_TMP/smallchunk.json" \
+  "handoff: {mode: exec, command: [python3, $TESTS_DIR/tools/verify_table.py, --expect, $FIXTURES/tensorizer-key.tensors.expect.json]}")
+expect_exit 0 "chunk_size 1MiB under 2 MiB encryption chunks: staged byte-exact" "$TENSORINIT" run -f "$m"
+check "smallchunk: the server verified every tensor" grep -q "verified .* byte-exact" "$TEST_TMP/stdout"
+check "smallchunk: says the reads grew" grep -q "tensor 'wide' is encrypted in chunks of 2.00 MiB: reading it in chunks of that size" "$TEST_TMP/stderr"
+check "smallchunk: the report gives the chunk size used" python3 -c '
+import json, sys
+assert json.load(open(sys.argv[1]))["chunk_size"] == 2 << 20' "$TEST_TMP/smallchunk.json"
+rm -f /dev/shm/tensorinit-"$tag"-smallchunk*
+m=$(manifest "$tag-tinymem" "$FIXTURES/tensorizer-key.tensors" "  key: $KEY" \
+  "stage: {target: host, chunk_size: 1MiB, memory_limit: 1MiB}" "report: ''" "handoff: {mode: none}")
+expect_exit 78 "an encryption chunk over stage.memory_limit is refused" "$TENSORINIT" load -f "$m"
+check "tinymem: says to raise memory_limit" grep -q "more than stage.memory_limit (1.00 MiB) can buffer: raise stage.memory_limit" "$TEST_TMP/stderr"
+check "tinymem: nothing left in /dev/shm" no_leftovers "$tag-tinymem"
+
 # inspect lists an encrypted file without a key (the index is not encrypted).
 expect_exit 0 "inspect an encrypted file without a key" "$TENSORINIT" inspect --json "$FIXTURES/tensorizer-key.tensors"
 check "inspect: names, dtypes and shapes as tensorizer reads them" python3 -c '

@@ -13,6 +13,9 @@ Needs tensorizer and torch. Files:
   meta.tensors      a module with parameters on the meta device (data_length 0, loaded as zeros)
                     beside real ones: data version 4
   nested.tensors    write_state_dict of nested dicts and lists (JSON-array tensor paths)
+  long.tensors      write_state_dict with a 2^32 x 0 tensor (tensorizer 2.12: data version 5,
+                    versioned index entries, 64-bit dimensions) and, where torch has it, a
+                    float4_e2m1fn_x2 tensor (F4 in the table, last dimension doubled)
   tensorizer-key.tensors          encrypted with TEST_KEY (EncryptionParams(key)): a module with
                                   bf16, f16, i64, bool, a meta tensor (so data version 4, flagged
                                   encrypted) and a bf16 tensor of two 2 MiB encryption chunks
@@ -39,7 +42,7 @@ DTYPES = {
     torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
     torch.uint8: "U8", torch.bool: "BOOL",
 }
-for attr, name in (("float8_e4m3fn", "F8_E4M3"), ("float8_e5m2", "F8_E5M2")):
+for attr, name in (("float8_e4m3fn", "F8_E4M3"), ("float8_e5m2", "F8_E5M2"), ("float4_e2m1fn_x2", "F4")):
     if hasattr(torch, attr):
         DTYPES[getattr(torch, attr)] = name
 
@@ -77,7 +80,12 @@ def read_back(path, structured=False, encryption=None):
 
 
 def write_expect(path, tensors):
-    entries = [{"name": k, "dtype": DTYPES[v.dtype], "shape": list(v.shape),
+    def shape(v):  # F4 (float4_e2m1fn_x2) as safetensors writes it: two values per element
+        s = list(v.shape)
+        if DTYPES[v.dtype] == "F4":
+            s[-1] *= 2
+        return s
+    entries = [{"name": k, "dtype": DTYPES[v.dtype], "shape": shape(v),
                 "sha256": hashlib.sha256(raw_bytes(v)).hexdigest()} for k, v in tensors]
     with open(path + ".expect.json", "w") as f:
         json.dump({"tensors": entries}, f, indent=1)
@@ -178,6 +186,16 @@ def main():
     path = os.path.join(out, "nested.tensors")
     s = TensorSerializer(path)
     s.write_state_dict(nested)
+    s.close()
+    write_expect(path, read_back(path, structured=True))
+    long = {"w": torch.randn(3, 5), "long": torch.empty((1 << 32, 0), dtype=torch.uint8)}
+    if hasattr(torch, "float4_e2m1fn_x2"):
+        long["fp4"] = torch.randint(0, 255, (4, 3), dtype=torch.uint8).view(torch.float4_e2m1fn_x2)
+    else:
+        print(f"fp4: skipped, torch {torch.__version__} has no float4_e2m1fn_x2", file=sys.stderr)
+    path = os.path.join(out, "long.tensors")
+    s = TensorSerializer(path)
+    s.write_state_dict(long)
     s.close()
     write_expect(path, read_back(path, structured=True))
 

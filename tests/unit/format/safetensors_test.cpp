@@ -168,10 +168,16 @@ TEST_CASE("format: header rejections are bad_data naming the file and the fault"
       {"NUL padding", "{}\0\0\0"s, "NUL byte at offset 2"},
       {"NUL then garbage", R"({"a":)" + ok + "}\0garbage"s, "NUL byte"},
       {"NUL inside a string", "{\"__metadata__\":{\"k\":\"a\0b\"}}"s, "NUL byte"},
-      {"invalid UTF-8 in a key", "{\"a\xff\":" + ok + "}", "not valid JSON"},
-      {"overlong UTF-8", "{\"a\xc0\xaf\":" + ok + "}", "not valid JSON"},
+      {"invalid UTF-8 in a key", "{\"a\xff\":" + ok + "}", "not valid UTF-8 (byte 3 of the header, file offset 11)"},
+      {"overlong UTF-8", "{\"a\xc0\xaf\":" + ok + "}", "not valid UTF-8"},
+      {"UTF-8 surrogate", "{\"a\xed\xa0\x80\":" + ok + "}", "not valid UTF-8 (byte 3"},
+      {"above U+10FFFF", "{\"a\xf4\x90\x80\x80\":" + ok + "}", "not valid UTF-8"},
+      {"truncated sequence at the end", "{}  \xe2\x82"s, "not valid UTF-8 (byte 4"},
+      {"invalid UTF-8 in metadata", "{\"__metadata__\":{\"k\":\"\xfe\"}}", "not valid UTF-8"},
+      {"invalid UTF-8 in a dtype", R"({"a":)" + tensor("F1\x80", "[2]", 0, 4) + "}", "not valid UTF-8"},
       {"lone surrogate", R"({"__metadata__":{"k":"\ud800"}})", "not valid JSON"},
-      {"raw byte outside a string", "{\xe9}", "not valid JSON"},
+      {"raw byte outside a string", "{\xe9}", "not valid UTF-8"},
+      {"a character cut by the parser's quote", "{\"a\":tru\xe2\x82\xac}", "not valid JSON"},
       {"duplicate tensor", R"({"a":)" + ok + R"(,"a":)" + ok + "}", "duplicate key 'a'"},
       {"duplicate via escape", R"({"a":)" + ok + R"(,"\u0061":)" + ok + "}", "duplicate key 'a'"},
       {"duplicate inside a tensor", R"({"a":{"dtype":"F16","dtype":"F16","shape":[2],"data_offsets":[0,4]}})",
@@ -180,8 +186,10 @@ TEST_CASE("format: header rejections are bad_data naming the file and the fault"
       {"tensor not an object", R"({"a":5})", "tensor 'a' is not an object"},
       {"missing data_offsets", R"({"a":{"dtype":"F16","shape":[2]}})", "lacks dtype, shape or data_offsets"},
       {"dtype not a string", R"({"a":{"dtype":16,"shape":[2],"data_offsets":[0,4]}})", "dtype is not a string"},
-      {"unknown dtype", R"({"a":)" + tensor("F17", "[2]", 0, 4) + "}", "unknown dtype 'F17'"},
-      {"lower-case dtype", R"({"a":)" + tensor("f16", "[2]", 0, 4) + "}", "unknown dtype 'f16'"},
+      {"unknown dtype", R"({"a":)" + tensor("F17", "[2]", 0, 4) + "}", "tensor 'a': unsupported dtype 'F17'"},
+      {"lower-case dtype", R"({"a":)" + tensor("f16", "[2]", 0, 4) + "}", "unsupported dtype 'f16'"},
+      {"complex128", R"({"a":)" + tensor("C128", "[2]", 0, 32) + "}", "unsupported dtype 'C128'"},
+      {"a name with a newline", R"({"a\nb":5})", R"(tensor "a\nb" is not an object)"},
       {"shape not an array", R"({"a":)" + tensor("F16", "2", 0, 4) + "}", "shape is not an array"},
       {"negative shape", R"({"a":)" + tensor("F16", "[-2]", 0, 4) + "}", "negative or non-integer"},
       {"float shape", R"({"a":)" + tensor("F16", "[2.0]", 0, 4) + "}", "negative or non-integer"},
@@ -207,6 +215,10 @@ TEST_CASE("format: header rejections are bad_data naming the file and the fault"
   for (const auto& c : cases) {
     INFO("case: " << std::string(c.label));
     check_error(parse(c.header), Code::bad_data, c.what);
+    // Messages reach the report (JSON): never a newline, never invalid UTF-8.
+    auto r = parse(c.header);
+    CHECK(r.error().message.find('\n') == std::string::npos);
+    CHECK_NOTHROW((void)nlohmann::json(r.error().message).dump());
     // The same through a whole file, with enough data that only the header is at fault.
     check_error(read_bytes(raw_safetensors(c.header, std::string(16, '\0'))), Code::bad_data, c.what);
   }

@@ -200,7 +200,7 @@ TEST_CASE("format: tensorizer files that break a rule are refused, naming the fa
     check_error(read(bytes), Code::bad_data, "bad magic");
   }
   SUBCASE("unknown versions") {
-    for (uint32_t v : {0u, 5u, 99u}) {
+    for (uint32_t v : {0u, 6u, 99u}) {
       Builder b = two_tensors();
       b.version = v;
       check_error(read(b.build()), Code::bad_data, fmt::format("data version {}", v));
@@ -217,7 +217,10 @@ TEST_CASE("format: tensorizer files that break a rule are refused, naming the fa
   SUBCASE("unknown feature flags") {
     Builder b = two_tensors();
     b.version = 4;
-    b.flags = 2;
+    b.flags = 2;  // versioned index entries: data version 5 only
+    check_error(read(b.build()), Code::bad_data, "feature flags");
+    b.version = 5;
+    b.flags = 4;
     check_error(read(b.build()), Code::bad_data, "feature flags");
   }
   SUBCASE("a data length that disagrees with shape and dtype") {

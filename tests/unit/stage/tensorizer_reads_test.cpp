@@ -21,6 +21,7 @@
 namespace tensorinit::stage {
 namespace {
 
+constexpr uint64_t kMemory = 1ull << 30;  // stage.memory_limit's default
 const std::string kKeyHex = "5be7c4f1a09d3e26b8f05a7c1d92e4b36a0f8c5d7e19b2a4c6d8e0f1a3b5c7d9";
 
 // File bytes in memory; with an alignment, a chunk's body must be read aligned as O_DIRECT wants.
@@ -120,14 +121,15 @@ Status stage_host(const Model& model, const manifest::Model& config, uint64_t ch
   const auto layout = layout_arena(model.index);
   arena.assign(layout.bytes, std::byte{0});
   const io::ByteSource* files[] = {model.source.get()};
-  auto reads = TensorizerReads::prepare(config, model.index, layout, chunk, files);
+  auto reads = TensorizerReads::prepare(config, model.index, layout, chunk, files, kMemory);
   if (!reads) return std::unexpected(reads.error());
   REQUIRE(*reads != nullptr);
   model.source->misaligned = 0;  // record headers are read unaligned (buffered), as by FileSource
   MemorySink sink(arena);
   std::atomic<uint64_t> done{0};
-  auto ok = run_pipeline((*reads)->plan(), files, sink, {.readers = readers, .chunk_size = chunk, .filter = reads->get()},
-                         {}, done);
+  // As stage_model: the buffers hold the largest read (an encryption chunk may exceed `chunk`).
+  auto ok = run_pipeline((*reads)->plan(), files, sink,
+                         {.readers = readers, .chunk_size = (*reads)->chunk_size(), .filter = reads->get()}, {}, done);
   uint64_t read = 0;  // progress counts bytes read, headers between small tensors included
   for (const auto& c : (*reads)->plan().chunks) read += c.len;
   if (ok) CHECK(done == read);
@@ -145,7 +147,7 @@ TEST_CASE("tensorizer reads: the plan covers every tensor byte once, encryption 
       const auto layout = layout_arena(model.index);
       const io::ByteSource* files[] = {model.source.get()};
       for (uint64_t chunk : {4096ull, 12288ull, 1ull << 20}) {
-        auto reads = TensorizerReads::prepare(model_config(verify), model.index, layout, chunk, files);
+        auto reads = TensorizerReads::prepare(model_config(verify), model.index, layout, chunk, files, kMemory);
         REQUIRE_MESSAGE(reads.has_value(), reads.error().message);
         REQUIRE(*reads);
         const ReadPlan& plan = (*reads)->plan();
@@ -215,7 +217,7 @@ TEST_CASE("tensorizer reads: a flipped byte, a wrong key or no key stops staging
     manifest::Model size_only = model_config(false);
     const auto layout = layout_arena(model.index);
     const io::ByteSource* files[] = {model.source.get()};
-    auto none = TensorizerReads::prepare(size_only, model.index, layout, 16384, files);
+    auto none = TensorizerReads::prepare(size_only, model.index, layout, 16384, files, kMemory);
     REQUIRE(none.has_value());
     CHECK(*none == nullptr);
   }
@@ -242,27 +244,51 @@ TEST_CASE("tensorizer reads: a flipped byte, a wrong key or no key stops staging
     CHECK(ok.error().message.find(wrong) == std::string::npos);
     CHECK(ok.error().message.find(kKeyHex) == std::string::npos);
   }
-  SUBCASE("no key, a malformed key, a passphrase for a key-encrypted file, a chunk below the encryption chunk") {
+  SUBCASE("no key, a malformed key, a passphrase for a key-encrypted file, an encryption chunk over memory_limit") {
     Model model(true, 1);
     const auto layout = layout_arena(model.index);
     const io::ByteSource* files[] = {model.source.get()};
-    auto none = TensorizerReads::prepare(model_config(false, ""), model.index, layout, 16384, files);
+    auto none = TensorizerReads::prepare(model_config(false, ""), model.index, layout, 16384, files, kMemory);
     REQUIRE_FALSE(none.has_value());
     CHECK(none.error().code == Code::bad_data);
     CHECK(none.error().message == "m.tensors: encrypted: set model.key (or model.passphrase) to load it");
-    auto malformed = TensorizerReads::prepare(model_config(false, "abc"), model.index, layout, 16384, files);
+    auto malformed = TensorizerReads::prepare(model_config(false, "abc"), model.index, layout, 16384, files, kMemory);
     REQUIRE_FALSE(malformed.has_value());
     CHECK(malformed.error().code == Code::bad_manifest);
     manifest::Model with_passphrase = model_config(false, "");
     with_passphrase.passphrase = Secret("hunter2");
-    auto pass = TensorizerReads::prepare(with_passphrase, model.index, layout, 16384, files);
+    auto pass = TensorizerReads::prepare(with_passphrase, model.index, layout, 16384, files, kMemory);
     REQUIRE_FALSE(pass.has_value());
     CHECK(pass.error().message.find("was encrypted with a key, not a passphrase: set model.key") != std::string::npos);
     CHECK(pass.error().message.find("hunter2") == std::string::npos);
-    auto small = TensorizerReads::prepare(model_config(false), model.index, layout, 2048, files);
+    auto small = TensorizerReads::prepare(model_config(false), model.index, layout, 2048, files, 3000);
     REQUIRE_FALSE(small.has_value());
     CHECK(small.error().code == Code::bad_manifest);
-    CHECK(small.error().message.find("raise stage.chunk_size") != std::string::npos);
+    CHECK_MESSAGE(small.error().message.find("m.tensors: tensor 't1' is encrypted in chunks of 4.00 KiB, more than "
+                                             "stage.memory_limit") != std::string::npos, small.error().message);
+  }
+}
+
+// Regression: an encryption chunk (4 KiB here, 2 MiB from tensorizer) above stage.chunk_size was
+// refused with exit 78; the reads of that file now grow to whole encryption chunks.
+TEST_CASE("tensorizer reads: a chunk_size below the encryption chunk reads whole encryption chunks") {
+  for (bool verify : {false, true}) {
+    Model model(true, 4096);
+    const auto layout = layout_arena(model.index);
+    const io::ByteSource* files[] = {model.source.get()};
+    for (uint64_t chunk : {1024ull, 2048ull, 4095ull}) {
+      auto reads = TensorizerReads::prepare(model_config(verify), model.index, layout, chunk, files, kMemory);
+      REQUIRE_MESSAGE(reads.has_value(), reads.error().message);
+      CHECK((*reads)->chunk_size() == 4096);
+      for (const auto& c : (*reads)->plan().chunks) CHECK(c.len <= 4096);
+      std::vector<std::byte> arena;
+      auto ok = stage_host(model, model_config(verify), chunk, 3, arena);
+      REQUIRE_MESSAGE(ok.has_value(), ok.error().message);
+      model.check_arena(arena, layout);
+    }
+    auto same = TensorizerReads::prepare(model_config(verify), model.index, layout, 8192, files, kMemory);
+    REQUIRE(same.has_value());
+    CHECK((*same)->chunk_size() == 8192);
   }
 }
 
@@ -291,13 +317,13 @@ TEST_CASE("tensorizer reads: a passphrase-derived key decrypts") {
 TEST_CASE("tensorizer reads: safetensors models have nothing to check; pagecache cannot serve ciphertext") {
   format::ModelIndex safetensors;
   safetensors.format = "safetensors";
-  auto none = TensorizerReads::prepare(model_config(true), safetensors, {}, 1 << 20, {});
+  auto none = TensorizerReads::prepare(model_config(true), safetensors, {}, 1 << 20, {}, kMemory);
   REQUIRE(none.has_value());
   CHECK(*none == nullptr);
   Model model(true, 1);
   const auto layout = layout_arena(model.index);
   const io::ByteSource* files[] = {model.source.get()};
-  auto reads = TensorizerReads::prepare(model_config(false), model.index, layout, 1 << 20, files);
+  auto reads = TensorizerReads::prepare(model_config(false), model.index, layout, 1 << 20, files, kMemory);
   REQUIRE(reads.has_value());
   std::atomic<uint64_t> done{0};
   auto ok = warm_through_filter(**reads, {}, {.readers = 2, .filter = reads->get()}, {}, done);
@@ -314,7 +340,7 @@ TEST_CASE("tensorizer reads: decrypted and verified in the cuda sink's pinned bu
     const auto layout = layout_arena(model.index);
     const io::ByteSource* files[] = {model.source.get()};
     const uint64_t chunk = 16384;
-    auto reads = TensorizerReads::prepare(model_config(true), model.index, layout, chunk, files);
+    auto reads = TensorizerReads::prepare(model_config(true), model.index, layout, chunk, files, kMemory);
     REQUIRE_MESSAGE(reads.has_value(), reads.error().message);
     std::vector<CudaArena> arenas;
     auto arena = CudaArena::allocate(0, layout.bytes);
