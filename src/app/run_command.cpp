@@ -12,7 +12,7 @@
 #include "app/load_weights.hpp"
 #include "app/stop_signals.hpp"
 #include "manifest/expand.hpp"
-#include "init/signals.hpp"
+#include "init/exec.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
@@ -51,17 +51,9 @@ std::vector<std::string> expand_handoff_vars(std::vector<std::string> argv,
 // exec(2) the server in place of tensorinit (not PID 1: someone else is the init).
 int exec_server(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
                 const init::InheritedSignals& inherited) {
-  for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // the server gets 0, 1, 2 and nothing of ours
-  init::restore_inherited_signals(inherited);
-  ::execvp(cargv[0], cargv.data());
-  const int err = errno;
-  init::block_all_signals();
-  log::error(fmt::format("{}: {}", argv[0], err == ENOENT ? "command not found" : std::strerror(err)));
-  return static_cast<int>(err == ENOENT ? Code::not_found : Code::not_executable);
+  const Error error = init::exec_in_place({.argv = argv, .env = env, .keep_fds = {}}, inherited);
+  log::error(error.message);
+  return error.exit_code();
 }
 
 struct RunFlags {
