@@ -6,20 +6,24 @@
 # a random instant 0-2 ms after its execve (the window the dynamic loader and static
 # initialisers own); a lost signal shows as the 5 s watchdog's SIGKILL. Needs root for EARLY.
 # hyperfine is not required (not on PyPI, Debian package only): the timing loop is Python's.
-# Not a test: prints a table. Usage: tests/bench/init_overhead.sh [RUNS] (default 500).
+# Not a test: prints a table. Usage: [BASELINE=BIN] [EARLY=N] tests/bench/init_overhead.sh [RUNS]
+# (default 500 runs).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TI=${TENSORINIT:-$ROOT/build/tensorinit}
 RUNS=${1:-500}
 EARLY=${EARLY:-0}
+BASELINE=${BASELINE:-}  # another tensorinit binary (e.g. the previous commit's) for a side-by-side row
 
-exec python3 - "$TI" "$RUNS" "$EARLY" <<'PY'
+exec python3 - "$TI" "$RUNS" "$EARLY" "$BASELINE" <<'PY'
 import os, random, shutil, signal, statistics, subprocess, sys, time
 
-ti, runs, early = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ti, runs, early, baseline = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rows = {"/bin/true": ["/bin/true"], "tensorinit run -- /bin/true": [ti, "run", "--", "/bin/true"],
         "tensorinit --version": [ti, "--version"]}
+if baseline:
+    rows["baseline run -- /bin/true"] = [baseline, "run", "--", "/bin/true"]
 for name, argv in (("tini", ["-s", "--", "/bin/true"]), ("dumb-init", ["/bin/true"]),
                    ("catatonit", ["--", "/bin/true"])):
     path = shutil.which(name)
