@@ -1,7 +1,5 @@
 #include "app/cli.hpp"
 
-#include <signal.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -34,15 +32,12 @@ commands:
 Every command takes --help. Exit codes: see README.md.
 )";
 
-void restore_signals(const init::InheritedSignals& inherited) {
-  ::pthread_sigmask(SIG_SETMASK, &inherited.mask, nullptr);
-}
-
 Result<int> dispatch(std::string_view verb, Args& args, const init::InheritedSignals& inherited) {
   if (verb == "run") return run_run(args, inherited);
   if (verb == "load") return run_load(args);
-  // The other verbs do no supervision: Ctrl-C should simply stop them.
-  restore_signals(inherited);
+  // The other verbs do no supervision: Ctrl-C should simply stop them, and what was ignored
+  // (`trap '' HUP`, nohup) stays ignored.
+  init::restore_inherited_signals(inherited);
   if (verb == "plan") return run_plan(args);
   if (verb == "inspect") return run_inspect(args);
   if (verb == "synth") return run_synth(args);

@@ -2,7 +2,7 @@
 // `tensorinit: error: ...` line and the contract's exit code.
 #pragma once
 
-#include "init/supervisor.hpp"
+#include "init/signals.hpp"
 
 namespace tensorinit::app {
 

@@ -11,7 +11,7 @@
 #include "app/commands.hpp"
 #include "app/load_session.hpp"
 #include "manifest/expand.hpp"
-#include "init/signals.hpp"
+#include "init/exec.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
@@ -48,22 +48,11 @@ std::vector<std::string> expand_handoff_vars(std::vector<std::string> argv,
 }
 
 // exec(2) the server in place of tensorinit (not PID 1: someone else is the init). The name lock
-// travels with it: the server holds the model name as long as it lives. Returns only on failure
-// (126/127), with the error; the caller prints it.
+// travels with it: the server holds the model name as long as it lives. Returns only when it did
+// not exec (126/127, or 128+N for a stop signal that arrived while staging), with the error.
 Error exec_server(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
                   const init::InheritedSignals& inherited, stage::NameLock& lock) {
-  for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // the server gets 0, 1, 2 and the name lock
-  if (auto kept = lock.keep_across_exec(); !kept) return kept.error();
-  init::restore_inherited_signals(inherited);
-  ::execvp(cargv[0], cargv.data());
-  const int err = errno;
-  init::block_all_signals();
-  return Error{err == ENOENT ? Code::not_found : Code::not_executable,
-               fmt::format("{}: {}", argv[0], err == ENOENT ? "command not found" : std::strerror(err))};
+  return init::exec_in_place({.argv = argv, .env = env, .keep_fds = {lock.fd()}}, inherited);
 }
 
 struct RunFlags {

@@ -3,13 +3,21 @@
 #include <signal.h>
 #include <time.h>
 
+#include "init/signals.hpp"
+
 namespace tensorinit::app {
 
 StopOnSignal::StopOnSignal() {
-  waiter_ = std::jthread([this](std::stop_token stop) {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+  // Those of TERM, INT, HUP, QUIT that tensorinit was not started with ignored (main leaves an
+  // inherited SIG_IGN in place; a blocked signal is queued even so, so it must be left out here).
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s = 1; s < NSIG; ++s) {
+    struct sigaction current{};
+    if (init::is_stop_signal(s) && sigaction(s, nullptr, &current) == 0 && current.sa_handler != SIG_IGN)
+      sigaddset(&set, s);
+  }
+  waiter_ = std::jthread([this, set](std::stop_token stop) {
     const timespec tick{0, 100'000'000};  // 100 ms: how quickly the waiter notices its own end
     while (!stop.stop_requested()) {
       int s = ::sigtimedwait(&set, nullptr, &tick);

@@ -1,6 +1,7 @@
 // For verbs that stage without a supervisor (`load`, `run` in exec mode): signals stay blocked
-// (main blocked them first thing) and one thread waits for TERM, INT, HUP or QUIT, then asks
-// staging to stop. Staging notices within one chunk read.
+// (main blocked them first thing) and one thread waits for TERM, INT, HUP or QUIT (those not
+// ignored when tensorinit started: nohup keeps working), then asks staging to stop. Staging
+// notices within one chunk read. Other signals stay pending: exec_in_place drops them.
 #pragma once
 
 #include <atomic>

@@ -1,62 +1,132 @@
 #include "init/signals.hpp"
 
-#include <stdio.h>
-#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include "util/log.hpp"
 
 namespace tensorinit::init {
+namespace {
+
+void set_disposition(int sig, void (*handler)(int)) noexcept {
+  struct sigaction action{};
+  action.sa_handler = handler;
+  sigaction(sig, &action, nullptr);
+}
+
+// Installed between the mask restore and execve for signals that would otherwise kill the server
+// before it ran; execve resets it to SIG_DFL.
+void drop_signal(int) {}
+
+// Faults and abort: a handler that returns would re-run the faulting instruction forever.
+bool is_fault(int sig) noexcept {
+  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
+         sig == SIGSYS || sig == SIGABRT;
+}
+
+// Every descriptor from 3 up becomes close-on-exec, then the kept ones lose the flag.
+// close_range needs Linux 5.11; older kernels walk the table.
+void mark_cloexec_from_3(std::span<const int> keep) noexcept {
+  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    const long limit = ::sysconf(_SC_OPEN_MAX);
+    for (int fd = 3; fd < limit && fd < (1 << 20); ++fd) {
+      int flags = ::fcntl(fd, F_GETFD);
+      if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+  }
+  for (int fd : keep) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+}
+
+}  // namespace
 
 InheritedSignals block_all_signals() {
   InheritedSignals inherited;
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &inherited.mask);
-  // A signal ignored at exec would be discarded before the init could forward it (and an
-  // ignored SIGCHLD would make the kernel reap for us, hiding the child's status). The init
-  // takes them back to default -- harmless while blocked -- and the child gets SIG_IGN back.
-  // ~64 rt_sigaction calls: a few microseconds.
+  // ~64 rt_sigaction reads: a few microseconds.
   sigemptyset(&inherited.ignored);
   for (int sig = 1; sig < NSIG; ++sig) {
     struct sigaction current;
-    if (sigaction(sig, nullptr, &current) != 0 || current.sa_handler != SIG_IGN) continue;
-    sigaddset(&inherited.ignored, sig);
-    struct sigaction dfl{};
-    dfl.sa_handler = SIG_DFL;
-    sigaction(sig, &dfl, nullptr);
+    if (sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) sigaddset(&inherited.ignored, sig);
   }
   return inherited;
 }
 
+void take_ignored_signals_back(const InheritedSignals& inherited) {
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&inherited.ignored, sig) == 1) set_disposition(sig, SIG_DFL);
+}
+
 void restore_inherited_signals(const InheritedSignals& inherited) noexcept {
-  // Every disposition back to default (or SIG_IGN as inherited): libraries linked into the init
-  // may have installed handlers, and handlers would be reset by exec anyway, ignores would not.
-  struct sigaction dfl{};
-  dfl.sa_handler = SIG_DFL;
-  struct sigaction ign{};
-  ign.sa_handler = SIG_IGN;
+  // Every disposition back to default (or SIG_IGN as inherited): libraries linked into
+  // tensorinit may have installed handlers.
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    sigaction(sig, sigismember(&inherited.ignored, sig) == 1 ? &ign : &dfl, nullptr);
+    set_disposition(sig, sigismember(&inherited.ignored, sig) == 1 ? SIG_IGN : SIG_DFL);
   }
   sigprocmask(SIG_SETMASK, &inherited.mask, nullptr);
+}
+
+void prepare_exec(const InheritedSignals& inherited, std::span<const int> keep) noexcept {
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (sigismember(&inherited.ignored, sig) == 1) {
+      set_disposition(sig, SIG_IGN);
+    } else if (is_stop_signal(sig) || is_fault(sig) || default_is_ignore(sig)) {
+      set_disposition(sig, SIG_DFL);
+    } else {
+      set_disposition(sig, drop_signal);
+    }
+  }
+  mark_cloexec_from_3(keep);
+  sigprocmask(SIG_SETMASK, &inherited.mask, nullptr);
+}
+
+bool is_stop_signal(int sig) noexcept {
+  return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT;
 }
 
 bool default_is_ignore(int sig) noexcept {
   return sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH;
 }
 
-const char* signal_name(int sig) noexcept {
-  thread_local char buffer[32];
-  if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
-    snprintf(buffer, sizeof buffer, "SIGRTMIN+%d", sig - SIGRTMIN);
-    return buffer;
+PendingSignals take_pending_signals(const InheritedSignals& inherited) {
+  PendingSignals pending;
+  sigset_t wanted;
+  sigfillset(&wanted);
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&inherited.mask, sig) == 1) sigdelset(&wanted, sig);
+  const timespec now{0, 0};
+  for (;;) {
+    const int sig = ::sigtimedwait(&wanted, nullptr, &now);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      break;  // EAGAIN: nothing left
+    }
+    // Ignored, or nothing by default (CHLD, WINCH...): neither stops nor deserves a log line.
+    if (sigismember(&inherited.ignored, sig) == 1 || default_is_ignore(sig)) continue;
+    if (is_stop_signal(sig) && pending.stop == 0) {
+      pending.stop = sig;
+    } else if (!is_stop_signal(sig)) {
+      pending.discarded.push_back(sig);
+    }
   }
-  const char* abbrev = sigabbrev_np(sig);
-  if (abbrev == nullptr) {
-    snprintf(buffer, sizeof buffer, "signal %d", sig);
-    return buffer;
-  }
-  snprintf(buffer, sizeof buffer, "SIG%s", abbrev);
-  return buffer;
+  return pending;
+}
+
+void warn_dropped(int sig) {
+  log::warn(fmt::format("signal {} ({}) arrived before the server started: not passed on", sig, strsignal(sig)));
 }
 
 }  // namespace tensorinit::init

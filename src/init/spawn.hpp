@@ -1,5 +1,6 @@
 // Starting the main child: its own process group (the terminal's foreground group when the init
-// had the terminal), the inherited signal state, no descriptors of ours beyond 0, 1, 2.
+// had the terminal), the inherited signal state, no descriptors of ours beyond 0, 1, 2
+// (prepare_exec, shared with exec_in_place).
 #pragma once
 
 #include <sys/types.h>
@@ -8,15 +9,16 @@
 #include <utility>
 #include <vector>
 
-#include "init/supervisor.hpp"
+#include "init/exec.hpp"
+#include "init/signals.hpp"
 #include "util/error.hpp"
 
 namespace tensorinit::init {
 
 struct SpawnRequest {
-  std::vector<std::string> argv;                          // argv[0] is searched in PATH
-  std::vector<std::pair<std::string, std::string>> env;  // set (replacing) in the child's env
-  bool take_terminal = false;  // make the child's group the terminal's foreground group
+  std::vector<std::string> argv;  // argv[0] is searched in PATH
+  EnvOverrides env;               // set (replacing) in the child's env
+  bool take_terminal = false;     // make the child's group the terminal's foreground group
 };
 
 // Whether stdin is a terminal whose foreground group is ours (then the child should take it;
@@ -27,8 +29,5 @@ bool owns_terminal();
 // reaped here and the error carries 127 (not found) or 126 (not executable) and names the
 // command. The parent learns the exec errno through a close-on-exec pipe.
 Result<pid_t> spawn(const SpawnRequest& request, const InheritedSignals& inherited);
-
-// The code tensorinit exits with for a wait status: the exit code, or 128+N for signal N.
-int exit_code_of(int wait_status);
 
 }  // namespace tensorinit::init

@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "handoff/socket.hpp"
+#include "init/readiness.hpp"
 #include "init/reaper.hpp"
 #include "init/signals.hpp"
 #include "init/spawn.hpp"
@@ -30,56 +32,6 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-
-// Whether `pid` catches, ignores or blocks `sig` yet (SigCgt/SigIgn/SigBlk of /proc/PID/status).
-// Sending the ready signal before the server has installed its handler would kill it (SIGUSR1's
-// default action), so the init waits for this. Unknown (no /proc of ours): ready.
-enum class SignalReadiness { ready, blocked_only, not_ready };
-
-SignalReadiness signal_readiness_once(pid_t pid, int sig) {
-  char link[32];
-  ssize_t n = ::readlink("/proc/self", link, sizeof link - 1);
-  if (n <= 0 || std::string_view(link, static_cast<size_t>(n)) != std::to_string(::getpid()))
-    return SignalReadiness::ready;
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return SignalReadiness::ready;
-  std::string line;
-  unsigned long long caught = 0, ignored = 0, blocked = 0;
-  while (std::getline(status, line)) {
-    if (line.starts_with("SigCgt:")) caught = std::stoull(line.substr(7), nullptr, 16);
-    if (line.starts_with("SigIgn:")) ignored = std::stoull(line.substr(7), nullptr, 16);
-    if (line.starts_with("SigBlk:")) blocked = std::stoull(line.substr(7), nullptr, 16);
-  }
-  const unsigned long long bit = 1ULL << (sig - 1);
-  if ((caught | ignored) & bit) return SignalReadiness::ready;
-  if (blocked & bit) return SignalReadiness::blocked_only;
-  // Inside sigwait/sigtimedwait the kernel takes the awaited signals out of the blocked mask that
-  // /proc shows, so such a server looks unprepared; its wait channel gives it away.
-  std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream wchan(task.path() / "wchan");
-    std::string where;
-    if (wchan >> where && where.starts_with("do_sigtimedwait")) return SignalReadiness::blocked_only;
-  }
-  return SignalReadiness::not_ready;
-}
-
-// A blocked signal is either a server that takes it with sigwait/signalfd (blocked for good) or
-// glibc's pthread_create, which blocks every signal for an instant (seen here: a Python server
-// starting threads was killed by SIGUSR1 sent in that window; a Python loop starting threads
-// showed it blocked in 14% of 300 reads). Blocked counts only when 4 reads 1 ms apart agree, on
-// this many polls in a row (10 ms apart): a chance of about 0.14^12 for such a loop.
-constexpr int kBlockedPollsForReady = 3;
-constexpr int kBlockedSamples = 4;
-
-SignalReadiness signal_readiness(pid_t pid, int sig) {
-  SignalReadiness first = signal_readiness_once(pid, sig);
-  for (int i = 1; i < kBlockedSamples && first == SignalReadiness::blocked_only; ++i) {
-    std::this_thread::sleep_for(1ms);
-    if (signal_readiness_once(pid, sig) != SignalReadiness::blocked_only) return SignalReadiness::not_ready;
-  }
-  return first;
-}
 
 Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -98,6 +50,7 @@ class Supervisor {
 
  private:
   bool open_signalfd();
+  void read_signals();
   void wait_for_signals();
   void on_signal(int sig);
   void on_stop_signal(int sig);
@@ -134,6 +87,7 @@ class Supervisor {
   std::optional<int> forced_code_;  // the staging error's code, or 126/127 of a late spawn
   bool deadline_armed_ = false;
   bool killing_ = false;
+  bool started_ = false;   // past the start-up signals: until then nothing can finish the loop
   bool finished_ = false;
 
   enum class Stage { none, running, done } stage_ = Stage::none;
@@ -143,10 +97,14 @@ class Supervisor {
 
 int Supervisor::run() {
   if (!become_subreaper()) log::warn("cannot become a child subreaper; orphans will not be reaped");
-  // A SIGTERM that arrived while the command line and manifest were read: no child yet.
-  sigset_t pending;
-  if (sigpending(&pending) == 0 && sigismember(&pending, SIGTERM) == 1) return 128 + SIGTERM;
-  if (!open_signalfd()) return 70;
+  take_ignored_signals_back(inherited_);
+  if (!open_signalfd()) return static_cast<int>(Code::internal);
+  // What arrived while the command line and manifest were read (no server yet): a stop signal
+  // ends here, the others are dropped (sent to the server the instant it starts, before it has
+  // a handler, USR1 or PIPE would kill it).
+  read_signals();
+  if (stop_signal_) return 128 + *stop_signal_;
+  started_ = true;
 
   if (handoff_ != nullptr && !handoff_->socket_path.empty()) {
     auto socket = handoff::ReadySocket::listen(io_, handoff_->socket_path);
@@ -172,7 +130,7 @@ int Supervisor::exit_code() const {
   if (forced_code_) return *forced_code_;
   if (main_code_) return *main_code_;
   if (stop_signal_) return 128 + *stop_signal_;
-  return 70;
+  return static_cast<int>(Code::internal);
 }
 
 bool Supervisor::open_signalfd() {
@@ -187,19 +145,22 @@ bool Supervisor::open_signalfd() {
   return true;
 }
 
+void Supervisor::read_signals() {
+  signalfd_siginfo infos[16];
+  for (;;) {
+    ssize_t n = ::read(signals_->native_handle(), infos, sizeof infos);
+    if (n <= 0) break;
+    for (size_t i = 0; i < static_cast<size_t>(n) / sizeof infos[0]; ++i)
+      on_signal(static_cast<int>(infos[i].ssi_signo));
+  }
+}
+
 void Supervisor::wait_for_signals() {
-  signals_->async_wait(asio::posix::descriptor_base::wait_read,
-                       [this](const boost::system::error_code& ec) {
-                         if (ec) return;
-                         signalfd_siginfo infos[16];
-                         for (;;) {
-                           ssize_t n = ::read(signals_->native_handle(), infos, sizeof infos);
-                           if (n <= 0) break;
-                           for (size_t i = 0; i < static_cast<size_t>(n) / sizeof infos[0]; ++i)
-                             on_signal(static_cast<int>(infos[i].ssi_signo));
-                         }
-                         if (!finished_) wait_for_signals();
-                       });
+  signals_->async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec) return;
+    read_signals();
+    if (!finished_) wait_for_signals();
+  });
 }
 
 void Supervisor::on_signal(int sig) {
@@ -207,7 +168,16 @@ void Supervisor::on_signal(int sig) {
     reap();
     return;
   }
-  if (sig == SIGTERM || (sig == SIGINT && main_pid_ < 0)) {
+  if (main_pid_ < 0) {  // no server yet (after-load staging, or before the spawn)
+    if (sigismember(&inherited_.ignored, sig) == 1 || default_is_ignore(sig)) return;
+    if (is_stop_signal(sig)) {
+      on_stop_signal(sig);
+    } else {
+      warn_dropped(sig);
+    }
+    return;
+  }
+  if (sig == SIGTERM) {
     on_stop_signal(sig);
     return;
   }
@@ -221,8 +191,8 @@ void Supervisor::on_signal(int sig) {
   if (main_alive_) forward(sig);
 }
 
-// SIGTERM: forward it and give the server the grace; stop staging. SIGINT before any child
-// (after-load staging) stops the same way.
+// SIGTERM: forward it and give the server the grace; stop staging. TERM, INT, HUP or QUIT
+// before any child (after-load staging) stops the same way.
 void Supervisor::on_stop_signal(int sig) {
   if (main_alive_) forward(sig);
   if (stop_signal_) return;
@@ -371,7 +341,7 @@ void Supervisor::send_ready_signal() {
 }
 
 void Supervisor::maybe_finish() {
-  if (finished_ || stage_ == Stage::running || main_alive_ || children_left_) return;
+  if (!started_ || finished_ || stage_ == Stage::running || main_alive_ || children_left_) return;
   finished_ = true;
   io_.stop();
 }

@@ -3,8 +3,6 @@
 // Behaviour, exit codes and the socket protocol are documented in docs/init.md.
 #pragma once
 
-#include <signal.h>
-
 #include <chrono>
 #include <functional>
 #include <stop_token>
@@ -12,22 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "init/signals.hpp"
 #include "util/error.hpp"
 
 namespace tensorinit::init {
-
-// The signal mask and dispositions tensorinit was started with, captured first thing in main
-// (before blocking), so the child gets them back.
-struct InheritedSignals {
-  sigset_t mask;     // the blocked set at exec
-  sigset_t ignored;  // signals that were SIG_IGN at exec (reset to default in the init, so they
-                     // reach the init's loop; set back to SIG_IGN in the child)
-};
-
-// Blocks every catchable signal and returns what was there before. Call first in main: from
-// then on a signal waits (pending) for the init loop, however early it arrives. Not thread-safe
-// (call before any thread exists); threads created afterwards inherit the full mask.
-InheritedSignals block_all_signals();
 
 struct SignalHandoff {
   // Stages the weights and writes the tensor table; runs on a worker thread. Must return promptly
