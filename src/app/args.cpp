@@ -3,11 +3,17 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "util/redact.hpp"
+
 namespace tensorinit::app {
 
+// Options end at "--": what follows is the server's command line (run) or positionals.
+std::vector<std::string>::iterator Args::options_end() { return std::find(words_.begin(), words_.end(), "--"); }
+
 bool Args::flag(std::string_view name) {
-  auto it = std::find(words_.begin(), words_.end(), name);
-  if (it == words_.end()) return false;
+  const auto end = options_end();
+  auto it = std::find(words_.begin(), end, name);
+  if (it == end) return false;
   words_.erase(it);
   return true;
 }
@@ -40,10 +46,13 @@ std::vector<std::string> Args::after_double_dash() {
 }
 
 Result<std::vector<std::string>> Args::positionals(size_t min, size_t max) {
-  for (const auto& w : words_)
-    if (w.size() > 1 && w[0] == '-') return fail(Code::usage, fmt::format("{}: unknown option '{}' (see --help)", verb_, w));
+  const auto end = options_end();
+  for (auto it = words_.begin(); it != end; ++it)
+    if (it->size() > 1 && (*it)[0] == '-')
+      return fail(Code::usage, fmt::format("{}: unknown option '{}' (see --help)", verb_, printable(*it)));
+  if (end != words_.end()) words_.erase(end);  // "--" ends the options: "inspect -- -odd-name"
   if (words_.size() < min) return fail(Code::usage, fmt::format("{}: missing argument (see --help)", verb_));
-  if (words_.size() > max) return fail(Code::usage, fmt::format("{}: unexpected argument '{}'", verb_, words_[max]));
+  if (words_.size() > max) return fail(Code::usage, fmt::format("{}: unexpected argument '{}'", verb_, printable(words_[max])));
   return words_;
 }
 

@@ -10,6 +10,7 @@
 
 namespace tensorinit::app {
 
+// Options and flags are looked for before "--" only. Not thread-safe.
 class Args {
  public:
   Args(std::string verb, std::vector<std::string> words) : verb_(std::move(verb)), words_(std::move(words)) {}
@@ -20,10 +21,13 @@ class Args {
   Result<std::optional<std::string>> option(std::string_view name);
   // Everything after `--` (removes it and the marker).
   std::vector<std::string> after_double_dash();
-  // What is left: positionals. Anything starting with '-' left over is an unknown option.
+  // What is left: positionals. Anything starting with '-' left over before "--" is an unknown
+  // option; after "--", words are positionals whatever they look like.
   Result<std::vector<std::string>> positionals(size_t min, size_t max);
 
  private:
+  std::vector<std::string>::iterator options_end();
+
   std::string verb_;
   std::vector<std::string> words_;
 };

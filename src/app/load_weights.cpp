@@ -75,7 +75,7 @@ Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases&
   const format::ModelIndex& index = *decision->index;
   const manifest::Source& chosen = decision->chosen_source();
   log::info(fmt::format("source: {} {} ({}); {} tensors, {} in {} file(s)", manifest::to_string(chosen.type),
-                        decision->remote ? redact_url(chosen.url) : chosen.path,
+                        decision->remote ? chosen.url.redacted() : chosen.path,
                         decision->why, index.tensors.size(), format_bytes(index.tensor_bytes()), index.files.size()));
   return *decision;
 }

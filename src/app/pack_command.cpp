@@ -1,4 +1,6 @@
 // `tensorinit pack IN OUT [--frame-size SIZE] [--level N] [--split-bytes]`
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -63,10 +65,19 @@ Result<int> run_pack(Args& args) {
   if (!level) return std::unexpected(level.error());
   options.level = *level;
   // Each thread holds about 4 frames (input, planes, two outputs): at most 2 GiB in all.
-  options.threads = static_cast<unsigned>(
-      std::clamp<uint64_t>((2ull << 30) / (4 * options.frame_size), 1, usable_cores()));
+  // (pack_file refuses a bad frame size; 0, or 4 * a frame size that wraps, divided by zero here.)
+  options.threads = static_cast<unsigned>(std::clamp<uint64_t>(
+      (2ull << 30) / 4 / std::max<uint64_t>(options.frame_size, 1), 1, usable_cores()));
   const auto& in = (*paths)[0];
   const auto& out = (*paths)[1];
+  for (const auto* path : {&in, &out})
+    if (path->empty() || *path == "-")
+      return fail(Code::usage, fmt::format("pack: '{}' is not a file path (IN and OUT are files)", *path));
+  // OUT is renamed into place when complete (packed_writer); a file already there is not ours to
+  // replace (it may be IN itself, or a model a server reads).
+  struct stat st{};
+  if (::lstat(out.c_str(), &st) == 0)
+    return fail(Code::usage, fmt::format("pack: {} already exists; pack never replaces a file (remove it first)", out));
   const auto start = std::chrono::steady_clock::now();
   auto packed = format::pack_file(in, out, options);
   if (!packed) return std::unexpected(packed.error());

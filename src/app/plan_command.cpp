@@ -31,9 +31,10 @@ Rates are bytes per second, e.g. 200MB: --pull-rate (registry pull and unpack; d
 (fixed cost of attaching the volume to a new node; default 0s).
 )";
 
+// Urls print redacted (util/url.hpp); paths are quoted with their control characters escaped.
 std::string where(const manifest::Source& s) {
-  if (!s.cached_from.empty()) return fmt::format("{} (model.cache of {})", s.path, redact_url(s.cached_from));
-  return s.path.empty() ? redact_url(s.url) : s.path;
+  if (!s.cached_from.empty()) return fmt::format("{} (model.cache of {})", printable(s.path), s.cached_from);
+  return s.path.empty() ? s.url.redacted() : printable(s.path);
 }
 
 void print_json(const manifest::Manifest& m, const plan::Decision& d) {

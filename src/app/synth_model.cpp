@@ -1,6 +1,9 @@
 #include "app/synth_model.hpp"
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include "util/atomic_file.hpp"
 #include "util/cpu.hpp"
 #include "util/fd.hpp"
+#include "util/units.hpp"
 
 namespace tensorinit::app {
 namespace {
@@ -189,6 +193,80 @@ Status write_tensorizer_shard(const Shard& shard, const std::string& path, const
   return {};
 }
 
+// The files of one synth run, each written under a temporary name beside its final one and
+// published only when all are written, never over an existing file (RENAME_NOREPLACE): an
+// interrupted or failed synth leaves no file that looks like (part of) a model, and a synth never
+// replaces a file it did not write. What is not published, or was published by a run that then
+// failed, is removed by the destructor. Not thread-safe.
+class Outputs {
+ public:
+  Outputs() = default;
+  Outputs(const Outputs&) = delete;
+  Outputs& operator=(const Outputs&) = delete;
+  ~Outputs() {
+    if (committed_) return;
+    for (const auto& f : files_) ::unlink((f.published ? f.final_path : f.temp).c_str());
+  }
+
+  // A new empty temporary file for `final_path`; returns its path.
+  Result<std::string> add(const std::string& final_path) {
+    std::string temp = final_path + ".tmp-XXXXXX";
+    UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
+    if (!fd) return fail(Code::io, fmt::format("{}: cannot create: {}", final_path, std::strerror(errno)));
+    files_.push_back({temp, final_path, false});
+    return temp;
+  }
+
+  // Renames every temporary into place, refusing to replace anything.
+  Status publish() {
+    for (auto& f : files_) {
+      if (::chmod(f.temp.c_str(), 0644) != 0)
+        return fail(Code::io, fmt::format("{}: {}", f.temp, std::strerror(errno)));
+      int rc = ::renameat2(AT_FDCWD, f.temp.c_str(), AT_FDCWD, f.final_path.c_str(), RENAME_NOREPLACE);
+      if (rc != 0 && errno == EINVAL) {  // a file system without RENAME_NOREPLACE: link() refuses too
+        rc = ::link(f.temp.c_str(), f.final_path.c_str());
+        if (rc == 0) ::unlink(f.temp.c_str());
+      }
+      if (rc != 0 && errno == EEXIST) return exists(f.final_path);
+      if (rc != 0) return fail(Code::io, fmt::format("{}: cannot publish: {}", f.final_path, std::strerror(errno)));
+      f.published = true;
+    }
+    committed_ = true;
+    return {};
+  }
+
+  static Status exists(const std::string& path) {
+    return fail(Code::usage, fmt::format("synth: {} already exists; synth never replaces a file (remove it, or "
+                                         "give an empty OUTDIR)", path));
+  }
+
+ private:
+  struct File {
+    std::string temp, final_path;
+    bool published;
+  };
+  std::vector<File> files_;
+  bool committed_ = false;
+};
+
+Status write_text(const std::string& path, const std::string& text) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    return fail(Code::io, fmt::format("{}: write failed: {}", path, std::strerror(errno)));
+  return {};
+}
+
+// Free space where `dir` is or will be created (its nearest existing ancestor).
+std::optional<uint64_t> free_bytes(const std::filesystem::path& dir) {
+  std::filesystem::path at = std::filesystem::absolute(dir);
+  for (;;) {
+    struct statvfs st{};
+    if (::statvfs(at.c_str(), &st) == 0) return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    if (!at.has_parent_path() || at.parent_path() == at) return std::nullopt;
+    at = at.parent_path();
+  }
+}
+
 }  // namespace
 
 std::vector<format::TensorSpec> synth_tensors(const SynthOptions& o) {
@@ -235,20 +313,34 @@ std::vector<format::TensorSpec> synth_tensors(const SynthOptions& o) {
 
 Status write_synth_model(const SynthOptions& options, const std::string& outdir) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(outdir, ec);
-  if (ec) return fail(Code::io, fmt::format("{}: {}", outdir, ec.message()));
+  if (outdir.empty() || outdir == "-")
+    return fail(Code::usage, fmt::format("synth: OUTDIR '{}' is not a directory path", outdir));
   const auto tensors = synth_tensors(options);
   if (tensors.size() < options.shards)
     return fail(Code::usage, fmt::format("synth: {} tensors cannot fill {} shards; use a larger --size", tensors.size(),
                                          options.shards));
   const auto shards = split_shards(tensors, options.shards, options.tensorizer ? "tensors" : "safetensors");
+  const bool indexed = options.shards > 1 && !options.tensorizer;  // a directory of *.tensors needs no index
+  const std::string index_path = (fs::path(outdir) / "model.safetensors.index.json").string();
+  std::vector<std::string> finals;
+  for (const auto& shard : shards) finals.push_back((fs::path(outdir) / shard.file).string());
+  if (indexed) finals.push_back(index_path);
+  std::error_code ec;
+  for (const auto& path : finals)
+    if (fs::symlink_status(path, ec).type() != fs::file_type::not_found) return Outputs::exists(path);
+  if (auto space = free_bytes(outdir); space && *space < options.size)
+    return fail(Code::usage, fmt::format("synth: --size {} does not fit: {} has {} free", format_bytes(options.size),
+                                         outdir, format_bytes(*space)));
+  fs::create_directories(outdir, ec);
+  if (ec) return fail(Code::io, fmt::format("{}: {}", outdir, ec.message()));
+  Outputs outputs;
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
   uint64_t total = 0;
   for (uint32_t s = 0; s < shards.size(); ++s) {
-    const std::string path = (fs::path(outdir) / shards[s].file).string();
-    if (auto ok = options.tensorizer ? write_tensorizer_shard(shards[s], path, options, options.seed + s)
-                                     : write_shard(shards[s], path, options, options.seed + s);
+    auto temp = outputs.add(finals[s]);
+    if (!temp) return std::unexpected(temp.error());
+    if (auto ok = options.tensorizer ? write_tensorizer_shard(shards[s], *temp, options, options.seed + s)
+                                     : write_shard(shards[s], *temp, options, options.seed + s);
         !ok)
       return ok;
     for (const auto& t : shards[s].tensors) {
@@ -256,9 +348,13 @@ Status write_synth_model(const SynthOptions& options, const std::string& outdir)
       total += t.bytes;
     }
   }
-  if (options.shards == 1 || options.tensorizer) return {};  // a directory of *.tensors needs no index
-  nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-  return write_file_atomically((fs::path(outdir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
+  if (indexed) {
+    nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    auto temp = outputs.add(index_path);
+    if (!temp) return std::unexpected(temp.error());
+    if (auto ok = write_text(*temp, index.dump(2) + "\n"); !ok) return ok;
+  }
+  return outputs.publish();
 }
 
 }  // namespace tensorinit::app

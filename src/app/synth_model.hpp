@@ -25,7 +25,11 @@ std::vector<format::TensorSpec> synth_tensors(const SynthOptions& options);
 
 // Writes OUTDIR/model.safetensors, or shards plus model.safetensors.index.json; with `tensorizer`,
 // OUTDIR/model.tensors or shards model-0000K-of-0000N.tensors (a directory of them is the model),
-// the same tensors with the same values.
+// the same tensors with the same values. Each file is written under a temporary name and all are
+// renamed into place at the end, never over an existing file: a failed or interrupted synth leaves
+// no file that looks like a model (at most a *.tmp-XXXXXX), and an existing file is a Code::usage
+// error before anything is written. An empty OUTDIR or "-", or a size beyond the free space, is
+// Code::usage.
 Status write_synth_model(const SynthOptions& options, const std::string& outdir);
 
 }  // namespace tensorinit::app

@@ -53,7 +53,7 @@ std::string S3Location::object_url(std::string_view key) const { return base_url
 
 Result<S3Location> parse_s3_location(const manifest::Source& source) {
   auto bad = [&](std::string what) { return fail(Code::bad_manifest, fmt::format("{}: {}", source.where, what)); };
-  std::string_view url = source.url;
+  std::string_view url = source.url.reveal();  // parsed here; messages print source.url (redacted)
   if (url.size() < 5 || !(url.substr(0, 5) == "s3://" || url.substr(0, 5) == "S3://"))
     return bad(fmt::format("s3 url '{}' does not start with s3://", source.url));
   url.remove_prefix(5);
@@ -62,16 +62,20 @@ Result<S3Location> parse_s3_location(const manifest::Source& source) {
   loc.bucket = url.substr(0, slash);
   if (slash != std::string_view::npos) loc.prefix = url.substr(slash + 1);
   if (!loc.prefix.empty() && !loc.prefix.ends_with('/')) loc.prefix += '/';
-  if (!valid_bucket(loc.bucket))
+  if (!valid_bucket(loc.bucket)) {
+    // "s3://key:secret@bucket/" puts credentials where the bucket goes: quoted as redact_url would.
+    std::string shown = loc.bucket;
+    if (size_t at = shown.rfind('@'); at != std::string::npos) shown = "***" + shown.substr(at);
     return bad(fmt::format("s3 url '{}': bucket name '{}' is empty or has characters other than letters, digits, "
-                           "'.', '-' and '_'", source.url, loc.bucket));
+                           "'.', '-' and '_'", source.url, printable(shown)));
+  }
 
   loc.region = source.region.empty() ? "us-east-1" : source.region;
   if (!valid_region(loc.region))
-    return bad(fmt::format("s3 region '{}' has characters other than a-z, 0-9 and '-'", loc.region));
+    return bad(fmt::format("s3 region '{}' has characters other than a-z, 0-9 and '-'", printable(loc.region)));
 
   const bool aws = source.endpoint.empty();
-  const std::string endpoint = aws ? fmt::format("https://s3.{}.amazonaws.com", loc.region) : source.endpoint;
+  const std::string endpoint = aws ? fmt::format("https://s3.{}.amazonaws.com", loc.region) : source.endpoint.reveal();
   auto parts = split_url(endpoint);
   if (!parts) return bad(fmt::format("s3 endpoint '{}': {}", redact_url(endpoint), parts.error()));
   if (!parts->query.empty() || endpoint.find('#') != std::string::npos)
@@ -84,7 +88,7 @@ Result<S3Location> parse_s3_location(const manifest::Source& source) {
     loc.path_style = *source.path_style;
     if (!loc.path_style && !virtual_ok)
       return bad(fmt::format("s3 bucket '{}' cannot be virtual-hosted on '{}' (the bucket is not a lower-case DNS "
-                             "name, or the endpoint is an IP address): set path_style: true", loc.bucket, endpoint));
+                             "name, or the endpoint is an IP address): set path_style: true", loc.bucket, redact_url(endpoint)));
   } else {
     const bool dots_over_tls = loc.bucket.find('.') != std::string::npos && parts->scheme == "https";
     loc.path_style = !aws || !virtual_ok || dots_over_tls;

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 namespace tensorinit::manifest {
 namespace {
 
@@ -77,8 +79,16 @@ EnvLookup process_env() {
   };
 }
 
-std::optional<std::string> expand(std::string_view text, const EnvLookup& env, ExpandError& error,
-                                  const ExpandOptions& options) {
+namespace {
+
+// `depth`: how many ${NAME:-...} defaults enclose `text`. The stack holds one frame per level, and
+// a 120 KB value nested 20000 deep once overflowed it (SIGSEGV): levels are capped.
+std::optional<std::string> expand_at(std::string_view text, const EnvLookup& env, ExpandError& error,
+                                     const ExpandOptions& options, unsigned depth) {
+  if (depth > kMaxExpandDepth) {
+    error.message = fmt::format("${{NAME:-default}} nested more than {} deep", kMaxExpandDepth);
+    return std::nullopt;
+  }
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
@@ -108,7 +118,7 @@ std::optional<std::string> expand(std::string_view text, const EnvLookup& env, E
       if (value && !value->empty()) {
         out += *value;
       } else {
-        auto word = expand(*ref->word, env, error, options);
+        auto word = expand_at(*ref->word, env, error, options, depth + 1);
         if (!word) return std::nullopt;
         out += *word;
       }
@@ -121,8 +131,23 @@ std::optional<std::string> expand(std::string_view text, const EnvLookup& env, E
       out += *value;
     }
     i = ref->end;
+    if (out.size() > kMaxExpandedBytes) {
+      error.message = fmt::format("the value expands to more than {} bytes", kMaxExpandedBytes);
+      return std::nullopt;
+    }
+  }
+  if (out.size() > kMaxExpandedBytes) {
+    error.message = fmt::format("the value expands to more than {} bytes", kMaxExpandedBytes);
+    return std::nullopt;
   }
   return out;
+}
+
+}  // namespace
+
+std::optional<std::string> expand(std::string_view text, const EnvLookup& env, ExpandError& error,
+                                  const ExpandOptions& options) {
+  return expand_at(text, env, error, options, 0);
 }
 
 bool is_handoff_variable(std::string_view name) {

@@ -16,6 +16,13 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 // The process environment (getenv).
 EnvLookup process_env();
 
+// Caps, so that no manifest can exhaust the stack or memory: ${NAME:-default} defaults nest at
+// most kMaxExpandDepth deep (a shell-style fallback chain needs a handful), and one value expands
+// to at most kMaxExpandedBytes (a manifest is at most 1 MiB; an environment value at most 128 KiB,
+// but 8 bytes of "${HUGE}" each could repeat one). Beyond either: an ExpandError.
+inline constexpr unsigned kMaxExpandDepth = 32;
+inline constexpr size_t kMaxExpandedBytes = 1 << 20;
+
 struct ExpandError {
   std::string message;  // "environment variable X is not set (...)", no position: the caller adds it
 };

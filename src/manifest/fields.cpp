@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "util/error.hpp"
+#include "util/redact.hpp"
 #include "util/units.hpp"
 
 namespace tensorinit::manifest {
@@ -53,7 +54,8 @@ std::string Fields::where(const YAML::Mark& mark) const {
 void Fields::fail(const YAML::Mark& mark, std::string_view path, const std::string& what) const {
   std::string message = where(mark) + ": ";
   if (!path.empty()) message += std::string(path) + ": ";
-  raise(Code::bad_manifest, message + what);
+  // Messages quote what the user wrote: escaped, so that a NUL or a newline cannot split the line.
+  raise(Code::bad_manifest, printable(message + what));
 }
 
 std::vector<std::pair<std::string, Field>> Fields::entries(
@@ -102,6 +104,10 @@ std::vector<Field> Fields::items(const Field& list, std::string_view allowed) co
 std::string Fields::text(const Field& field, std::string_view allowed, const ExpandOptions& options) const {
   if (!field.node.IsScalar())
     fail(field, "expected a value, got " + describe(field.node) + " (" + std::string(allowed) + ")");
+  // YAML's "\0" escape puts a NUL in a scalar: every path, name and URL would be cut short at it
+  // by the C calls that take it. Refused, like a NUL byte in the file.
+  if (field.node.Scalar().find('\0') != std::string::npos)
+    fail(field, "a NUL character (\\0) in a value (" + std::string(allowed) + ")");
   ExpandError error;
   auto expanded = expand(field.node.Scalar(), env_, error, options);
   if (!expanded) fail(field, error.message);
@@ -111,6 +117,12 @@ std::string Fields::text(const Field& field, std::string_view allowed, const Exp
 std::string Fields::optional_text(const Field& field, std::string_view allowed) const {
   if (field.node.IsNull()) return "";
   return text(field, allowed);
+}
+
+std::string Fields::quoted(const Field& field, std::string_view value) const {
+  if (field.node.IsScalar() && field.node.Scalar().find("${") != std::string::npos)
+    return "'" + field.node.Scalar() + "' (expanded)";
+  return "'" + std::string(value) + "'";
 }
 
 std::optional<int64_t> Fields::parse_integer(std::string_view text) {
@@ -126,7 +138,7 @@ int64_t Fields::integer(const Field& field, int64_t min, int64_t max, std::strin
   std::string value = text(field, allowed);
   auto number = parse_integer(value);
   if (!number || *number < min || *number > max)
-    fail(field, "'" + value + "' is not valid (" + std::string(allowed) + ")");
+    fail(field, quoted(field, value) + " is not valid (" + std::string(allowed) + ")");
   return *number;
 }
 
@@ -134,7 +146,7 @@ uint64_t Fields::size(const Field& field, std::string_view allowed) const {
   std::string value = text(field, allowed);
   auto bytes = parse_size(value);
   if (!bytes)
-    fail(field, "'" + value + "' is not a size (" + std::string(allowed) +
+    fail(field, quoted(field, value) + " is not a size (" + std::string(allowed) +
                     "; a number with B, KiB, MiB, GiB, TiB, KB, MB, GB or TB, e.g. 16MiB)");
   return *bytes;
 }
@@ -143,7 +155,7 @@ std::chrono::milliseconds Fields::duration(const Field& field, std::string_view 
   std::string value = text(field, allowed);
   auto ms = parse_duration(value);
   if (!ms)
-    fail(field, "'" + value + "' is not a duration (" + std::string(allowed) +
+    fail(field, quoted(field, value) + " is not a duration (" + std::string(allowed) +
                     "; a number with ms, s or m, e.g. 10s)");
   return *ms;
 }

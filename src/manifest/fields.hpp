@@ -59,10 +59,15 @@ class Fields {
     std::string value = text(field, list_words(words));
     for (auto& [name, e] : words)
       if (value == name) return e;
-    fail(field, "'" + value + "' is not valid (" + list_words(words) + ")");
+    fail(field, quoted(field, value) + " is not valid (" + list_words(words) + ")");
   }
 
   static std::optional<int64_t> parse_integer(std::string_view text);
+
+  // A value quoted for a message: 'value', or, when the scalar holds a ${VAR} reference, the
+  // scalar as written ('${TOKEN}' (expanded)): an expanded value may be a secret that went into
+  // the wrong key, and a message never prints what a variable holds.
+  std::string quoted(const Field& field, std::string_view value) const;
 
  private:
   template <class E>

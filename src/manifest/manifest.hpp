@@ -10,6 +10,7 @@
 
 #include "util/error.hpp"
 #include "util/redact.hpp"
+#include "util/url.hpp"
 
 namespace tensorinit::manifest {
 
@@ -25,8 +26,8 @@ enum class StartWhen { early, after_load };
 struct Source {
   SourceType type = SourceType::image;
   std::string path;       // image, volume: a file or a directory
-  std::string url;        // s3 (s3://bucket/prefix/), http(s) prefix
-  std::string endpoint;   // s3
+  Url url;                // s3 (s3://bucket/prefix/), http(s) prefix; printed redacted only
+  Url endpoint;           // s3
   std::string region;     // s3 (default us-east-1)
   std::string where;      // "file:line:col" of the entry, for run-time errors
   // Remote sources (s3, http):
@@ -41,7 +42,7 @@ struct Source {
   std::chrono::milliseconds stall_timeout{10000};  // no byte received for this long: retry
   // Not a manifest key: set by the planner on the volume candidate it adds for model.cache, to the
   // url of the remote source whose files the cache holds.
-  std::string cached_from;
+  Url cached_from;
 };
 
 struct Model {

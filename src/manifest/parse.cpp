@@ -12,6 +12,7 @@
 
 #include "manifest/expand.hpp"
 #include "manifest/fields.hpp"
+#include "manifest/remote_keys.hpp"
 #include "manifest/manifest.hpp"
 #include "manifest/signals.hpp"
 #include "util/redact.hpp"
@@ -49,99 +50,12 @@ std::optional<Field> child(const Field& map, std::string_view key) {
   return std::nullopt;
 }
 
+// Contract: [a-z0-9._-]+, not "." or ".." (the name becomes a file name in /dev/shm and the cache).
 bool valid_model_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
   for (char c : name)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) return false;
   return true;
-}
-
-// The host part of "scheme://host[:port]/...", or "" when `url` does not start with one of the
-// schemes or has no host.
-std::string url_host(std::string_view url, std::initializer_list<std::string_view> schemes) {
-  for (auto scheme : schemes) {
-    if (!url.starts_with(scheme)) continue;
-    std::string_view rest = url.substr(scheme.size());
-    std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
-    if (size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
-    for (char c : host)
-      if (c == ' ' || c == '\t') return "";
-    return std::string(host);
-  }
-  return "";
-}
-
-bool valid_bucket(std::string_view bucket) {
-  if (bucket.empty() || bucket.size() > 255) return false;
-  for (char c : bucket)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-          c == '-' || c == '_'))
-      return false;
-  return true;
-}
-
-// A weight file under a remote prefix: a relative key, no empty or dot segments.
-bool valid_remote_file(std::string_view name) {
-  if (name.empty() || name.front() == '/' || name.find('\0') != std::string_view::npos) return false;
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t slash = std::min(name.find('/', start), name.size());
-    std::string_view segment = name.substr(start, slash - start);
-    if (segment.empty() || segment == "." || segment == "..") return false;
-    start = slash + 1;
-  }
-  return true;
-}
-
-// Keys of remote entries; the transport, signing and retry settings of one source.
-void parse_remote_key(const Fields& f, Source& source, const std::string& name, const Field& field) {
-  const bool s3 = source.type == SourceType::s3;
-  if (name == "files") {
-    constexpr std::string_view allowed = "a list of weight file names under url, e.g. [model.safetensors]";
-    for (const Field& item : f.items(field, allowed)) {
-      std::string file = f.text(item, allowed);
-      if (!valid_remote_file(file)) f.fail(item, "'" + file + "' is not a relative file name (" + std::string(allowed) + ")");
-      source.files.push_back(std::move(file));
-    }
-  } else if (name == "ca_file") {
-    source.ca_file = f.optional_text(field, "a PEM file of CA certificates");
-  } else if (name == "connections") {
-    constexpr std::string_view allowed = "auto or an integer 1..256";
-    std::string text = f.text(field, allowed);
-    if (text != "auto") source.connections = static_cast<uint32_t>(f.integer(field, 1, 256, allowed));
-  } else if (name == "retries") {
-    source.retries = static_cast<uint32_t>(f.integer(field, 0, 100, "an integer 0..100"));
-  } else if (name == "stall_timeout") {
-    source.stall_timeout = f.duration(field, "e.g. 10s, 500ms");
-    if (source.stall_timeout.count() < 1) f.fail(field, "must be at least 1ms (e.g. 10s)");
-  } else if (s3 && name == "url") {
-    source.url = f.text(field, "s3://bucket/prefix/");
-    std::string bucket = url_host(source.url, {"s3://"});
-    if (!valid_bucket(bucket)) f.fail(field, "'" + redact_url(source.url) + "' is not an s3 URL (s3://bucket/prefix/)");
-  } else if (s3 && name == "endpoint") {
-    source.endpoint = f.text(field, "an http:// or https:// URL");
-    if (url_host(source.endpoint, {"http://", "https://"}).empty())
-      f.fail(field, "'" + redact_url(source.endpoint) + "' is not an endpoint URL (http://host:port or https://host)");
-  } else if (s3 && name == "region") {
-    source.region = f.text(field, "a region name such as us-east-1");
-  } else if (s3 && name == "path_style") {
-    source.path_style = f.word<bool>(field, {{"true", true}, {"false", false}});
-  } else if (s3 && name == "access_key_id") {
-    source.access_key_id = f.optional_text(field, "an access key id, usually ${AWS_ACCESS_KEY_ID}");
-  } else if (s3 && name == "secret_access_key") {
-    source.secret_access_key = Secret(f.optional_text(field, "a secret key, usually ${AWS_SECRET_ACCESS_KEY}"));
-  } else if (s3 && name == "session_token") {
-    source.session_token = Secret(f.optional_text(field, "a session token, usually ${AWS_SESSION_TOKEN}"));
-  } else if (!s3 && name == "url") {
-    source.url = f.text(field, "http://host/prefix/ or https://host/prefix/");
-    if (url_host(source.url, {"http://", "https://"}).empty())
-      f.fail(field, "'" + redact_url(source.url) + "' is not an http URL (http://host/prefix/ or https://host/prefix/)");
-  } else {
-    f.fail(field, std::string("not allowed for type ") + to_string(source.type) +
-                      (s3 ? " (s3 sources take url, endpoint, region, path_style, access_key_id, secret_access_key, "
-                            "session_token, files, ca_file, connections, retries, stall_timeout)"
-                          : " (http sources take url, files, ca_file, connections, retries, stall_timeout)"));
-  }
 }
 
 Source parse_source(const Fields& f, const Field& entry) {
@@ -186,10 +100,11 @@ Source parse_source(const Fields& f, const Field& entry) {
 Model parse_model(const Fields& f, const Field& map) {
   Entries keys = f.entries(map, {"name", "format", "sources", "policy", "cache", "verify", "key", "passphrase"});
   Model model;
-  const Field& name = require(f, map, keys, "name", "[a-z0-9._-], 1 to 64 characters");
-  model.name = f.text(name, "[a-z0-9._-], 1 to 64 characters");
+  constexpr std::string_view allowed = "[a-z0-9._-], 1 to 64 characters, not . or ..";
+  const Field& name = require(f, map, keys, "name", allowed);
+  model.name = f.text(name, allowed);
   if (!valid_model_name(model.name))
-    f.fail(name, "'" + model.name + "' is not a valid name ([a-z0-9._-], 1 to 64 characters)");
+    f.fail(name, f.quoted(name, model.name) + " is not a valid name (" + std::string(allowed) + ")");
   const Field& sources = require(f, map, keys, "sources", "a list of at least one source");
   if (sources.node.IsNull()) f.fail(sources, "no sources (a list of at least one source)");
   for (const Field& item : f.items(sources, "a list of sources, each a map with type and path or url"))
@@ -216,7 +131,7 @@ Model parse_model(const Fields& f, const Field& map) {
 int device_index(const Fields& f, const Field& field, std::string_view text) {
   auto number = Fields::parse_integer(text);
   if (!number || *number < 0 || *number > 1023)
-    f.fail(field, "'" + std::string(text) + "' is not a device index (integers 0..1023, e.g. [0, 1])");
+    f.fail(field, f.quoted(field, text) + " is not a device index (integers 0..1023, e.g. [0, 1])");
   return static_cast<int>(*number);
 }
 
@@ -260,7 +175,7 @@ Stage parse_stage(const Fields& f, const Field& map) {
     if (text != "auto") {
       auto number = Fields::parse_integer(text);
       if (!number || *number < 1 || *number > kMaxReaders)
-        f.fail(*field, "'" + text + "' is not a reader count (" + std::string(allowed) + ")");
+        f.fail(*field, f.quoted(*field, text) + " is not a reader count (" + std::string(allowed) + ")");
       stage.readers = static_cast<uint32_t>(*number);
     }
   }
@@ -308,7 +223,7 @@ int parse_handoff_signal(const Fields& f, const Field& field) {
   constexpr std::string_view allowed = "a name such as SIGUSR1, USR1, SIGRTMIN+3, or a number 1..64";
   std::string text = f.text(field, allowed);
   auto signal = parse_signal(text);
-  if (!signal) f.fail(field, "'" + text + "' is not a signal (" + std::string(allowed) + ")");
+  if (!signal) f.fail(field, f.quoted(field, text) + " is not a signal (" + std::string(allowed) + ")");
   if (*signal == SIGKILL || *signal == SIGSTOP)
     f.fail(field, signal_name(*signal) + " cannot be caught: the server could not treat it as 'weights ready' (" +
                       std::string(allowed) + ")");
@@ -342,7 +257,7 @@ Manifest parse_root(const Fields& f, const YAML::Node& root) {
   const Field& version = require(f, top, keys, "version", "version: 1");
   std::string version_text = f.text(version, "1");
   if (version_text != "1")
-    f.fail(version, "unsupported manifest version '" + version_text + "' (this tensorinit reads version 1)");
+    f.fail(version, "unsupported manifest version " + f.quoted(version, version_text) + " (this tensorinit reads version 1)");
   manifest.version = 1;
   manifest.model = parse_model(f, require(f, top, keys, "model", "a map with name and sources"));
   const Field* stage = find(keys, "stage");
@@ -365,7 +280,7 @@ std::string syntax_error(const std::string& file, const YAML::Exception& e) {
   std::string where = file;
   if (e.mark.line >= 0 && e.mark.column >= 0)
     where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-  return where + ": YAML syntax error: " + e.msg;
+  return printable(where + ": YAML syntax error: " + e.msg);
 }
 
 }  // namespace
@@ -382,13 +297,14 @@ Result<Manifest> parse_text(const std::string& text, const std::string& file_nam
   } catch (const YAML::Exception& e) {
     return fail(Code::bad_manifest, syntax_error(file_name, e));
   } catch (const std::exception& e) {
-    return fail(Code::bad_manifest, file_name + ": cannot parse manifest: " + e.what());
+    return fail(Code::bad_manifest, printable(file_name + ": cannot parse manifest: " + e.what()));
   }
 }
 
 Result<Manifest> parse_file(const std::string& path) {
+  if (path.empty()) return fail(Code::bad_manifest, "cannot open manifest: the path is empty");
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(Code::bad_manifest, path + ": cannot open manifest: " + std::strerror(errno));
+  if (fd < 0) return fail(Code::bad_manifest, printable(path) + ": cannot open manifest: " + std::strerror(errno));
   std::string text;
   char buffer[16384];
   int read_errno = 0;
@@ -402,73 +318,12 @@ Result<Manifest> parse_file(const std::string& path) {
   }
   ::close(fd);
   if (read_errno != 0)
-    return fail(Code::bad_manifest, path + ": cannot read manifest: " + std::strerror(read_errno));
+    return fail(Code::bad_manifest, printable(path) + ": cannot read manifest: " + std::strerror(read_errno));
   if (text.size() > kMaxManifestBytes)
-    return fail(Code::bad_manifest, path + ": not a manifest: larger than " + format_bytes(kMaxManifestBytes));
+    return fail(Code::bad_manifest, printable(path) + ": not a manifest: larger than " + format_bytes(kMaxManifestBytes));
   if (text.find('\0') != std::string::npos)
-    return fail(Code::bad_manifest, path + ": not a manifest: binary data (a NUL byte)");
+    return fail(Code::bad_manifest, printable(path) + ": not a manifest: binary data (a NUL byte)");
   return parse_text(text, path);
 }
-
-const char* to_string(SourceType type) {
-  switch (type) {
-    case SourceType::image: return "image";
-    case SourceType::volume: return "volume";
-    case SourceType::s3: return "s3";
-    case SourceType::http: return "http";
-  }
-  return "?";
-}
-
-const char* to_string(Target target) {
-  switch (target) {
-    case Target::host: return "host";
-    case Target::pagecache: return "pagecache";
-    case Target::cuda: return "cuda";
-    case Target::automatic: return "auto";
-  }
-  return "?";
-}
-
-const char* to_string(HandoffMode mode) {
-  switch (mode) {
-    case HandoffMode::exec: return "exec";
-    case HandoffMode::signal: return "signal";
-    case HandoffMode::none: return "none";
-  }
-  return "?";
-}
-
-const char* to_string(Format format) {
-  switch (format) {
-    case Format::automatic: return "auto";
-    case Format::safetensors: return "safetensors";
-    case Format::tensorizer: return "tensorizer";
-    case Format::packed: return "packed";
-  }
-  return "?";
-}
-
-const char* to_string(Policy policy) { return policy == Policy::ordered ? "ordered" : "fastest"; }
-
-const char* to_string(Verify verify) {
-  switch (verify) {
-    case Verify::none: return "none";
-    case Verify::size: return "size";
-    case Verify::checksums: return "checksums";
-  }
-  return "?";
-}
-
-const char* to_string(DirectIo direct_io) {
-  switch (direct_io) {
-    case DirectIo::automatic: return "auto";
-    case DirectIo::on: return "on";
-    case DirectIo::off: return "off";
-  }
-  return "?";
-}
-
-const char* to_string(StartWhen start) { return start == StartWhen::early ? "early" : "after-load"; }
 
 }  // namespace tensorinit::manifest

@@ -13,7 +13,7 @@ bool is_remote(const manifest::Source& s) {
 
 std::string describe(const manifest::Source& s) {
   if (!s.cached_from.empty()) return fmt::format("cache {}", s.path);
-  return fmt::format("{} {}", manifest::to_string(s.type), is_remote(s) ? redact_url(s.url) : s.path);
+  return fmt::format("{} {}", manifest::to_string(s.type), is_remote(s) ? s.url.redacted() : s.path);
 }
 
 int pick_ordered(const std::vector<CandidateReport>& candidates) {

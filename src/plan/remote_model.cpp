@@ -17,27 +17,24 @@ namespace {
 
 using manifest::SourceType;
 
-std::string with_slash(std::string url) {
-  if (!url.empty() && url.back() != '/') url += '/';
-  return url;
-}
-
 // How to reach one source's objects: the wire URL of a name, and the signer (S3) or none.
+// The wire URL is the only place the source's URL is revealed (userinfo and query included).
 struct Endpoint {
   std::optional<io::S3Location> s3;
-  std::string http_prefix;
+  Url http_prefix;
   std::shared_ptr<const io::RequestSigner> signer;
 
   std::string wire_url(const std::string& name) const {
     if (s3) return s3->object_url(s3->key_of(name));
-    return http_prefix + io::encode_s3_key(name);  // the same unreserved set keeps '/' between segments
+    // The same unreserved set keeps '/' between segments; a query (a token) stays after the path.
+    return http_prefix.join(io::encode_s3_key(name)).reveal();
   }
 };
 
 Result<Endpoint> endpoint_for(const manifest::Source& source) {
   Endpoint endpoint;
   if (source.type == SourceType::http) {
-    endpoint.http_prefix = with_slash(source.url);
+    endpoint.http_prefix = source.url;
     return endpoint;
   }
   auto location = io::parse_s3_location(source);
@@ -91,10 +88,19 @@ Status index_file(format::ModelIndex& model, const io::ByteSource& source, const
   return {};
 }
 
+// The source's URL as a redacted prefix ending in '/', without the "?..." that marks a query: the
+// redacted name of a file (index paths, cache records) ends with the file's name, as a weight_map
+// names it (format/shard_index.cpp compares the last path segment).
+std::string redacted_prefix(const manifest::Source& source) {
+  std::string prefix = source.url.as_prefix().redacted();
+  if (size_t query = prefix.find('?'); query != std::string::npos) prefix.erase(query);
+  return prefix;
+}
+
 }  // namespace
 
 std::string remote_file_url(const manifest::Source& source, const std::string& name) {
-  return redact_url(with_slash(source.url) + name);
+  return redacted_prefix(source) + name;
 }
 
 unsigned remote_readers(const manifest::Source& source, unsigned usable_cores) {
@@ -109,7 +115,7 @@ Result<RemoteModel> open_remote_model(const manifest::Source& source, manifest::
   if (!client) return std::unexpected(client.error());
 
   RemoteModel model;
-  model.index.dir = redact_url(with_slash(source.url));
+  model.index.dir = redacted_prefix(source);
   std::vector<std::string> names = source.files;
   std::optional<format::ShardIndex> shards;
   if (names.empty()) {

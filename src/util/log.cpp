@@ -5,13 +5,17 @@
 #include <atomic>
 #include <string>
 
+#include "util/redact.hpp"
+
 namespace tensorinit::log {
 namespace {
 
 std::atomic<bool> quiet{false};
 
-// One write(2) per line so lines from several threads never interleave.
-void emit(std::string_view prefix, std::string_view message) {
+// One write(2) per line so lines from several threads never interleave. Messages quote user input
+// (paths, names, values): control characters are escaped, so that a line is always one line.
+void emit(std::string_view prefix, std::string_view raw) {
+  const std::string message = printable(raw);
   std::string line;
   line.reserve(prefix.size() + message.size() + 1);
   line.append(prefix).append(message).push_back('\n');

@@ -96,6 +96,14 @@ TEST_CASE("s3: malformed locations are manifest errors naming the entry") {
   CHECK(refused(s3("s3://")).find("bucket name ''") != std::string::npos);
   CHECK(refused(s3("s3:///prefix/")).find("bucket name ''") != std::string::npos);
   CHECK(refused(s3("s3://bu:cket/")).find("bucket name 'bu:cket'") != std::string::npos);
+  // Credentials where the bucket goes, or in the endpoint, are never quoted.
+  const std::string creds = refused(s3("s3://AKID:hunter2@bucket/p/?X-Amz-Signature=sig"));
+  CHECK(creds.find("hunter2") == std::string::npos);
+  CHECK(creds.find("sig") == std::string::npos);
+  CHECK(creds.find("s3 url 's3://***@bucket/p/?...': bucket name '***@bucket'") != std::string::npos);
+  const std::string endpoint = refused(s3("s3://bucket/", "http://k:hunter2@127.0.0.1:9000"));
+  CHECK(endpoint.find("hunter2") == std::string::npos);
+  CHECK(endpoint.find("http://***@127.0.0.1:9000") != std::string::npos);
   CHECK(refused(s3("s3://bucket/", "", "EU West")).find("region 'EU West'") != std::string::npos);
   CHECK(refused(s3("s3://bucket/", "127.0.0.1:9000")).find("not an absolute URL") != std::string::npos);
   CHECK(refused(s3("s3://bucket/", "ftp://host")).find("not http or https") != std::string::npos);

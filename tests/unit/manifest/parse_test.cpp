@@ -321,7 +321,7 @@ TEST_CASE("manifest: version, name and sources are validated") {
   CHECK_FALSE(name("Tiny").has_value());
   CHECK_FALSE(name("a/b").has_value());
   CHECK_FALSE(name("\"\"").has_value());
-  CHECK(name("Tiny").error().message.starts_with("test.yaml:3:9: model.name: 'Tiny' is not a valid name ([a-z0-9._-], 1 to 64 characters)"));
+  CHECK(name("Tiny").error().message.starts_with("test.yaml:3:9: model.name: 'Tiny' is not a valid name ([a-z0-9._-], 1 to 64 characters, not . or ..)"));
 }
 
 TEST_CASE("manifest: exec cannot hand GPU memory to the server") {

@@ -107,7 +107,7 @@ class RemoteFakeEnvironment final : public Environment {
   std::map<std::string, CandidateProbe> probes;
   std::vector<std::string> probed;
   CandidateProbe probe(const manifest::Source& source, manifest::Format) override {
-    const std::string key = source.path.empty() ? source.url : source.path;
+    const std::string key = source.path.empty() ? source.url.reveal() : source.path;
     probed.push_back(key);
     return probes.at(key);
   }

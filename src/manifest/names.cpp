@@ -1,0 +1,67 @@
+// The manifest's words for its enums, as written in YAML (manifest.hpp to_string).
+#include "manifest/manifest.hpp"
+
+namespace tensorinit::manifest {
+
+const char* to_string(SourceType type) {
+  switch (type) {
+    case SourceType::image: return "image";
+    case SourceType::volume: return "volume";
+    case SourceType::s3: return "s3";
+    case SourceType::http: return "http";
+  }
+  return "?";
+}
+
+const char* to_string(Target target) {
+  switch (target) {
+    case Target::host: return "host";
+    case Target::pagecache: return "pagecache";
+    case Target::cuda: return "cuda";
+    case Target::automatic: return "auto";
+  }
+  return "?";
+}
+
+const char* to_string(HandoffMode mode) {
+  switch (mode) {
+    case HandoffMode::exec: return "exec";
+    case HandoffMode::signal: return "signal";
+    case HandoffMode::none: return "none";
+  }
+  return "?";
+}
+
+const char* to_string(Format format) {
+  switch (format) {
+    case Format::automatic: return "auto";
+    case Format::safetensors: return "safetensors";
+    case Format::tensorizer: return "tensorizer";
+    case Format::packed: return "packed";
+  }
+  return "?";
+}
+
+const char* to_string(Policy policy) { return policy == Policy::ordered ? "ordered" : "fastest"; }
+
+const char* to_string(Verify verify) {
+  switch (verify) {
+    case Verify::none: return "none";
+    case Verify::size: return "size";
+    case Verify::checksums: return "checksums";
+  }
+  return "?";
+}
+
+const char* to_string(DirectIo direct_io) {
+  switch (direct_io) {
+    case DirectIo::automatic: return "auto";
+    case DirectIo::on: return "on";
+    case DirectIo::off: return "off";
+  }
+  return "?";
+}
+
+const char* to_string(StartWhen start) { return start == StartWhen::early ? "early" : "after-load"; }
+
+}  // namespace tensorinit::manifest

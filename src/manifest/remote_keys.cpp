@@ -1,0 +1,115 @@
+// The keys of remote (s3, http) source entries: URLs (never quoted unredacted), credentials,
+// transport and retry settings.
+#include "manifest/remote_keys.hpp"
+
+#include <algorithm>
+
+#include "util/redact.hpp"
+
+namespace tensorinit::manifest {
+namespace {
+
+// The host part of "scheme://host[:port]/...", or "" when `url` does not start with one of the
+// schemes or has no host.
+std::string url_host(std::string_view url, std::initializer_list<std::string_view> schemes) {
+  for (auto scheme : schemes) {
+    if (!url.starts_with(scheme)) continue;
+    std::string_view rest = url.substr(scheme.size());
+    std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
+    if (size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
+    for (char c : host)
+      if (c == ' ' || c == '\t') return "";
+    return std::string(host);
+  }
+  return "";
+}
+
+// Whether "scheme://user:password@host/..." has the user:password@ part.
+bool has_userinfo(std::string_view url) {
+  size_t scheme = url.find("://");
+  std::string_view rest = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
+  return rest.substr(0, rest.find_first_of("/?#")).find('@') != std::string_view::npos;
+}
+
+bool valid_bucket(std::string_view bucket) {
+  if (bucket.empty() || bucket.size() > 255) return false;
+  for (char c : bucket)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
+// A weight file under a remote prefix: a relative key, no empty or dot segments.
+bool valid_remote_file(std::string_view name) {
+  if (name.empty() || name.front() == '/' || name.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t slash = std::min(name.find('/', start), name.size());
+    std::string_view segment = name.substr(start, slash - start);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    start = slash + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+void parse_remote_key(const Fields& f, Source& source, const std::string& name, const Field& field) {
+  const bool s3 = source.type == SourceType::s3;
+  if (name == "files") {
+    constexpr std::string_view allowed = "a list of weight file names under url, e.g. [model.safetensors]";
+    for (const Field& item : f.items(field, allowed)) {
+      std::string file = f.text(item, allowed);
+      if (!valid_remote_file(file)) f.fail(item, f.quoted(item, file) + " is not a relative file name (" + std::string(allowed) + ")");
+      source.files.push_back(std::move(file));
+    }
+  } else if (name == "ca_file") {
+    source.ca_file = f.optional_text(field, "a PEM file of CA certificates");
+  } else if (name == "connections") {
+    constexpr std::string_view allowed = "auto or an integer 1..256";
+    std::string text = f.text(field, allowed);
+    if (text != "auto") source.connections = static_cast<uint32_t>(f.integer(field, 1, 256, allowed));
+  } else if (name == "retries") {
+    source.retries = static_cast<uint32_t>(f.integer(field, 0, 100, "an integer 0..100"));
+  } else if (name == "stall_timeout") {
+    source.stall_timeout = f.duration(field, "e.g. 10s, 500ms");
+    if (source.stall_timeout.count() < 1) f.fail(field, "must be at least 1ms (e.g. 10s)");
+  } else if (s3 && name == "url") {
+    source.url = f.text(field, "s3://bucket/prefix/");
+    std::string bucket = url_host(source.url.reveal(), {"s3://"});
+    if (!valid_bucket(bucket)) f.fail(field, "'" + source.url.redacted() + "' is not an s3 URL (s3://bucket/prefix/)");
+    if (has_userinfo(source.url.reveal()))
+      f.fail(field, "'" + source.url.redacted() + "': credentials in an s3 URL are not allowed (use access_key_id and "
+                    "secret_access_key, usually ${AWS_ACCESS_KEY_ID} and ${AWS_SECRET_ACCESS_KEY})");
+  } else if (s3 && name == "endpoint") {
+    source.endpoint = f.text(field, "an http:// or https:// URL");
+    if (url_host(source.endpoint.reveal(), {"http://", "https://"}).empty())
+      f.fail(field, "'" + source.endpoint.redacted() + "' is not an endpoint URL (http://host:port or https://host)");
+    if (has_userinfo(source.endpoint.reveal()))
+      f.fail(field, "'" + source.endpoint.redacted() + "': credentials in the endpoint are not allowed (use "
+                    "access_key_id and secret_access_key, usually ${AWS_ACCESS_KEY_ID} and ${AWS_SECRET_ACCESS_KEY})");
+  } else if (s3 && name == "region") {
+    source.region = f.text(field, "a region name such as us-east-1");
+  } else if (s3 && name == "path_style") {
+    source.path_style = f.word<bool>(field, {{"true", true}, {"false", false}});
+  } else if (s3 && name == "access_key_id") {
+    source.access_key_id = f.optional_text(field, "an access key id, usually ${AWS_ACCESS_KEY_ID}");
+  } else if (s3 && name == "secret_access_key") {
+    source.secret_access_key = Secret(f.optional_text(field, "a secret key, usually ${AWS_SECRET_ACCESS_KEY}"));
+  } else if (s3 && name == "session_token") {
+    source.session_token = Secret(f.optional_text(field, "a session token, usually ${AWS_SESSION_TOKEN}"));
+  } else if (!s3 && name == "url") {
+    source.url = f.text(field, "http://host/prefix/ or https://host/prefix/");
+    if (url_host(source.url.reveal(), {"http://", "https://"}).empty())
+      f.fail(field, "'" + source.url.redacted() + "' is not an http URL (http://host/prefix/ or https://host/prefix/)");
+  } else {
+    f.fail(field, std::string("not allowed for type ") + to_string(source.type) +
+                      (s3 ? " (s3 sources take url, endpoint, region, path_style, access_key_id, secret_access_key, "
+                            "session_token, files, ca_file, connections, retries, stall_timeout)"
+                          : " (http sources take url, files, ca_file, connections, retries, stall_timeout)"));
+  }
+}
+
+
+}  // namespace tensorinit::manifest
