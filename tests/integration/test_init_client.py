@@ -1,4 +1,4 @@
-"""The Python client (examples/clients/python/tensorinit_client.py) and the tiny example server
+"""The Python client package (examples/clients/python: `import tensorinit_client`) and the tiny example server
 against an arena laid out as the contract says (tensors at 256-byte offsets in /dev/shm, the
 table JSON), built here from the safetensors fixture plus a BF16 tensor; the readiness-socket
 protocol as docs/init.md documents it. Runs under the system python3 (numpy and torch when
