@@ -9,6 +9,13 @@
 ignore=(--ignorefile "$root/container/Dockerfile.dockerignore")
 "${P[@]}" build --help 2>/dev/null | grep -q -- '--ignorefile' || ignore=()
 bopts=(--network host --build-arg CUDA_VERSION= --layers)
+# The build stage's scripts/deps.sh pip-installs the test tools from PyPI. Where HTTPS leaves this
+# machine through a proxy with its own CA (as here: pip is told so in /etc/pip.conf), the RUN steps
+# get the host's CA bundle and a pip.conf naming it, as bind mounts: nothing lands in the image.
+if [ -n "${PIP_CERT:-}${REQUESTS_CA_BUNDLE:-}" ] || grep -qs '^cert' /etc/pip.conf; then
+  printf '[global]\ncert = /etc/tensorinit-build-ca.crt\n' >"$work/pip.conf"
+  bopts+=(-v "/etc/ssl/certs/ca-certificates.crt:/etc/tensorinit-build-ca.crt:ro" -v "$work/pip.conf:/etc/pip.conf:ro")
+fi
 timed_build() {  # timed_build LOG what podman-build-args...
   local log=$1 what=$2 t0 code=0; shift 2
   t0=$(date +%s)
