@@ -20,6 +20,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("outdir")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hidden", type=int, default=128, help="hidden size (head_dim stays 32)")
+    parser.add_argument("--layers", type=int, default=2)
     args = parser.parse_args()
 
     import torch
@@ -35,8 +37,9 @@ def main():
     fast.save_pretrained(args.outdir)
 
     torch.manual_seed(args.seed)
-    config = LlamaConfig(vocab_size=max(64, tok.get_vocab_size()), hidden_size=128, intermediate_size=256,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+    config = LlamaConfig(vocab_size=max(64, tok.get_vocab_size()), hidden_size=args.hidden,
+                         intermediate_size=2 * args.hidden, num_hidden_layers=args.layers,
+                         num_attention_heads=args.hidden // 32, num_key_value_heads=max(1, args.hidden // 64), head_dim=32,
                          max_position_embeddings=256, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
                          torch_dtype="float32")
     model = LlamaForCausalLM(config)

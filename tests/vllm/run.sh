@@ -79,26 +79,29 @@ step "negative control: another seed's weights"
 offline control.log control.json "$work/model-b" safetensors &&
   { c=$(compare base.json control.json --expect-differ) && ok "seed 2 differs from seed 1: $c" || not_ok "control does not differ: $c"; }
 
-step "vLLM's own check through the plugin: a checkpoint with a weight missing is refused"
+# vLLM checks unquantized models only, and exempts every parameter of a module whose quant_method
+# post-processes weights (every linear layer, unquantized too): a missing linear weight passes its
+# own loader unnoticed as well (measured: down_proj). A norm weight is checked.
+step "vLLM's own check through the plugin: a checkpoint with a norm weight missing is refused"
 cp -r "$work/model-a" "$work/model-short"
 "$py" - "$work/model-short/model.safetensors" <<'PY'
 import sys
 from safetensors.torch import load_file, save_file
 tensors = load_file(sys.argv[1])
-del tensors["model.layers.1.mlp.down_proj.weight"]
+del tensors["model.layers.1.post_attention_layernorm.weight"]
 save_file(tensors, sys.argv[1], metadata={"format": "pt"})
 PY
 sed "s|$work/model-a|$work/model-short|" "$work/exec-host.yaml" | sed 's/vllm-test-exec-host/vllm-test-short/' >"$work/short.yaml"
 code=0
 timeout 1200 "$tensorinit" run -f "$work/short.yaml" -- nice -n 19 "$py" "$here/offline.py" --model "$work/model-short" \
   --load-format tensorinit --out "$work/short.json" >"$work/short.log" 2>&1 || code=$?
-if [ "$code" != 0 ] && grep -q "were not initialized from checkpoint.*down_proj" "$work/short.log"; then
+if [ "$code" != 0 ] && grep -q "were not initialized from checkpoint.*post_attention_layernorm" "$work/short.log"; then
   ok "a missing weight fails the load (exit $code): vLLM's 'not initialized from checkpoint' check runs for the plugin"
 else not_ok "missing weight: exit $code"; grep -v '^\s*$' "$work/short.log" | tail -4 | sed 's/^/    /'; fi
 
 step "the OpenAI server under tensorinit run"
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-manifest server host signal "start: early" "ready: {http: \"http://127.0.0.1:$port/health\", timeout: 15m}"
+manifest server host signal "start: early"
 nice -n 19 "$tensorinit" run -f "$work/server.yaml" -- "$py" -m vllm.entrypoints.openai.api_server --model "$work/model-a" \
   --load-format tensorinit --served-model-name tiny --host 127.0.0.1 --port "$port" --dtype float32 \
   --max-model-len 128 --enforce-eager --seed 0 >"$work/server.log" 2>&1 &
@@ -128,7 +131,11 @@ fi
 kill -TERM "$server" 2>/dev/null || true
 code=0; wait "$server" || code=$?
 case $code in 0 | 143) ok "server stopped by SIGTERM through tensorinit (exit $code)" ;; *) not_ok "server exit $code" ;; esac
-ls -a /dev/shm | grep -q 'tensorinit-vllm-test' && not_ok "arenas left in /dev/shm" || ok "nothing left in /dev/shm"
+ls -a /dev/shm | grep -q 'tensorinit-vllm-test-server' && not_ok "the server's arena left in /dev/shm" ||
+  ok "signal mode: nothing left in /dev/shm after the server stopped"
+# Exec mode outside a container: tensorinit is replaced by vLLM (exec), so nothing is left to remove
+# the arena and table when vLLM exits; they stay in /dev/shm until the next start of that name.
+rm -f /dev/shm/tensorinit-vllm-test-* /dev/shm/.tensorinit-vllm-test-*
 
 echo "# took $(($(date +%s) - start)) s"
 echo "$passed passed, $failed failed"

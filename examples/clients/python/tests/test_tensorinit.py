@@ -42,6 +42,16 @@ def model_dir(tmp_path, tensorinit_binary):
     return out
 
 
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    """Exec mode outside a container: tensorinit execs the command, so nothing is left to remove
+    the arena and table afterwards; this test removes them."""
+    yield
+    for name in os.listdir("/dev/shm"):
+        if name.startswith(("tensorinit-pytest-client-%d" % os.getpid(), ".tensorinit-pytest-client-%d" % os.getpid())):
+            os.unlink(os.path.join("/dev/shm", name))
+
+
 def run(tensorinit_binary, tmp_path, model_dir, stage_and_handoff):
     manifest = tmp_path / "m.yaml"
     manifest.write_text("version: 1\nmodel:\n  name: pytest-client-%d\n  sources:\n    - {type: image, path: \"%s\"}\n%s"
