@@ -39,7 +39,9 @@ def drop_caches():
 
 
 def manifest(path, model, mode, target):
-    extra = "  start: early\n" if mode == "signal" else ""
+    # vLLM's server does not handle SIGUSR1 (the default handoff.signal; its default action kills):
+    # SIGWINCH is harmless, and the plugin learns readiness from the socket.
+    extra = "  start: early\n  signal: SIGWINCH\n" if mode == "signal" else ""
     with open(path, "w") as f:
         f.write("version: 1\nmodel:\n  name: vllm-coldstart\n  format: safetensors\n  sources:\n"
                 "    - {type: volume, path: %s}\nstage:\n  target: %s\n%shandoff:\n  mode: %s\n%s  grace: 20s\n"

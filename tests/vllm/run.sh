@@ -101,7 +101,10 @@ else not_ok "missing weight: exit $code"; grep -v '^\s*$' "$work/short.log" | ta
 
 step "the OpenAI server under tensorinit run"
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-manifest server host signal "start: early"
+# vLLM's OpenAI server does not handle SIGUSR1 (the default handoff.signal, whose default action
+# kills): with it, the server died of it (exit 138) here. SIGWINCH is harmless; the plugin takes
+# readiness from the socket.
+manifest server host signal "start: early" "signal: SIGWINCH"
 nice -n 19 "$tensorinit" run -f "$work/server.yaml" -- "$py" -m vllm.entrypoints.openai.api_server --model "$work/model-a" \
   --load-format tensorinit --served-model-name tiny --host 127.0.0.1 --port "$port" --dtype float32 \
   --max-model-len 128 --enforce-eager --seed 0 >"$work/server.log" 2>&1 &
