@@ -1,4 +1,4 @@
-"""The Python client (examples/clients/python/tensorinit_client.py) and the tiny example server
+"""The Python client package (examples/clients/python: `import tensorinit_client`) and the tiny example server
 against an arena laid out as the contract says (tensors at 256-byte offsets in /dev/shm, the
 table JSON), built here from the safetensors fixture plus a BF16 tensor; the readiness-socket
 protocol as docs/init.md documents it. Runs under the system python3 (numpy and torch when
@@ -179,6 +179,18 @@ def main():
             proc.wait()
     finally:
         os.unlink(arena_path)
+
+    # The package's own pytest suite (its torch/transformers tests skip where those are absent;
+    # tests/vllm/setup.sh makes a venv that has them: PYTHON=... to run it there).
+    python = os.environ.get("CLIENT_PYTHON", sys.executable)
+    if subprocess.run([python, "-c", "import pytest"], capture_output=True).returncode == 0:
+        r = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            os.path.join(ROOT, "examples", "clients", "python", "tests")],
+                           capture_output=True, text=True, timeout=900, cwd=os.path.join(ROOT, "examples", "clients", "python"))
+        summary = (r.stdout.strip().splitlines() or ["(no output)"])[-1]
+        check("the client package's pytest suite: " + summary, r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:])
+    else:
+        print("skip - the client package's pytest suite (no pytest for %s)" % python)
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 

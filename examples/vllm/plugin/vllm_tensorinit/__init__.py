@@ -1,24 +1,15 @@
 """vLLM plugin: `--load-format tensorinit` loads the weights that tensorinit staged.
 
 Installed as a `vllm.general_plugins` entry point (pyproject.toml); vLLM calls register() in each
-of its processes. The loader itself is in loader.py, importable without vLLM for testing.
+of its processes (the engine core too, when it runs in its own process). The loader class is in
+vllm_loader.py; loader.py holds the parts that need no vLLM.
 """
 
 
-def register():
-    from vllm.model_executor.model_loader import register_model_loader
-    from vllm.model_executor.model_loader.base_loader import BaseModelLoader
+def register() -> None:
+    from vllm.model_executor.model_loader import _LOAD_FORMAT_TO_MODEL_LOADER, register_model_loader
 
-    from .loader import load_staged_weights
+    from .vllm_loader import TensorinitModelLoader
 
-    @register_model_loader("tensorinit")
-    class TensorinitModelLoader(BaseModelLoader):
-        """Weights from tensorinit's tensor table (handoff.mode: signal), not from files."""
-
-        def download_model(self, model_config):
-            pass  # tensorinit already chose and staged the source
-
-        def load_weights(self, model, model_config):
-            load_staged_weights(model)
-
-    return TensorinitModelLoader
+    if _LOAD_FORMAT_TO_MODEL_LOADER.get("tensorinit") is not TensorinitModelLoader:
+        register_model_loader("tensorinit")(TensorinitModelLoader)
