@@ -8,19 +8,19 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "../temp_dir.hpp"
+#include "../scratch_dir.hpp"
 #include "app/load_session.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace tensorinit;
-using tensorinit::testing::TempDir;
+using tensorinit::testing::ScratchDir;
 
 // A shm dir of its own (TENSORINIT_SHM_DIR) and a manifest for the tiny fixture.
 struct Setup {
-  TempDir shm{"/dev/shm/tensorinit-session-test-XXXXXX"};
-  TempDir dir;
+  ScratchDir shm{"/dev/shm/tensorinit-session-test-XXXXXX"};
+  ScratchDir dir;
   manifest::Manifest manifest;
   std::string report;
   explicit Setup(const std::string& name = "tiny") {

@@ -11,7 +11,7 @@
 #include <functional>
 #include <string>
 
-#include "../temp_dir.hpp"
+#include "../scratch_dir.hpp"
 #include "handoff/socket.hpp"
 
 namespace {
@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace tensorinit;
 using namespace std::chrono_literals;
-using tensorinit::testing::TempDir;
+using tensorinit::testing::ScratchDir;
 
 // A blocking client; the kernel completes connect from the backlog even while not accepted.
 int connect_to(const std::string& path) {
@@ -51,7 +51,7 @@ bool run_until(boost::asio::io_context& io, const std::function<bool()>& done) {
 }  // namespace
 
 TEST_CASE("the ready socket holds at most max_clients; one that leaves frees its place") {
-  TempDir dir;
+  ScratchDir dir;
   boost::asio::io_context io;
   auto socket = handoff::ReadySocket::listen(io, (dir.path / "s.sock").string(), {.max_clients = 2});
   REQUIRE(socket);
@@ -84,7 +84,7 @@ TEST_CASE("the ready socket holds at most max_clients; one that leaves frees its
 }
 
 TEST_CASE("an answer the client never reads is dropped after the write timeout") {
-  TempDir dir;
+  ScratchDir dir;
   boost::asio::io_context io;
   auto socket = handoff::ReadySocket::listen(io, (dir.path / "s.sock").string(),
                                              {.max_clients = 1, .write_timeout = 50ms});
@@ -104,7 +104,7 @@ TEST_CASE("an answer the client never reads is dropped after the write timeout")
 }
 
 TEST_CASE("a failure reaches waiting and later clients as one error line") {
-  TempDir dir;
+  ScratchDir dir;
   boost::asio::io_context io;
   auto socket = handoff::ReadySocket::listen(io, (dir.path / "s.sock").string());
   REQUIRE(socket);

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-#include "../temp_dir.hpp"
+#include "../scratch_dir.hpp"
 #include "stage/name_lock.hpp"
 
 namespace {
@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 using namespace tensorinit;
 using namespace tensorinit::stage;
 
-struct ShmDir : tensorinit::testing::TempDir {
-  ShmDir() : TempDir("/dev/shm/tensorinit-lock-test-XXXXXX") {}
+struct ShmDir : tensorinit::testing::ScratchDir {
+  ShmDir() : ScratchDir("/dev/shm/tensorinit-lock-test-XXXXXX") {}
 };
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../temp_dir.hpp"
+#include "../scratch_dir.hpp"
 #include "stage/shm_arena.hpp"
 
 namespace {
@@ -19,8 +19,8 @@ namespace fs = std::filesystem;
 using namespace tensorinit;
 using namespace tensorinit::stage;
 
-struct ShmDir : tensorinit::testing::TempDir {
-  ShmDir() : TempDir("/dev/shm/tensorinit-arena-test-XXXXXX") {}
+struct ShmDir : tensorinit::testing::ScratchDir {
+  ShmDir() : ScratchDir("/dev/shm/tensorinit-arena-test-XXXXXX") {}
 };
 
 std::vector<std::string> names_in(const fs::path& dir) {

@@ -1,5 +1,6 @@
 // A private directory for one test, removed with everything in it. `pattern` ends in XXXXXX
-// (mkdtemp); under /dev/shm for what must live on tmpfs.
+// (mkdtemp); under /dev/shm for what must live on tmpfs. (Not named TempDir: format/test_files.hpp
+// has a TempDir in this namespace, and two inline classes of one name break the link, ODR.)
 #pragma once
 
 #include <stdlib.h>
@@ -9,17 +10,17 @@
 
 namespace tensorinit::testing {
 
-struct TempDir {
+struct ScratchDir {
   std::filesystem::path path;
-  explicit TempDir(std::string pattern = "/tmp/tensorinit-test-XXXXXX") {
+  explicit ScratchDir(std::string pattern = "/tmp/tensorinit-test-XXXXXX") {
     if (::mkdtemp(pattern.data()) != nullptr) path = pattern;
   }
-  ~TempDir() {
+  ~ScratchDir() {
     std::error_code ignored;
     if (!path.empty()) std::filesystem::remove_all(path, ignored);
   }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
 };
 
 }  // namespace tensorinit::testing
