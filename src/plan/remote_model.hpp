@@ -30,8 +30,8 @@ struct RemoteModel {
   std::string shard_index_url;             // its redacted URL (the cache record's)
 };
 
-// The URL a cache record gives for a file of this source: the source's url joined with name (before
-// any query), redacted.
+// The URL a cache record gives for a file of this source: the source's url, redacted, with its
+// query dropped, then '/' and name (so that the last segment is the file's name).
 std::string remote_file_url(const manifest::Source& source, const std::string& name);
 
 // Readers for a remote load: the source's `connections`, else 8 per usable core (at least 16):
