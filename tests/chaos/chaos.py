@@ -14,6 +14,7 @@ otherwise, 2 on a harness error.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -127,6 +128,8 @@ def main():
     if unknown:
         p.error(f"unknown classes {sorted(unknown)}")
     ctx = Context(args)
+    # SIGTERM (a CI timeout) unwinds like Ctrl-C, so servers stop and mounts go.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     seeds = args.replay or [args.seed * 100000 + i for i in range(args.count)]
     only_flag = f" --only {','.join(only)}" if only else ""
     print(f"chaos: {len(seeds)} scenario(s), tensorinit {ctx.tensorinit}, work {ctx.work}, "

@@ -23,6 +23,7 @@ import variants
 
 DOCUMENTED = {64, 65, 66, 69, 70, 74, 77, 78, 126, 127}
 SIGNO = {"TERM": 15, "KILL": 9, "HUP": 1}
+STOP_SECONDS = 7  # a SIGTERM'd instance ends within grace (3s) and then some; generous on a busy machine
 
 
 def norm(version):
@@ -102,6 +103,9 @@ class Oracle:
         if len(seen) > 1:
             self.violation(inst, f"the server saw the weights change under it (versions {sorted(seen, key=str)})")
         error_lines = [l for l in inst.err.splitlines() if l.startswith("tensorinit: error:")]
+        if sent in ("TERM", "HUP") and not spec["hold"] and inst.exit_at - inst.signal_at > STOP_SECONDS:
+            self.violation(inst, f"took {inst.exit_at - inst.signal_at:.1f}s to stop after SIG{sent} "
+                                 f"(grace is 3s; stderr: {tail(inst.err, 200)})")
         handed = bool(verified or errors)
         if code == 0 and not killed:
             if spec["cmd"] in ("load", "none"):

@@ -14,6 +14,7 @@ from models import FIXTURE_KEY, FIXTURE_PASSPHRASE
 import variants
 
 HANG_SECONDS = float(os.environ.get("CHAOS_HANG_SECONDS", 120))
+UNSHARE_KILLED = "unshare: sigprocmask unblock failed: Invalid argument\n"
 SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL, "HUP": signal.SIGHUP}
 
 
@@ -174,7 +175,8 @@ class Run:
             return
         try:
             os.kill(inst.pid, SIGNALS[s["sig"]])
-            inst.signal_sent = (s["sig"], round(time.monotonic() - inst.started_at, 4))
+            inst.signal_at = time.monotonic()
+            inst.signal_sent = (s["sig"], round(inst.signal_at - inst.started_at, 4))
         except ProcessLookupError:
             pass
 
@@ -246,6 +248,10 @@ class Run:
             inst.stdout.seek(0)
             inst.stderr.seek(0)
             inst.out, inst.err = inst.stdout.read(), inst.stderr.read()
+            if UNSHARE_KILLED in inst.err and inst.proc.returncode == 1:
+                # util-linux 2.38 unshare --fork, its child killed by SIGKILL, fails to re-raise it
+                inst.proc.returncode = -9
+                inst.err = inst.err.replace(UNSHARE_KILLED, "")
             inst.events = variants.read_records(inst.record)
             inst.hung = inst in hung
         self.final_listing = self.shm_listing()

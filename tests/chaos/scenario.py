@@ -112,9 +112,9 @@ def _signals(rng, sc):
     inst = random_instance(rng, "m0", source=rng.choice(["image", "image", "volume", "fault"]), big=True)
     if rng.random() < 0.6:
         inst["readers"], inst["chunk"] = 1, rng.choice(["4KiB", "16KiB", "64KiB"])
-    if inst["source"] == "fault" and rng.random() < 0.5:
-        inst["faults"] = [f"* stall skip={rng.randint(0, 4)} times=1 after=0 seconds=0.5"]
-        inst["stall_timeout"] = "5s"
+    if inst["source"] == "fault" and rng.random() < 0.5:  # a stalled plan or load: SIGTERM must still stop it
+        inst["faults"] = [f"* stall skip={rng.randint(0, 4)} times=1 after=0 seconds={rng.choice([0.5, 8])}"]
+        inst["stall_timeout"] = "10s"
     inst["signal"] = dict(when(rng), sig=rng.choice(["TERM", "TERM", "KILL", "HUP"]))
     sc["instances"].append(inst)
 
