@@ -100,8 +100,8 @@ def summarize_spec(sc):
                 f"chunk={inst['chunk']}", f"readers={inst['readers']}"]
         if inst["pid1"]:
             bits.append("pid1")
-        for key in ("signal", "mutate", "secret"):
-            if inst[key]:
+        for key in ("signal", "mutate", "secret", "path_fault"):
+            if inst.get(key):
                 bits.append(f"{key}={inst[key]}")
         if inst["faults"]:
             bits.append(f"faults={inst['faults']}")
@@ -115,7 +115,7 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--time-budget", type=float, default=0, help="stop starting scenarios after this many seconds")
-    p.add_argument("--only", default="", help="comma-separated classes: " + ",".join(scenario.CLASSES))
+    p.add_argument("--only", default="", help="comma-separated classes: " + ",".join(scenario.CLASSES + scenario.LATE_CLASSES))
     p.add_argument("--replay", type=int, nargs="+", metavar="SEED")
     p.add_argument("--tensorinit", default=os.environ.get("TENSORINIT", "build/tensorinit"))
     p.add_argument("--work", default=os.environ.get("CHAOS_WORK", f"/tmp/tensorinit-chaos-{os.getpid()}"))
@@ -124,7 +124,7 @@ def main():
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
     only = [c for c in args.only.split(",") if c]
-    unknown = set(only) - set(scenario.CLASSES)
+    unknown = set(only) - set(scenario.CLASSES) - set(scenario.LATE_CLASSES)
     if unknown:
         p.error(f"unknown classes {sorted(unknown)}")
     ctx = Context(args)

@@ -15,6 +15,7 @@ import variants
 
 HANG_SECONDS = float(os.environ.get("CHAOS_HANG_SECONDS", 120))
 UNSHARE_KILLED = "unshare: sigprocmask unblock failed: Invalid argument\n"
+PATH_HANG_SECONDS = min(30, HANG_SECONDS)
 SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL, "HUP": signal.SIGHUP}
 
 
@@ -235,8 +236,10 @@ class Run:
         if any(i.spec["hold"] for i in self.instances):
             self.spawn(lambda _: self.release_holds(), None)
         hung = []
+        # A broken path is refused at once or never: a shorter limit keeps a hang cheap.
+        self.hang_limit = PATH_HANG_SECONDS if any(i.spec.get("path_fault") for i in self.instances) else HANG_SECONDS
         for inst in self.instances:
-            left = HANG_SECONDS - (time.monotonic() - self.t0)
+            left = self.hang_limit - (time.monotonic() - self.t0)
             if not inst.exited.wait(max(left, 0.1)):
                 hung.append(inst)
         for inst in hung:
@@ -303,7 +306,7 @@ class Run:
     def clean_expected(self, inst):
         """Whether nothing in this scenario may make inst fail (then a failure is a finding)."""
         spec = inst.spec
-        if spec["signal"] or spec["mutate"] or spec["faults"] or spec["secret"] or self.sc["fill"]:
+        if spec["signal"] or spec["mutate"] or spec["faults"] or spec["secret"] or self.sc["fill"] or spec.get("path_fault"):
             return False
         if any(i.spec["signal"] for i in self.instances) and self.same_name_peers(inst):
             return False

@@ -11,12 +11,18 @@ rebuilds it exactly). Classes (`--only`):
   shm         a small tmpfs at /dev/shm (too small, or just enough), or one filling up mid-load
   concurrent  2-3 instances sharing one /dev/shm, same or different model names, several as
               PID 1 in their own pid namespaces; servers hold their weights until all are done
+  paths       a weight file replaced by a FIFO, a symlink loop, a dangling symlink, a link to
+              /dev/zero, a directory, an empty file, a sparse file declaring a 1 TiB tensor, or a
+              header with a name that is not UTF-8: a clean refusal, never a hang or exit 70
   secrets     planted secrets in URLs (userinfo, query), S3 keys and tensorizer keys, with runs
               that fail on purpose so the messages name those URLs
 """
 import random
 
 CLASSES = ["load", "remote", "faults", "signals", "mutate", "shm", "concurrent", "secrets"]
+LATE_CLASSES = ["paths"]
+LATE_SHARE = 0.05
+PATH_FAULTS = ["fifo", "loop", "dangling", "devzero", "directory", "huge", "nonutf8", "empty"]
 WEIGHTS = {"load": 3, "remote": 2, "faults": 3, "signals": 4, "mutate": 3, "shm": 2, "concurrent": 3, "secrets": 1}
 COMMANDS = ["load", "none", "exec", "signal-early", "signal-after"]
 SAFETENSORS_KINDS = ("custom", "synth")
@@ -62,6 +68,14 @@ def when(rng):
 
 def generate(seed, only=None):
     rng = random.Random(seed)
+    # Classes added later are drawn from a second generator, so the seeds of earlier runs keep
+    # their scenarios (a recorded replay line stays valid).
+    late = [c for c in LATE_CLASSES if not only or c in only]
+    if late and (random.Random(seed ^ 0x5EED).random() < LATE_SHARE or not set(only or CLASSES) & set(CLASSES)):
+        cls = random.Random(seed ^ 0xC1A55).choice(late)
+        sc = {"seed": seed, "cls": cls, "shm_size": "64MiB", "fill": None, "instances": []}
+        GENERATORS[cls](rng, sc)
+        return sc
     classes = [c for c in CLASSES if not only or c in only]
     cls = rng.choices(classes, [WEIGHTS[c] for c in classes])[0]
     sc = {"seed": seed, "cls": cls, "shm_size": "64MiB", "fill": None, "instances": []}
@@ -172,5 +186,14 @@ def _secrets(rng, sc):
     sc["instances"].append(inst)
 
 
-GENERATORS = {"load": _load, "remote": _remote, "faults": _faults, "signals": _signals, "mutate": _mutate,
+def _paths(rng, sc):
+    inst = random_instance(rng, "m0", allow=SAFETENSORS_KINDS)
+    inst["target"] = rng.choice(["host", "host", "pagecache"])
+    inst["path_fault"] = rng.choice(PATH_FAULTS)
+    if inst["path_fault"] == "huge":  # pagecache would really read 1 TiB of holes
+        inst["target"] = "host"
+    sc["instances"].append(inst)
+
+
+GENERATORS = {"paths": _paths, "load": _load, "remote": _remote, "faults": _faults, "signals": _signals, "mutate": _mutate,
               "shm": _shm, "concurrent": _concurrent, "secrets": _secrets}

@@ -32,7 +32,7 @@ def prepare_source(run, inst):
     ctx, spec, sc = run.ctx, inst.spec, run.sc
     model = ctx.models.get(tuple(spec["model"]))
     inst.store_model = model
-    if spec["mutate"]:
+    if spec["mutate"] or spec.get("path_fault"):
         model = ctx.models.copy(model, os.path.join(run.dir, f"model-{inst.index}"))
     inst.model = model
     inst.versions = [dict(model.expected)]
@@ -43,6 +43,8 @@ def prepare_source(run, inst):
         inst.file_versions[f] = {whole_sha(data)}
         if spec["source"] == "fault":
             inst.file_versions[f].add(whole_sha(data.translate(INVERT)))
+    if spec.get("path_fault"):
+        inst.broken = break_path(model, spec["path_fault"])
     inst.record = os.path.join(run.dir, f"server-{inst.index}.jsonl")
     inst.extra_env = {}
     inst.secrets = []
@@ -158,11 +160,55 @@ def mutate(run, inst, m):
     return f"swapped {name}"
 
 
+def break_path(model, fault):
+    """Replaces the model's first weight file by something that is not one; returns what."""
+    name = weight_files(model)[0]
+    path = os.path.join(model.root, name)
+    os.unlink(path)
+    if fault == "fifo":
+        os.mkfifo(path)
+    elif fault == "loop":
+        os.symlink(name + ".b", path)
+        os.symlink(name, path + ".b")
+    elif fault == "dangling":
+        os.symlink(path + ".missing", path)
+    elif fault == "devzero":
+        os.symlink("/dev/zero", path)
+    elif fault == "directory":
+        os.mkdir(path)
+    elif fault == "empty":
+        open(path, "wb").close()
+    elif fault == "huge":  # a sparse file whose header declares one F32 tensor of 1 TiB
+        header = json.dumps({"w": {"dtype": "F32", "shape": [1 << 38], "data_offsets": [0, 1 << 40]}}).encode()
+        header += b" " * (-len(header) % 8)
+        with open(path, "wb") as f:
+            f.write(len(header).to_bytes(8, "little") + header)
+            f.truncate(8 + len(header) + (1 << 40))
+    elif fault == "nonutf8":  # a valid file but for a tensor name that is not UTF-8
+        header = b'{"w\xff\xfe": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}}'
+        header += b" " * (-len(header) % 8)
+        with open(path, "wb") as f:
+            f.write(len(header).to_bytes(8, "little") + header + b"abcd")
+    return f"{name}: {fault}"
+
+
+def remove_path(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
 def restore_source(run, inst):
     """Puts the sources back as first written (a new file, renamed over) and clears fault rules."""
-    if inst.spec["mutate"]:
+    if inst.spec["mutate"] or inst.spec.get("path_fault"):
+        for f in os.listdir(inst.model.root):
+            if f.endswith(".b"):
+                os.unlink(os.path.join(inst.model.root, f))
         for f in inst.model.files:
             src, dst = os.path.join(inst.store_model.root, f), os.path.join(inst.model.root, f)
+            if not os.path.isfile(dst) or os.path.islink(dst):
+                remove_path(dst)
             shutil.copyfile(src, dst + ".restore")
             os.replace(dst + ".restore", dst)
     if inst.spec["source"] == "fault":
