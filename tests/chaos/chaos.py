@@ -82,7 +82,7 @@ def run_scenario(ctx, sc):
             if name in done:
                 continue
             done.add(name)
-            st = os.statvfs(run.shm_dir())
+            st = os.statvfs(run.shm_dir(inst))
             if ctx.root and st.f_bavail * st.f_frsize < oracle.arena_bytes(inst.versions[0]) + 65536:
                 continue  # no room for a second copy: the clean load would be a 74 by design
             check.check_clean(inst, run.clean_load(inst))

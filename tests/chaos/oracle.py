@@ -198,15 +198,14 @@ class Oracle:
     # --- the shm dir and the cache --------------------------------------------------------------
     def check_leftovers(self):
         run = self.run
-        listing = run.final_listing
-        for name in sorted({run.model_name(i) for i in run.instances}):
-            peers = [i for i in run.instances if run.model_name(i) == name]
-            ours = [f for f in listing if f"tensorinit-{name}" in f and not f.endswith(".lock")]
+        for shm, name, peers in run.groups():
+            ours = [f for f in run.final_listing[shm] if f"tensorinit-{name}" in f and not f.endswith(".lock")]
             table = f"tensorinit-{name}.json"
             anyone_ok = any(i.proc.returncode == 0 or variants.server_verified(i) for i in peers)
             any_kill = any(i.signal_sent and i.signal_sent[0] == "KILL" or i.hung for i in peers)
             if table in ours:
-                self.check_snapshot(peers[0], run.final_tables.get(name), "left in the shm dir")
+                self.check_snapshot(peers[0], run.final_tables.get((shm, name)), "left in the shm dir",
+                                    [v for i in peers for v in i.versions])
                 if not anyone_ok and not any_kill:
                     self.violation(peers[0], f"failed run(s) left a published table {table} (exits "
                                              f"{[i.proc.returncode for i in peers]})")

@@ -42,8 +42,12 @@ class Run:
         self.dir = os.path.join(ctx.work, "s", str(sc["seed"]))
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
-        self.shm = os.path.join(self.dir, "shm")
-        os.makedirs(self.shm)
+        # One shm dir for all (instances of one machine), or one each (replicas: containers of
+        # their own sharing only the cache volume).
+        self.shms = [os.path.join(self.dir, f"shm{i}" if sc.get("separate_shm") else "shm")
+                     for i in range(len(sc["instances"]))]
+        for d in set(self.shms):
+            os.makedirs(d)
         self.hold = os.path.join(self.dir, "hold")
         self.instances = [Instance(spec, i) for i, spec in enumerate(sc["instances"])]
         self.t0 = time.monotonic()
@@ -56,13 +60,14 @@ class Run:
     def mount(self):
         if not self.ctx.root:
             return
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.sc['shm_size'].replace('iB', '')},mode=1777",
-                        "chaos-shm", self.shm], check=True)
-        self.mounted = True
+        for d in sorted(set(self.shms)):
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.sc['shm_size'].replace('iB', '')},mode=1777",
+                            "chaos-shm", d], check=True)
+            self.mounted = True
 
-    def shm_dir(self):
-        """The directory tensorinit sees as /dev/shm (the real one when not root)."""
-        return self.shm if self.ctx.root else "/dev/shm"
+    def shm_dir(self, inst=None):
+        """The directory inst's tensorinit sees as /dev/shm (the real one when not root)."""
+        return self.shms[inst.index if inst else 0] if self.ctx.root else "/dev/shm"
 
     def model_name(self, inst):
         return inst.spec["name"] if self.ctx.root else f"chaos{os.getpid()}-{self.sc['seed']}-{inst.spec['name']}"
@@ -78,7 +83,7 @@ class Run:
         wrap = ["unshare", "-m", "--propagation", "private"]
         if spec["pid1"] and not load_only:
             wrap += ["-p", "-f", "--mount-proc"]
-        return wrap + ["sh", "-c", 'mount --bind "$0" /dev/shm && exec "$@"', self.shm] + args
+        return wrap + ["sh", "-c", 'mount --bind "$0" /dev/shm && exec "$@"', self.shms[inst.index]] + args
 
     def environment(self, inst):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TENSORINIT_"))}
@@ -118,14 +123,14 @@ class Run:
     def snapshot_table(self, inst):
         """The table of inst's name as it is now: (text, hashes or error), or None."""
         from server import table_hashes  # noqa: PLC0415
-        path = os.path.join(self.shm_dir(), f"tensorinit-{self.model_name(inst)}.json")
+        path = os.path.join(self.shm_dir(inst), f"tensorinit-{self.model_name(inst)}.json")
         try:
             with open(path) as f:
                 text = f.read()
         except OSError:
             return None
         try:
-            return text, table_hashes(path, self.shm_dir())
+            return text, table_hashes(path, self.shm_dir(inst))
         except Exception as e:  # noqa: BLE001
             return text, f"{type(e).__name__}: {e}"
 
@@ -160,7 +165,7 @@ class Run:
         while not inst.exited.is_set():
             if when == "start":
                 return True
-            if when == "partial" and any(f"tensorinit-{name}" in f for f in os.listdir(self.shm_dir())):
+            if when == "partial" and any(f"tensorinit-{name}" in f for f in os.listdir(self.shm_dir(inst))):
                 return True
             if when == "server" and os.path.exists(inst.record):
                 return True
@@ -197,7 +202,7 @@ class Run:
             return
         time.sleep(fill["delay_ms"] / 1000)
         n = variants.parse_size(fill["bytes"])
-        path = os.path.join(self.shm_dir(), "filler")
+        path = os.path.join(self.shm_dir(inst), "filler")
         self.filled = 0
         try:
             with open(path, "wb") as f:
@@ -257,8 +262,8 @@ class Run:
                 inst.err = inst.err.replace(UNSHARE_KILLED, "")
             inst.events = variants.read_records(inst.record)
             inst.hung = inst in hung
-        self.final_listing = self.shm_listing()
-        self.final_tables = {self.model_name(i): self.snapshot_table(i) for i in self.instances}
+        self.final_listing = {d: self.shm_listing(d) for d in set(self.shm_dir(i) for i in self.instances)}
+        self.final_tables = {(self.shm_dir(i), self.model_name(i)): self.snapshot_table(i) for i in self.instances}
         return hung
 
     def kill(self, inst):
@@ -285,7 +290,16 @@ class Run:
 
     # --- questions the oracle asks ------------------------------------------------------------
     def same_name_peers(self, inst):
-        return [i for i in self.instances if i is not inst and self.model_name(i) == self.model_name(inst)]
+        """Instances that contend with inst for its name: the same name in the same shm dir."""
+        return [i for i in self.instances if i is not inst and self.model_name(i) == self.model_name(inst)
+                and self.shm_dir(i) == self.shm_dir(inst)]
+
+    def groups(self):
+        """(shm dir, name, instances) for every name in every shm dir."""
+        out = {}
+        for i in self.instances:
+            out.setdefault((self.shm_dir(i), self.model_name(i)), []).append(i)
+        return [(d, n, peers) for (d, n), peers in sorted(out.items())]
 
     def versions_for_name(self, inst):
         return [v for i in self.instances if self.model_name(i) == self.model_name(inst) for v in i.versions]
@@ -314,14 +328,17 @@ class Run:
             return False
         if not self.config_ok(inst):
             return False
+        if self.sc.get("separate_shm") and (spec["target"] == "pagecache" or any(
+                i.spec["signal"] or i.spec["faults"] for i in self.instances)):
+            return False  # pagecache replicas: 69 while another fills the cache (README)
         from oracle import arena_bytes  # noqa: PLC0415
         need = sum(arena_bytes(i.versions[0]) + 65536 for i in self.instances)
         return not self.ctx.root or need <= variants.parse_size(self.sc["shm_size"])
 
     # --- after --------------------------------------------------------------------------------
-    def shm_listing(self):
+    def shm_listing(self, d):
         try:
-            return sorted(os.listdir(self.shm_dir()))
+            return sorted(os.listdir(d))
         except OSError:
             return []
 
@@ -346,7 +363,8 @@ class Run:
                     except OSError:
                         pass
         if self.mounted:
-            subprocess.run(["umount", "-l", self.shm], check=False)
+            for d in sorted(set(self.shms)):
+                subprocess.run(["umount", "-l", d], check=False)
         variants.cleanup_sources(self)
         if not keep:
             shutil.rmtree(self.dir, ignore_errors=True)

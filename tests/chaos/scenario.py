@@ -14,14 +14,16 @@ rebuilds it exactly). Classes (`--only`):
   paths       a weight file replaced by a FIFO, a symlink loop, a dangling symlink, a link to
               /dev/zero, a directory, an empty file, a sparse file declaring a 1 TiB tensor, or a
               header with a name that is not UTF-8: a clean refusal, never a hang or exit 70
+  replicas    2-3 instances of one model name, each with a shm dir of its own (containers on one
+              node) but one model.cache volume, from http, s3 or the fault server, some killed
   secrets     planted secrets in URLs (userinfo, query), S3 keys and tensorizer keys, with runs
               that fail on purpose so the messages name those URLs
 """
 import random
 
 CLASSES = ["load", "remote", "faults", "signals", "mutate", "shm", "concurrent", "secrets"]
-LATE_CLASSES = ["paths"]
-LATE_SHARE = 0.05
+LATE_CLASSES = ["paths", "replicas"]
+LATE_SHARE = 0.08
 PATH_FAULTS = ["fifo", "loop", "dangling", "devzero", "directory", "huge", "nonutf8", "empty"]
 WEIGHTS = {"load": 3, "remote": 2, "faults": 3, "signals": 4, "mutate": 3, "shm": 2, "concurrent": 3, "secrets": 1}
 COMMANDS = ["load", "none", "exec", "signal-early", "signal-after"]
@@ -195,5 +197,24 @@ def _paths(rng, sc):
     sc["instances"].append(inst)
 
 
-GENERATORS = {"paths": _paths, "load": _load, "remote": _remote, "faults": _faults, "signals": _signals, "mutate": _mutate,
+def _replicas(rng, sc):
+    sc["separate_shm"] = True
+    source = rng.choice(["fault", "fault", "http", "s3"])
+    spec = random_model_spec(rng, ("custom", "synth", "tensorizer", "packed"), big=True)
+    for i in range(rng.randint(2, 3)):
+        inst = random_instance(rng, "m0", source=source)
+        inst.update(model=list(spec), cache=True, pid1=rng.random() < 0.5, start_delay_ms=rng.choice([0, 0, 2, 10]),
+                    target=rng.choice(["host", "host", "host", "pagecache"]))
+        if rng.random() < 0.6:
+            inst["readers"], inst["chunk"] = rng.choice([1, 2]), rng.choice(["4KiB", "16KiB", "64KiB"])
+        sc["instances"].append(inst)
+    first = sc["instances"][0]
+    if source == "fault" and rng.random() < 0.5:  # the server's rules apply to every replica
+        first["faults"] = [f"* {rng.choice(['reset', 'short', 'stall'])} skip={rng.randint(0, 8)} times=1 "
+                           f"after={rng.choice([0, 4096])} seconds=0.3"]
+    if rng.random() < 0.4:
+        rng.choice(sc["instances"])["signal"] = dict(when(rng), sig=rng.choice(["KILL", "KILL", "TERM"]))
+
+
+GENERATORS = {"paths": _paths, "replicas": _replicas, "load": _load, "remote": _remote, "faults": _faults, "signals": _signals, "mutate": _mutate,
               "shm": _shm, "concurrent": _concurrent, "secrets": _secrets}

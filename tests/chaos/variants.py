@@ -87,12 +87,13 @@ def prepare_source(run, inst):
         ctx.services.publish(model, path)
     else:
         base = ctx.services.fault_server()
-        path = f"f{sc['seed']}-{inst.index}"
-        shutil.rmtree(os.path.join(ctx.services.www, path), ignore_errors=True)
-        shutil.copytree(model.root, os.path.join(ctx.services.www, path))
-        run.fault_dirs = getattr(run, "fault_dirs", []) + [path]
-        for line in ["clear", "set if_match honour", "set etag strong"] + spec["fault_set"]:
-            ctx.services.fault_command(line)
+        path = fault_prefix(run, inst)
+        if path not in getattr(run, "fault_dirs", []):  # replicas share one
+            shutil.rmtree(os.path.join(ctx.services.www, path), ignore_errors=True)
+            shutil.copytree(model.root, os.path.join(ctx.services.www, path))
+            run.fault_dirs = getattr(run, "fault_dirs", []) + [path]
+            for line in ["clear", "set if_match honour", "set etag strong"] + spec["fault_set"]:
+                ctx.services.fault_command(line)
         for rule in spec["faults"]:
             ctx.services.fault_command("fault " + rule)
     url = f"{base}/{prefix or path}/"
@@ -103,6 +104,10 @@ def prepare_source(run, inst):
         if secret["where"] in ("query", "both"):
             url += f"?X-Amz-Signature={token}"
     inst.source_entry = f'{{type: http, url: "{url}"{tail}}}'
+
+
+def fault_prefix(run, inst):
+    return f"f{run.sc['seed']}" + ("" if run.sc.get("separate_shm") else f"-{inst.index}")
 
 
 def write_manifest(run, inst):
@@ -214,7 +219,7 @@ def restore_source(run, inst):
     if inst.spec["source"] == "fault":
         for line in ["clear", "set if_match honour", "set etag strong"]:
             run.ctx.services.fault_command(line)
-        path = f"f{run.sc['seed']}-{inst.index}"
+        path = fault_prefix(run, inst)
         for f in inst.model.files:
             dst = os.path.join(run.ctx.services.www, path, f)
             shutil.copyfile(os.path.join(inst.model.root, f), dst + ".restore")
