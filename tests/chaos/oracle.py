@@ -148,7 +148,8 @@ class Oracle:
         ok = code == 0 and not killed
         need = arena_bytes(inst.versions[0]) + 16384
         size = variants.parse_size(sc["shm_size"])
-        if spec["target"] == "host" and need > size and self.run.ctx.root and not inst.signal_sent and not handed:
+        if (spec["target"] == "host" and need > size and self.run.ctx.root and not inst.signal_sent and not handed
+                and self.run.config_ok(inst)):
             if code not in (74,) and not (killed or (inst.signal_sent and code >= 128)):
                 self.violation(inst, f"arena of {need} bytes in a {size}-byte shm dir: exit {code}, wanted 74")
             return
