@@ -100,7 +100,7 @@ def summarize_spec(sc):
                 f"chunk={inst['chunk']}", f"readers={inst['readers']}"]
         if inst["pid1"]:
             bits.append("pid1")
-        for key in ("signal", "mutate", "secret", "path_fault"):
+        for key in ("signal", "mutate", "secret", "path_fault", "bad_command"):
             if inst.get(key):
                 bits.append(f"{key}={inst[key]}")
         if inst["faults"]:

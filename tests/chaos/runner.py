@@ -320,7 +320,8 @@ class Run:
     def clean_expected(self, inst):
         """Whether nothing in this scenario may make inst fail (then a failure is a finding)."""
         spec = inst.spec
-        if spec["signal"] or spec["mutate"] or spec["faults"] or spec["secret"] or self.sc["fill"] or spec.get("path_fault"):
+        if (spec["signal"] or spec["mutate"] or spec["faults"] or spec["secret"] or self.sc["fill"] or spec.get("path_fault")
+                or (spec.get("bad_command") and spec["cmd"] not in ("load", "none"))):
             return False
         if any(i.spec["signal"] for i in self.instances) and self.same_name_peers(inst):
             return False

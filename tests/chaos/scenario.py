@@ -1,7 +1,8 @@
 """Random scenarios, each a plain dict drawn from random.Random(seed) alone (so `--replay SEED`
 rebuilds it exactly). Classes (`--only`):
   load        one instance, a random model, format, target, chunk size, readers, direct_io,
-              verify and handoff (load --keep, none, exec, signal early/after-load), maybe PID 1
+              verify and handoff (load --keep, none, exec, signal early/after-load), maybe PID 1;
+              sometimes a server command that is missing or not executable (126/127, nothing left)
   remote      the same from http (nginx) or s3 (moto_server), maybe through model.cache
   faults      http from the fault server: resets, short bodies, stalls, drops, 5xx/429/403/404,
               ignored ranges, files replaced mid-load, weak or missing ETags, ignored If-Match
@@ -86,7 +87,12 @@ def generate(seed, only=None):
 
 
 def _load(rng, sc):
-    sc["instances"].append(random_instance(rng, "m0", big=True))
+    inst = random_instance(rng, "m0", big=True)
+    # A server command that cannot run (drawn apart: earlier seeds keep their scenarios).
+    side = random.Random(sc["seed"] ^ 0xBAD)
+    if side.random() < 0.12:
+        inst["bad_command"] = side.choice(["missing", "noexec"])
+    sc["instances"].append(inst)
 
 
 def _remote(rng, sc):

@@ -116,6 +116,13 @@ def write_manifest(run, inst):
     server = [sys.executable, os.path.join(run.ctx.tests_dir, "chaos", "server.py"), inst.record,
               "signal" if spec["cmd"] == "signal-early" else "exec"] + ([run.hold] if spec["hold"] else [])
     # after-load starts the server once the weights are ready: no signal then (README)
+    if spec.get("bad_command") == "missing":
+        server = [os.path.join(run.dir, "no-such-server")]
+    elif spec.get("bad_command") == "noexec":
+        server = [os.path.join(run.dir, "not-executable")]
+        with open(server[0], "w") as f:
+            f.write("#!/bin/sh\nexit 0\n")
+        os.chmod(server[0], 0o644)
     stage = (f"{{target: {spec['target']}, chunk_size: {spec['chunk']}, readers: {spec['readers']}, "
              f"direct_io: {spec['direct_io']}" + (f", memory_limit: {spec['memory_limit']}" if spec["memory_limit"]
                                                   else "") + "}")
