@@ -135,7 +135,7 @@ def main():
     print(f"chaos: {len(seeds)} scenario(s), tensorinit {ctx.tensorinit}, work {ctx.work}, "
           f"{'root' if ctx.root else 'not root: no tmpfs or pid namespaces'}", flush=True)
     start = time.monotonic()
-    ran, skipped, violations, notes, per_class = 0, 0, [], [], {}
+    ran, skipped, violations, notes, per_class, harness_errors = 0, 0, [], [], {}, []
     try:
         for seed in seeds:
             if args.time_budget and time.monotonic() - start > args.time_budget:
@@ -150,8 +150,10 @@ def main():
             try:
                 findings, secs = run_scenario(ctx, sc)
             except Exception:  # noqa: BLE001: a harness error is reported as one, with its replay
-                print(f"HARNESS ERROR seed={seed}: replay: {replay_cmd(seed, only_flag)}\n{traceback.format_exc()}")
-                return 2
+                print(f"HARNESS ERROR seed={seed}: replay: {replay_cmd(seed, only_flag)}\n{traceback.format_exc()}",
+                      flush=True)
+                harness_errors.append(seed)
+                continue
             ran += 1
             per_class[sc["cls"]] = per_class.get(sc["cls"], 0) + 1
             bad = [f for k, f in findings if k == "violation"]
@@ -174,12 +176,12 @@ def main():
         ctx.services.close()
     elapsed = time.monotonic() - start
     print(f"chaos: {ran} scenarios in {elapsed:.0f}s ({skipped} skipped; per class {per_class}); "
-          f"{len(violations)} with violations, {len(notes)} notes", flush=True)
+          f"{len(violations)} with violations, {len(notes)} notes, {len(harness_errors)} harness errors", flush=True)
     if args.summary:
         with open(args.summary, "w") as f:
             json.dump({"ran": ran, "seconds": elapsed, "per_class": per_class, "violations": violations,
-                       "notes": notes}, f, indent=1)
-    return 1 if violations else 0
+                       "notes": notes, "harness_errors": harness_errors}, f, indent=1)
+    return 2 if harness_errors else 1 if violations else 0
 
 
 def replay_cmd(seed, only_flag):

@@ -45,7 +45,7 @@ def describe_mismatch(hashes, versions):
         return f"tensor names differ (missing {missing[:3]}, extra {extra[:3]})"
     per = []
     for name, got in hashes.items():
-        which = [i for i, ver in enumerate(versions) if norm(ver)[name] == got]
+        which = [i for i, ver in enumerate(versions) if norm(ver).get(name) == got]
         per.append((name, which))
     bad = [n for n, w in per if not w]
     if bad:
