@@ -72,7 +72,8 @@ def run_scenario(ctx, sc):
         for inst in run.instances:
             if inst.spec["secret"]:
                 r = subprocess.run([ctx.tensorinit, "plan", "-f", inst.manifest, "--json"], capture_output=True,
-                                   text=True, env=run.environment(inst), timeout=runner.HANG_SECONDS)
+                                   text=True, errors="replace", env=run.environment(inst),
+                                   timeout=runner.HANG_SECONDS)
                 inst.plan_output = r.stdout + r.stderr
         check = oracle.Oracle(run)
         findings = check.check()

@@ -103,8 +103,9 @@ class Run:
         spec = inst.spec
         if spec["start_delay_ms"]:
             time.sleep(spec["start_delay_ms"] / 1000)
-        inst.stdout = open(os.path.join(self.dir, f"stdout-{inst.index}"), "w+")
-        inst.stderr = open(os.path.join(self.dir, f"stderr-{inst.index}"), "w+")
+        # errors="replace": a message with bytes that are not UTF-8 is a finding, not a harness crash
+        inst.stdout = open(os.path.join(self.dir, f"stdout-{inst.index}"), "w+", errors="replace")
+        inst.stderr = open(os.path.join(self.dir, f"stderr-{inst.index}"), "w+", errors="replace")
         inst.started_at = time.monotonic()
         inst.proc = subprocess.Popen(self.command(inst, inst.manifest), stdout=inst.stdout, stderr=inst.stderr,
                                      stdin=subprocess.DEVNULL, env=self.environment(inst), start_new_session=True)
@@ -348,7 +349,7 @@ class Run:
         variants.restore_source(self, inst)
         env = self.environment(inst)
         r = subprocess.run(self.command(inst, inst.manifest, load_only=True), capture_output=True, text=True,
-                           env=env, timeout=HANG_SECONDS)
+                           errors="replace", env=env, timeout=HANG_SECONDS)
         return r.returncode, r.stderr, self.snapshot_table(inst)
 
     def cleanup(self, keep):

@@ -13,8 +13,9 @@ rebuilds it exactly). Classes (`--only`):
   concurrent  2-3 instances sharing one /dev/shm, same or different model names, several as
               PID 1 in their own pid namespaces; servers hold their weights until all are done
   paths       a weight file replaced by a FIFO, a symlink loop, a dangling symlink, a link to
-              /dev/zero, a directory, an empty file, a sparse file declaring a 1 TiB tensor, or a
-              header with a name that is not UTF-8: a clean refusal, never a hang or exit 70
+              /dev/zero, a directory, an empty file, a sparse file declaring a 1 TiB tensor, a
+              header with a name that is not UTF-8, or an index.json of bytes that are not UTF-8:
+              a clean refusal, never a hang or exit 70
   replicas    2-3 instances of one model name, each with a shm dir of its own (containers on one
               node) but one model.cache volume, from http, s3 or the fault server, some killed
   secrets     planted secrets in URLs (userinfo, query), S3 keys and tensorizer keys, with runs
@@ -198,6 +199,8 @@ def _paths(rng, sc):
     inst = random_instance(rng, "m0", allow=SAFETENSORS_KINDS)
     inst["target"] = rng.choice(["host", "host", "pagecache"])
     inst["path_fault"] = rng.choice(PATH_FAULTS)
+    if random.Random(sc["seed"] ^ 0x2BD).random() < 0.15:  # drawn apart: earlier seeds keep their scenarios
+        inst["path_fault"] = "badindex"
     if inst["path_fault"] == "huge":  # pagecache would really read 1 TiB of holes
         inst["target"] = "host"
     sc["instances"].append(inst)

@@ -176,6 +176,10 @@ def break_path(model, fault):
     """Replaces the model's first weight file by something that is not one; returns what."""
     name = weight_files(model)[0]
     path = os.path.join(model.root, name)
+    if fault == "badindex":  # not JSON, not UTF-8: the parser's message quotes those bytes
+        with open(os.path.join(model.root, "model.safetensors.index.json"), "wb") as f:
+            f.write(b"\x84\x85 not an index")
+        return "model.safetensors.index.json: bytes that are not UTF-8"
     os.unlink(path)
     if fault == "fifo":
         os.mkfifo(path)
@@ -215,8 +219,8 @@ def restore_source(run, inst):
     """Puts the sources back as first written (a new file, renamed over) and clears fault rules."""
     if inst.spec["mutate"] or inst.spec.get("path_fault"):
         for f in os.listdir(inst.model.root):
-            if f.endswith(".b"):
-                os.unlink(os.path.join(inst.model.root, f))
+            if f not in inst.model.files:  # what break_path added
+                remove_path(os.path.join(inst.model.root, f))
         for f in inst.model.files:
             src, dst = os.path.join(inst.store_model.root, f), os.path.join(inst.model.root, f)
             if not os.path.isfile(dst) or os.path.islink(dst):
