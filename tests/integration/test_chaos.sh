@@ -10,7 +10,7 @@ date_seed=$(date -u +%Y%m%d)
 echo "chaos: fixed seed 7 (2 scenarios of every class), then seed $date_seed (from the date) for the rest of ${budget}s"
 echo "chaos: replay any scenario with: python3 tests/chaos/chaos.py --tensorinit BUILD/tensorinit --replay SEED"
 start=$(date +%s)
-for cls in load remote faults signals mutate shm concurrent secrets paths; do
+for cls in load remote faults signals mutate shm concurrent secrets paths replicas; do
   expect_exit 0 "chaos: class $cls, fixed seed 7" $chaos --work "$TEST_TMP/work" --only "$cls" --seed 7 --count 2
   grep -E "VIOLATION|violation:|note:|replay:|HARNESS" "$TEST_TMP/stdout" | sed 's/^/    /' || true
 done
