@@ -352,7 +352,21 @@ class Run:
                            errors="replace", env=env, timeout=HANG_SECONDS)
         return r.returncode, r.stderr, self.snapshot_table(inst)
 
+    def stop_stray_servers(self):
+        """Our servers orphaned by a killed tensorinit (one that died before the server could note
+        its parent waits out its own deadline): ended here, found by this scenario's record path."""
+        marks = [inst.record.encode() for inst in self.instances if hasattr(inst, "record")]
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+                if b"chaos/server.py" in cmdline and any(m in cmdline for m in marks):
+                    os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
     def cleanup(self, keep):
+        self.stop_stray_servers()
         for inst in self.instances:
             for f in (getattr(inst, "stdout", None), getattr(inst, "stderr", None)):
                 if f:
