@@ -59,7 +59,7 @@ Status add_file(ModelIndex& model, const std::string& path) {
     return std::unexpected(e);
   }
   std::vector<TensorEntry> tensors;
-  WeightFile file{path, (*source)->size()};
+  WeightFile file{.path = path, .size = (*source)->size()};
   if (model.format == "packed" || ends_with(path, ".zst")) {
     auto layout = read_packed_safetensors(**source, file);
     if (!layout) return std::unexpected(layout.error());
@@ -74,6 +74,7 @@ Status add_file(ModelIndex& model, const std::string& path) {
     tensors = std::move(layout->tensors);
   }
   const auto file_index = static_cast<uint32_t>(model.files.size());
+  file.source = std::move(*source);
   model.files.push_back(std::move(file));
   for (auto& t : tensors) {
     t.file = file_index;
@@ -102,10 +103,30 @@ Status check_unique_names(const ModelIndex& model, const std::string& dir) {
   return {};
 }
 
-std::vector<std::string> list_files(const fs::path& dir, std::string_view extension, std::error_code& ec) {
+// What a failed std::filesystem query on an input path means for the planner: permission is
+// Code::denied, anything else (a symlink loop, a dangling link, a name too long) makes the
+// candidate unusable, Code::no_source. Never an exception: every call here takes an error_code.
+Error unreadable(const std::string& path, const std::error_code& ec) {
+  const bool denied = ec == std::errc::permission_denied || ec == std::errc::operation_not_permitted;
+  return Error{denied ? Code::denied : Code::no_source, fmt::format("unreadable: {}: {}", path, ec.message())};
+}
+
+// Every *<extension> in `dir` that is a file (a symlink to one counts). One that cannot be examined
+// (a symlink loop, a dangling link) makes the listing fail naming it: the model would be loaded
+// without it. Directories of that name are not files and are skipped.
+Result<std::vector<std::string>> list_files(const fs::path& dir, std::string_view extension) {
   std::vector<std::string> files;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (it->is_regular_file() && it->path().extension() == extension) files.push_back(it->path().string());
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() != extension) continue;
+    std::error_code stat_ec;
+    const auto status = it->status(stat_ec);
+    if (stat_ec) return std::unexpected(unreadable(it->path().string(), stat_ec));
+    if (fs::is_regular_file(status)) files.push_back(it->path().string());
+  }
+  if (ec) return fail(ec == std::errc::permission_denied ? Code::denied : Code::no_source,
+                      fmt::format("{}: cannot list: {}", dir.string(), ec.message()));
   return files;
 }
 
@@ -114,7 +135,9 @@ Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format)
   model.dir = dir.string();
   const fs::path index_path = dir / kShardIndexName;
   std::error_code ec;
-  if (fs::exists(index_path, ec)) {
+  const bool has_index = fs::exists(index_path, ec);
+  if (ec) return std::unexpected(unreadable(index_path.string(), ec));
+  if (has_index) {
     auto index = read_shard_index(index_path);
     if (!index) return std::unexpected(index.error());
     for (const auto& shard : index->shards)
@@ -126,18 +149,19 @@ Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format)
   }
   // Safetensors files first (unless the manifest says tensorizer); a directory of *.tensors only
   // is a tensorizer model.
-  std::vector<std::string> files = list_files(dir, ".safetensors", ec);
-  if (!ec && (files.empty() || format == manifest::Format::tensorizer) && format != manifest::Format::safetensors) {
-    files = list_files(dir, ".tensors", ec);
-    if (!files.empty()) model.format = "tensorizer";
+  auto listed = list_files(dir, ".safetensors");
+  if (listed && (listed->empty() || format == manifest::Format::tensorizer) && format != manifest::Format::safetensors) {
+    listed = list_files(dir, ".tensors");
+    if (listed && !listed->empty()) model.format = "tensorizer";
   }
   // Packed files (*.zst) when the manifest says so, or when there is nothing else.
-  if (!ec && (files.empty() || format == manifest::Format::packed) && format != manifest::Format::safetensors &&
+  if (listed && (listed->empty() || format == manifest::Format::packed) && format != manifest::Format::safetensors &&
       format != manifest::Format::tensorizer) {
-    files = list_files(dir, ".zst", ec);
-    if (!files.empty()) model.format = "packed";
+    listed = list_files(dir, ".zst");
+    if (listed && !listed->empty()) model.format = "packed";
   }
-  if (ec) return fail(Code::denied, fmt::format("{}: cannot list: {}", dir.string(), ec.message()));
+  if (!listed) return std::unexpected(listed.error());
+  std::vector<std::string>& files = *listed;
   if (files.empty()) {
     if (auto ok = check_format(dir.string() + "/", format); !ok) return std::unexpected(ok.error());
     // Missing rather than malformed: an empty cache directory or an unpopulated volume is a
@@ -160,8 +184,7 @@ Result<ModelIndex> index_local_model(const std::string& path, manifest::Format f
   std::error_code ec;
   auto status = fs::status(path, ec);
   if (ec || !fs::exists(status)) {
-    if (ec && ec != std::errc::no_such_file_or_directory)
-      return fail(Code::denied, fmt::format("unreadable: {}: {}", path, ec.message()));
+    if (ec && ec != std::errc::no_such_file_or_directory) return std::unexpected(unreadable(path, ec));
     return fail(Code::no_source, fmt::format("missing: {} does not exist", path));
   }
   if (auto ok = check_format(path, format); !ok) return std::unexpected(ok.error());

@@ -2,8 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace tensorinit::io {
+class FileSource;  // io/file_source.hpp
+}  // namespace tensorinit::io
 
 namespace tensorinit::format {
 
@@ -28,6 +33,10 @@ struct WeightFile {
   bool packed = false;
   uint64_t stored_size = 0;     // packed: the file's own size
   uint64_t frame_bytes = 0;     // packed: decoded bytes per frame (0: frames of varying size)
+  // A local file: the descriptor its header was read from. Staging reads these bytes, never the
+  // path again, and checks the file's identity (io::FileIdentity) before trusting them. Shared by
+  // copies of the index; null for remote files (their sources are the plan's RemoteModel).
+  std::shared_ptr<io::FileSource> source;
 };
 
 struct ModelIndex {

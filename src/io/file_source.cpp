@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -24,6 +25,25 @@ Code code_for_errno(int err) {
 }
 
 bool aligned(uint64_t v) { return v % kDirectAlign == 0; }
+
+FileIdentity identity_of(const struct stat& st) {
+  constexpr int64_t kNs = 1'000'000'000;
+  return {.device = static_cast<uint64_t>(st.st_dev),
+          .inode = static_cast<uint64_t>(st.st_ino),
+          .size = static_cast<uint64_t>(st.st_size),
+          .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * kNs + st.st_mtim.tv_nsec,
+          .ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * kNs + st.st_ctim.tv_nsec};
+}
+
+// What differs between two identities, for messages ("size 100 -> 90 bytes, modified").
+std::string what_changed(const FileIdentity& was, const FileIdentity& now) {
+  if (was.device != now.device || was.inode != now.inode) return "it is another file now (device/inode differ)";
+  std::string out;
+  if (was.size != now.size) out = fmt::format("size {} -> {} bytes", was.size, now.size);
+  if (was.mtime_ns != now.mtime_ns) out += out.empty() ? "modified" : ", modified";
+  else if (was.ctime_ns != now.ctime_ns) out += out.empty() ? "status changed (ctime)" : ", status changed (ctime)";
+  return out;
+}
 
 }  // namespace
 
@@ -52,15 +72,40 @@ Result<std::unique_ptr<FileSource>> FileSource::open(const std::string& path) {
   if (::fstat(fd, &st) != 0) return fail(Code::io, fmt::format("{}: {}", path, std::strerror(errno)));
   if (!S_ISREG(st.st_mode)) return fail(Code::no_source, fmt::format("{}: not a regular file", path));
   if (int flags = ::fcntl(fd, F_GETFL); flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  return std::unique_ptr<FileSource>(new FileSource(path, std::move(owned), static_cast<uint64_t>(st.st_size)));
+  return std::unique_ptr<FileSource>(new FileSource(path, std::move(owned), identity_of(st)));
 }
 
 bool FileSource::enable_direct() {
   if (direct()) return true;
-  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  // The file that was opened, not whatever the path names now: /proc/self/fd reopens the inode.
+  int fd = ::open(fmt::format("/proc/self/fd/{}", fd_.get()).c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  if (fd < 0 && errno != EINVAL) fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);  // no /proc
   if (fd < 0) return false;  // EINVAL on tmpfs and some FUSE filesystems
-  direct_fd_.reset(fd);
+  UniqueFd owned(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return false;
+  const FileIdentity now = identity_of(st);
+  if (now.device != identity_.device || now.inode != identity_.inode) return false;
+  direct_fd_ = std::move(owned);
   return true;
+}
+
+Status FileSource::check_unchanged() const {
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) return fail(Code::io, fmt::format("{}: {}", path_, std::strerror(errno)));
+  const FileIdentity now = identity_of(st);
+  if (now == identity_) return {};
+  return fail(Code::bad_data, fmt::format("{}: changed while it was being read ({})", path_, what_changed(identity_, now)));
+}
+
+Status FileSource::check_path() const {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0)
+    return fail(Code::bad_data, fmt::format("{}: no longer names the file that was read ({})", path_, std::strerror(errno)));
+  const FileIdentity now = identity_of(st);
+  if (now == identity_) return {};
+  return fail(Code::bad_data,
+              fmt::format("{}: no longer names the file that was read ({})", path_, what_changed(identity_, now)));
 }
 
 Status FileSource::read_direct(uint64_t offset, std::span<std::byte> out) const {
@@ -112,16 +157,23 @@ Status FileSource::warm(uint64_t offset, uint64_t len) const {
 }
 
 double FileSource::resident_fraction() const {
-  if (size_ == 0) return 1.0;
-  void* addr = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_.get(), 0);
+  const uint64_t size = identity_.size;
+  if (size == 0) return 1.0;
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd_.get(), 0);
   if (addr == MAP_FAILED) return 0.0;
-  Mapping map(addr, size_);
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  const size_t pages = (size_ + page - 1) / page;
-  std::vector<unsigned char> vec(pages);
-  if (::mincore(addr, size_, vec.data()) != 0) return 0.0;
-  size_t resident = 0;
-  for (unsigned char v : vec) resident += v & 1;
+  Mapping map(addr, size);
+  // mincore a window at a time: one byte per page of the whole file would be 256 MiB for 1 TiB.
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  constexpr uint64_t kWindowPages = 1u << 16;
+  std::vector<unsigned char> vec(static_cast<size_t>(kWindowPages));
+  const uint64_t pages = (size + page - 1) / page;
+  uint64_t resident = 0;
+  for (uint64_t first = 0; first < pages; first += kWindowPages) {
+    const uint64_t n = std::min(kWindowPages, pages - first);
+    const uint64_t len = std::min(n * page, size - first * page);
+    if (::mincore(static_cast<char*>(addr) + first * page, len, vec.data()) != 0) return 0.0;
+    for (uint64_t i = 0; i < n; ++i) resident += vec[i] & 1;
+  }
   return static_cast<double>(resident) / static_cast<double>(pages);
 }
 

@@ -12,17 +12,41 @@ namespace tensorinit::io {
 
 inline constexpr uint64_t kDirectAlign = 4096;
 
+// Which file, and which version of it: what fstat said when the file was opened. A rewrite in
+// place changes mtime and ctime (the kernel here, 6.18, gives a changed file a fine-grained
+// timestamp once its old one was read by fstat, so two changes in one clock tick still differ);
+// a rename over the path changes device/inode.
+struct FileIdentity {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
 class FileSource final : public ByteSource {
  public:
   // Opens `path` for buffered reads. Missing: Code::no_source; permission: Code::denied.
   static Result<std::unique_ptr<FileSource>> open(const std::string& path);
 
-  // Also opens an O_DIRECT descriptor. Returns false where the filesystem refuses it
-  // (O_DIRECT on tmpfs fails with EINVAL); buffered reads then serve everything.
+  // Also opens an O_DIRECT descriptor on the same file (through /proc/self/fd, else the path with
+  // its identity checked). Returns false where the filesystem refuses it (O_DIRECT on tmpfs fails
+  // with EINVAL) or the path names another file by now; buffered reads then serve everything.
+  // Not thread-safe: call before sharing the source with readers.
   bool enable_direct();
   bool direct() const { return direct_fd_.get() >= 0; }
 
-  uint64_t size() const override { return size_; }
+  uint64_t size() const override { return identity_.size; }
+  // What fstat said at open. Thread-safe.
+  const FileIdentity& identity() const { return identity_; }
+
+  // The file is the version that was opened: fstat of the descriptor gives the same identity.
+  // Otherwise Code::bad_data naming the file and what changed. Thread-safe.
+  Status check_unchanged() const;
+  // The path still names this file (a server that opens the path reads these bytes): stat of the
+  // path gives the same identity. Otherwise Code::bad_data naming the file. Thread-safe.
+  Status check_path() const;
   const std::string& name() const override { return path_; }
 
   uint64_t alignment() const override { return direct() ? kDirectAlign : 1; }
@@ -42,13 +66,13 @@ class FileSource final : public ByteSource {
  private:
   Status read_direct(uint64_t offset, std::span<std::byte> out) const;
 
-  FileSource(std::string path, UniqueFd fd, uint64_t size)
-      : path_(std::move(path)), fd_(std::move(fd)), size_(size) {}
+  FileSource(std::string path, UniqueFd fd, const FileIdentity& identity)
+      : path_(std::move(path)), fd_(std::move(fd)), identity_(identity) {}
 
   std::string path_;
   UniqueFd fd_;
   UniqueFd direct_fd_;
-  uint64_t size_ = 0;
+  FileIdentity identity_;
 };
 
 // pread until `out` is full; Code::bad_data if the file ends first, Code::io on an error.

@@ -23,7 +23,8 @@ struct CandidateProbe {
 class Environment {
  public:
   virtual ~Environment() = default;
-  // Indexes the candidate's files and checks every size against the headers. Remote sources are
+  // Indexes the candidate's files and checks every size against the headers; a local index keeps
+  // each file's descriptor for staging. A path that cannot be examined is a fault. Remote sources are
   // opened (network requests); a cache candidate (source.cached_from set) is checked against its
   // records.
   virtual CandidateProbe probe(const manifest::Source& source, manifest::Format format) = 0;

@@ -68,8 +68,21 @@ Result<format::ModelIndex> index_cache(const manifest::Source& cache, manifest::
 }
 
 CandidateProbe SystemEnvironment::probe(const manifest::Source& source, manifest::Format format) {
-  using manifest::SourceType;
   const auto start = std::chrono::steady_clock::now();
+  CandidateProbe probe;
+  // Every filesystem query on an input path takes an error_code (format/model_files.cpp); should
+  // one still throw, that candidate is unusable with the reason, and the plan goes on.
+  try {
+    probe = probe_source(source, format);
+  } catch (const fs::filesystem_error& e) {
+    probe = CandidateProbe{.fault = Error{Code::no_source, fmt::format("unreadable: {}", e.what())}};
+  }
+  index_seconds_ += seconds_since(start);
+  return probe;
+}
+
+CandidateProbe SystemEnvironment::probe_source(const manifest::Source& source, manifest::Format format) {
+  using manifest::SourceType;
   CandidateProbe probe;
   if (!source.cached_from.empty()) {
     auto index = index_cache(source, format);
@@ -88,7 +101,6 @@ CandidateProbe SystemEnvironment::probe(const manifest::Source& source, manifest
     if (index) probe.index = std::move(*index);
     else probe.fault = index.error();
   }
-  index_seconds_ += seconds_since(start);
   return probe;
 }
 

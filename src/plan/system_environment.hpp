@@ -19,6 +19,8 @@ class SystemEnvironment final : public Environment {
   double index_seconds() const { return index_seconds_; }
 
  private:
+  CandidateProbe probe_source(const manifest::Source& source, manifest::Format format);
+
   std::stop_token stop_;
   double index_seconds_ = 0;
 };

@@ -1,6 +1,9 @@
 #include "stage/stage.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <functional>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <memory>
@@ -12,16 +15,17 @@
 #include "stage/cuda_device.hpp"
 #include "stage/cuda_sink.hpp"
 #include "stage/cuda_startup.hpp"
+#include "stage/local_files.hpp"
 #include "stage/pipeline.hpp"
 #include "stage/sink.hpp"
 #include "stage/tensorizer_reads.hpp"
 #include "util/cpu.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 namespace tensorinit::stage {
 namespace {
 
-using manifest::DirectIo;
 using manifest::Target;
 
 // cuda and auto wait for `startup` (begun by the caller while it planned), or start CUDA now.
@@ -47,17 +51,25 @@ Result<Target> resolve_target(const manifest::Stage& stage, CudaStartup* startup
   return Target::cuda;
 }
 
-// Reads once, copies to every device in stage.devices (each a full replica), then exports each
-// arena. The sink (and its queued copies) is gone before any arena can be freed.
-Status stage_to_cuda(StagedModel& staged, const manifest::Stage& stage, const ReadPlan& plan,
-                     std::span<const io::ByteSource* const> sources, const PipelineOptions& options,
-                     std::stop_token stop, std::atomic<uint64_t>& progress) {
+using CudaArenas = std::shared_ptr<std::vector<CudaArena>>;
+
+// One arena per device in stage.devices, each a full replica: claimed before the read plan is
+// built, so a model too large for the device fails here, before any allocation sized by the input.
+Result<CudaArenas> allocate_cuda_arenas(const manifest::Stage& stage, uint64_t bytes) {
   auto arenas = std::make_shared<std::vector<CudaArena>>();
   for (int d : stage.devices) {
-    auto arena = CudaArena::allocate(d, staged.layout.bytes);
+    auto arena = CudaArena::allocate(d, bytes);
     if (!arena) return std::unexpected(arena.error());
     arenas->push_back(std::move(*arena));
   }
+  return arenas;
+}
+
+// Reads once, copies to every device (each a full replica), checks the files (`before_export`),
+// then exports each arena. The sink (and its queued copies) is gone before any arena can be freed.
+Status stage_to_cuda(StagedModel& staged, CudaArenas arenas, const manifest::Stage& stage, const ReadPlan& plan,
+                     std::span<const io::ByteSource* const> sources, const PipelineOptions& options,
+                     std::stop_token stop, std::atomic<uint64_t>& progress, const std::function<Status()>& before_export) {
   {
     const size_t buffer_bytes = options.chunk_size + 2 * io::kDirectAlign;
     auto sink = CudaSink::create(*arenas, {.buffer_bytes = buffer_bytes,
@@ -67,6 +79,7 @@ Status stage_to_cuda(StagedModel& staged, const manifest::Stage& stage, const Re
     if (auto ok = run_pipeline(plan, sources, **sink, options, stop, progress); !ok) return ok;
     if (auto ok = (*sink)->finish(); !ok) return ok;
   }
+  if (auto ok = before_export(); !ok) return ok;
   for (const CudaArena& arena : *arenas) {
     auto ipc = arena.export_ipc();
     if (!ipc) return std::unexpected(ipc.error());
@@ -75,35 +88,6 @@ Status stage_to_cuda(StagedModel& staged, const manifest::Stage& stage, const Re
   }
   staged.device_memory = std::move(arenas);
   return {};
-}
-
-// O_DIRECT for cold files; buffered for files already in the page cache (a direct read would
-// go to the device again) and for pagecache targets (filling the cache is the point).
-bool want_direct(const io::FileSource& file, DirectIo mode, Target target) {
-  if (mode == DirectIo::off || target == Target::pagecache) return false;
-  if (mode == DirectIo::on) return true;
-  return file.resident_fraction() < 0.5;
-}
-
-Result<std::vector<std::unique_ptr<io::FileSource>>> open_files(const format::ModelIndex& index,
-                                                                const manifest::Stage& stage, Target target,
-                                                                bool& any_direct) {
-  std::vector<std::unique_ptr<io::FileSource>> files;
-  for (const auto& f : index.files) {
-    auto source = io::FileSource::open(f.path);
-    if (!source) return std::unexpected(source.error());
-    const uint64_t indexed = f.packed ? f.stored_size : f.size;
-    if ((*source)->size() != indexed)
-      return fail(Code::bad_data, fmt::format("{}: changed size since it was indexed ({} -> {} bytes)", f.path,
-                                              indexed, (*source)->size()));
-    if (want_direct(**source, stage.direct_io, target)) {
-      if ((*source)->enable_direct()) any_direct = true;
-      else if (stage.direct_io == DirectIo::on)
-        log::warn(fmt::format("{}: O_DIRECT refused by the filesystem; reading buffered", f.path));
-    }
-    files.push_back(std::move(*source));
-  }
-  return files;
 }
 
 // Packed files: chunks of whole frames, so that no frame is decoded twice. Frames of F decoded
@@ -143,23 +127,23 @@ Result<std::vector<std::unique_ptr<format::PackedSource>>> open_packed(const for
   return decoders;
 }
 
+// Target pagecache holds the model in the machine's memory: a model larger than that cannot be
+// made resident, and its read plan (one entry per chunk) would be sized by a header's claim alone.
+Status check_page_cache_room(uint64_t bytes) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return {};
+  const uint64_t memory = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+  if (bytes <= memory) return {};
+  return fail(Code::io, fmt::format("stage.target pagecache: the model holds {} of tensors but this machine has {} of "
+                                    "memory, so the page cache cannot hold it", format_bytes(bytes), format_bytes(memory)));
+}
+
 void count_packed(StagedModel& staged, const std::vector<std::unique_ptr<format::PackedSource>>& decoders) {
   for (const auto& d : decoders)
     if (d) {
       staged.compressed_bytes += d->compressed_bytes_read();
       staged.decoded_bytes += d->decoded_bytes();
     }
-}
-
-// The pagecache target hands the server files to read itself: a packed file would give it
-// compressed bytes.
-Status check_pagecache_can_serve(const format::ModelIndex& index) {
-  for (const auto& f : index.files)
-    if (f.packed)
-      return fail(Code::no_source, fmt::format("{}: stage.target pagecache cannot serve a packed file (the server would "
-                                               "read compressed bytes); use target host or cuda, or unpack it with "
-                                               "zstd -d", f.path));
-  return {};
 }
 
 }  // namespace
@@ -177,22 +161,41 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   double cuda_seconds = 0;
   auto target = resolve_target(manifest.stage, cuda_startup, cuda_seconds);
   if (!target) return std::unexpected(target.error());
+  if (*target == Target::pagecache)
+    if (auto ok = check_pagecache_can_serve(index); !ok) return std::unexpected(ok.error());
   StagedModel staged;
   staged.target = *target;
   staged.cuda_startup_seconds = cuda_seconds;
   staged.chunk_size = packed_chunk_size(index, manifest.stage.chunk_size);
   staged.layout = layout_arena(index);
-  // Local files are opened here; remote ones come opened (versions pinned by the plan).
-  std::vector<std::unique_ptr<io::FileSource>> local;
+  // The target holds the model, or nothing sized by the input is allocated (the read plan grows
+  // with bytes / chunk_size): the host arena and device memory are claimed first.
+  CudaArenas cuda_arenas;
+  if (*target == Target::pagecache) {
+    if (auto ok = check_page_cache_room(staged.layout.bytes); !ok) return std::unexpected(ok.error());
+  } else if (*target == Target::cuda) {
+    auto arenas = allocate_cuda_arenas(manifest.stage, staged.layout.bytes);
+    if (!arenas) return std::unexpected(arenas.error());
+    cuda_arenas = std::move(*arenas);
+  } else if (*target == Target::host) {
+    remove_stale_partials(shm_dir, manifest.model.name);
+    auto arena = ShmArena::create(shm_dir, manifest.model.name, 0, staged.layout.bytes);
+    if (!arena) return std::unexpected(arena.error());
+    staged.arenas.push_back(std::move(*arena));
+  }
+  // Local files are read through the descriptors their headers came from; remote ones come opened
+  // (versions pinned by the plan).
+  std::vector<io::FileSource*> local;
   std::vector<const io::ByteSource*> raw;
   if (opened.empty()) {
-    auto files = open_files(index, manifest.stage, *target, staged.direct_io);
+    auto files = prepare_local_files(index, manifest.stage, *target, staged.direct_io);
     if (!files) return std::unexpected(files.error());
     local = std::move(*files);
-    for (const auto& f : local) raw.push_back(f.get());
+    raw.assign(local.begin(), local.end());
   } else {
     for (const auto& f : opened) raw.push_back(f.get());
   }
+  const auto unchanged = [&] { return check_files_unchanged(local, *target); };
   auto tensorizer = TensorizerReads::prepare(manifest.model, index, staged.layout, staged.chunk_size, raw,
                                              manifest.stage.memory_limit);
   if (!tensorizer) return std::unexpected(tensorizer.error());
@@ -202,18 +205,17 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   staged.bytes = plan.bytes;
   const PipelineOptions options{.readers = staged.readers, .chunk_size = staged.chunk_size, .filter = tensorizer->get()};
   if (*target == Target::pagecache) {
-    if (auto ok = check_pagecache_can_serve(index); !ok) return std::unexpected(ok.error());
     if (!opened.empty()) {  // remote: reading writes the files through to the cache the server reads
       NullSink discard;
       if (auto ok = run_pipeline(plan, raw, discard, options, stop, progress); !ok) return std::unexpected(ok.error());
       return staged;
     }
-    std::vector<const io::FileSource*> sources;
-    for (const auto& f : local) sources.push_back(f.get());
+    const std::vector<const io::FileSource*> sources(local.begin(), local.end());
     if (auto ok = *tensorizer ? warm_through_filter(**tensorizer, sources, options, stop, progress)
                               : warm_page_cache(plan, sources, options, stop, progress);
         !ok)
       return std::unexpected(ok.error());
+    if (auto ok = unchanged(); !ok) return std::unexpected(ok.error());
     return staged;
   }
   std::vector<const io::ByteSource*> sources = raw;
@@ -222,17 +224,16 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   for (size_t i = 0; i < sources.size(); ++i)
     if ((*decoders)[i]) sources[i] = (*decoders)[i].get();
   if (*target == Target::cuda) {
-    if (auto ok = stage_to_cuda(staged, manifest.stage, plan, sources, options, stop, progress); !ok)
+    if (auto ok = stage_to_cuda(staged, std::move(cuda_arenas), manifest.stage, plan, sources, options, stop, progress,
+                                unchanged);
+        !ok)
       return std::unexpected(ok.error());
     count_packed(staged, *decoders);
     return staged;
   }
-  remove_stale_partials(shm_dir, manifest.model.name);
-  auto arena = ShmArena::create(shm_dir, manifest.model.name, 0, staged.layout.bytes);
-  if (!arena) return std::unexpected(arena.error());
-  staged.arenas.push_back(std::move(*arena));
   HostSink sink(staged.arenas.back().fd(), staged.arenas.back().path());
   if (auto ok = run_pipeline(plan, sources, sink, options, stop, progress); !ok) return std::unexpected(ok.error());
+  if (auto ok = unchanged(); !ok) return std::unexpected(ok.error());
   count_packed(staged, *decoders);
   for (auto& published : staged.arenas)
     if (auto ok = published.publish(); !ok) return std::unexpected(ok.error());

@@ -51,7 +51,11 @@ unsigned choose_readers(const manifest::Stage& stage, unsigned usable_cores);
 
 // Stages `index` as `manifest.stage` says. For target cuda or auto, `cuda_startup` (begun by the
 // caller right after the manifest was read) is waited for; without one, CUDA starts here.
-// On any failure (or stop) nothing is left in shm_dir. `opened`: the files of a remote model, one
+// On any failure (or stop) nothing is left in shm_dir. Local files are read through the
+// descriptors the index opened (format::WeightFile::source), and each is checked unchanged before
+// anything is published (stage/local_files.hpp): a file that changed is Code::bad_data. The target
+// is claimed (host arena, device memory, the page cache's room) before anything sized by the
+// index is allocated. `opened`: the files of a remote model, one
 // per index.files entry (opened by the plan, maybe writing through to the cache); with target
 // pagecache they must all be writing through (the caller checks), and are read, not kept.
 // `progress` counts bytes read, for the progress display.

@@ -5,11 +5,14 @@
 
 #include <fmt/format.h>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "format/model_files.hpp"
 #include "format/safetensors_writer.hpp"
+#include "format/shard_index.hpp"
+#include "io/file_source.hpp"
 #include "test_files.hpp"
 
 namespace {
@@ -195,4 +198,52 @@ TEST_CASE("format: sharded: index and shards that disagree are bad_data") {
     m.write_index(m.good_map());
     check_error(index_local_model(m.dir.path(), kAuto), Code::bad_data, m.dir / m.s1, "duplicate key 'a'");
   }
+}
+
+// A *.safetensors that cannot be examined used to throw filesystem_error out of the plan (exit 70,
+// no report, no next candidate): now the candidate is unusable, naming the file and why.
+TEST_CASE("format: a symlink loop or dangling link named *.safetensors makes the directory unusable") {
+  TempDir dir;
+  write_file(dir / "a.safetensors", model_file({"x"}));
+  SUBCASE("a loop") {
+    std::filesystem::create_symlink(dir / "loop.safetensors", dir / "loop.safetensors");
+    check_error(index_local_model(dir.path(), kAuto), Code::no_source, dir / "loop.safetensors", "unreadable");
+  }
+  SUBCASE("a dangling link: the model would be loaded without that file") {
+    std::filesystem::create_symlink(dir / "gone.safetensors", dir / "b.safetensors");
+    check_error(index_local_model(dir.path(), kAuto), Code::no_source, dir / "b.safetensors", "unreadable");
+  }
+  SUBCASE("a loop as the shard index") {
+    std::filesystem::create_symlink(dir / kShardIndexName, dir / kShardIndexName);
+    check_error(index_local_model(dir.path(), kAuto), Code::no_source, dir / kShardIndexName, "unreadable");
+  }
+  SUBCASE("a loop as the path itself") {
+    std::filesystem::create_symlink(dir / "self", dir / "self");
+    check_error(index_local_model(dir / "self", kAuto), Code::no_source, dir / "self", "unreadable");
+  }
+  SUBCASE("a directory of that name is not a weight file") {
+    std::filesystem::create_directory(dir / "d.safetensors");
+    auto m = index_local_model(dir.path(), kAuto);
+    REQUIRE_MESSAGE(m.has_value(), m.error().message);
+    CHECK(m->files.size() == 1);
+  }
+}
+
+// Staging reads the descriptor the header came from: a same-size file renamed over the path after
+// indexing (a flipped `current` symlink) is not what the index's source reads.
+TEST_CASE("format: the index keeps each file's descriptor, opened when its header was read") {
+  TempDir dir;
+  const std::string old_bytes = model_file({"x", "y"}, '\x11');
+  write_file(dir / "a.safetensors", old_bytes);
+  auto m = index_local_model(dir.path(), kAuto);
+  REQUIRE_MESSAGE(m.has_value(), m.error().message);
+  REQUIRE(m->files.size() == 1);
+  REQUIRE(m->files[0].source);
+  write_file(dir / "next", model_file({"x", "y"}, '\x22'));
+  std::filesystem::rename(dir / "next", dir / "a.safetensors");
+  std::string got(old_bytes.size(), '\0');
+  REQUIRE(m->files[0].source->read_at(0, std::as_writable_bytes(std::span(got))).has_value());
+  CHECK(got == old_bytes);
+  CHECK(m->files[0].source->check_unchanged().has_value());
+  CHECK_FALSE(m->files[0].source->check_path().has_value());
 }

@@ -3,8 +3,10 @@
 // a read past the end is Code::bad_data. Also the MemorySource fake keeps the same contract.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -37,6 +39,20 @@ std::unique_ptr<std::byte, AlignedFree> aligned_buffer(size_t n) {
 }
 
 std::string as_string(const std::byte* p, size_t n) { return std::string(reinterpret_cast<const char*>(p), n); }
+
+// Rewrites `path` in place (same inode) and dates its mtime back to a fixed instant, so the change
+// is visible whatever the filesystem's timestamp granularity.
+void rewrite_in_place(const std::string& path, const std::string& bytes) {
+  testing::write_file(path, bytes);
+  const timespec times[2] = {{0, UTIME_OMIT}, {1'000'000, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+}
+
+std::string read_all(const io::FileSource& source) {
+  std::string out(source.size(), '\0');
+  REQUIRE(source.read_at(0, std::as_writable_bytes(std::span(out))).has_value());
+  return out;
+}
 
 }  // namespace
 
@@ -148,4 +164,57 @@ TEST_CASE("io: MemorySource (the readers' fake) ends like a file") {
   CHECK(source.read_at(10, {}).has_value());
   CHECK(source.read_at(7, std::as_writable_bytes(std::span(out))).error().code == Code::bad_data);
   CHECK(source.read_at(UINT64_MAX, std::as_writable_bytes(std::span(out))).error().code == Code::bad_data);
+}
+
+TEST_CASE("io: check_unchanged finds a file rewritten in place, same size or not") {
+  TempDir dir;
+  const std::string data = pattern(8192);
+  testing::write_file(dir / "f", data);
+  auto source = io::FileSource::open(dir / "f");
+  REQUIRE(source.has_value());
+  CHECK((*source)->check_unchanged().has_value());
+  CHECK((*source)->check_path().has_value());
+
+  SUBCASE("same size, other bytes") {
+    rewrite_in_place(dir / "f", pattern(8192).replace(100, 5, "xxxxx"));
+    auto r = (*source)->check_unchanged();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == Code::bad_data);
+    CHECK(r.error().message.find(dir / "f") != std::string::npos);
+    CHECK(r.error().message.find("modified") != std::string::npos);
+  }
+  SUBCASE("truncated") {
+    REQUIRE(::truncate((dir / "f").c_str(), 100) == 0);
+    auto r = (*source)->check_unchanged();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("size 8192 -> 100 bytes") != std::string::npos);
+  }
+}
+
+TEST_CASE("io: a file swapped in under the path: reads keep the opened file, check_path says so") {
+  TempDir dir;
+  const std::string old_bytes = pattern(3 * io::kDirectAlign);
+  std::string new_bytes = old_bytes;
+  new_bytes[0] = static_cast<char>(~new_bytes[0]);
+  testing::write_file(dir / "f", old_bytes);
+  auto source = io::FileSource::open(dir / "f");
+  REQUIRE(source.has_value());
+  // The flipped `current` symlink, as a rename: same size, another inode.
+  testing::write_file(dir / "next", new_bytes);
+  REQUIRE(std::rename((dir / "next").c_str(), (dir / "f").c_str()) == 0);
+
+  CHECK((*source)->check_unchanged().has_value());  // the opened file itself did not change
+  auto path = (*source)->check_path();
+  REQUIRE_FALSE(path.has_value());
+  CHECK(path.error().code == Code::bad_data);
+  CHECK(path.error().message.find("another file") != std::string::npos);
+  // O_DIRECT, enabled after the swap, still reads the opened file (or is refused).
+  (*source)->enable_direct();
+  auto buffer = aligned_buffer(old_bytes.size());
+  REQUIRE((*source)->read_at(0, std::span(buffer.get(), old_bytes.size())).has_value());
+  CHECK(as_string(buffer.get(), old_bytes.size()) == old_bytes);
+  CHECK(read_all(**source) == old_bytes);
+
+  REQUIRE(std::remove((dir / "f").c_str()) == 0);
+  CHECK_FALSE((*source)->check_path().has_value());
 }
