@@ -62,8 +62,13 @@ if early > 0:
         ns = subprocess.Popen(["unshare", "-fp", "--mount-proc", ti, "run", "--", "sleep", "30"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         init = None
-        while init is None or open(f"/proc/{init}/comm").read().strip() != "tensorinit":
-            init = init or child_of(ns.pid)
+        try:
+            while init is None or open(f"/proc/{init}/comm").read().strip() != "tensorinit":
+                init = init or child_of(ns.pid)
+        except OSError:  # gone before we saw it exec (should not happen): counted apart
+            ns.wait()
+            other += 1
+            continue
         time.sleep(random.uniform(0, 0.002))
         os.kill(init, signal.SIGTERM)
         sent += 1
