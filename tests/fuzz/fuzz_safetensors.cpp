@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "../unit/io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/dtype.hpp"
 #include "format/safetensors.hpp"
 
