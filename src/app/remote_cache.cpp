@@ -1,45 +1,44 @@
 #include "app/remote_cache.hpp"
 
-#include <cstring>
 #include <fmt/format.h>
 
 #include "format/shard_index.hpp"
-#include "io/http_source.hpp"
-#include "util/atomic_file.hpp"
+#include "io/cache_record.hpp"
+#include "io/file_source.hpp"
+#include "io/memory_source.hpp"
 #include "util/log.hpp"
 
 namespace tensorinit::app {
 namespace {
 
-// The shard index is small and already in memory: written whole, with its record, when every
-// shard made it into the cache.
+// The file at `path` holds exactly `text` and its record says it came from `url`: already cached.
+bool holds(const std::string& path, const std::string& url, const std::string& text) {
+  auto record = io::read_cache_record(path);
+  if (!record || record->url != url || record->size != text.size()) return false;
+  auto file = io::FileSource::open(path);
+  if (!file || (*file)->size() != text.size()) return false;
+  std::string bytes(text.size(), '\0');
+  return (*file)->read_at(0, std::as_writable_bytes(std::span(bytes))) && bytes == text;
+}
+
+// The shard index is small and already in memory: written whole, with its record, once every
+// shard is in the cache. Another replica may have written it already (left as it is) or be
+// writing it now (its lock is taken: left to it).
 Status write_shard_index(const std::string& dir, const plan::RemoteModel& remote) {
   const std::string path = fmt::format("{}/{}", dir, format::kShardIndexName);
-  auto fill = stage::CacheFill::begin(path, {.url = remote.shard_index_url, .etag = "",
-                                             .size = remote.shard_index->size()});
+  const std::string& text = *remote.shard_index;
+  if (holds(path, remote.shard_index_url, text)) return {};
+  auto fill = stage::CacheFill::begin(path, {.url = remote.shard_index_url, .etag = "", .size = text.size()});
   if (!fill) return std::unexpected(fill.error());
   if (!*fill) return {};  // another replica is writing it
-  class Bytes final : public io::ByteSource {
-   public:
-    Bytes(const std::string& text, std::string name) : text_(text), name_(std::move(name)) {}
-    uint64_t size() const override { return text_.size(); }
-    const std::string& name() const override { return name_; }
-    Status read_at(uint64_t offset, std::span<std::byte> out) const override {
-      std::memcpy(out.data(), text_.data() + offset, out.size());
-      return {};
-    }
-
-   private:
-    const std::string& text_;
-    std::string name_;
-  } bytes(*remote.shard_index, path);
+  io::MemorySource bytes(path, text);
   return (*fill)->commit(bytes);
 }
 
 }  // namespace
 
 bool RemoteCache::recorded(const plan::RemoteFile& file) const {
-  auto record = stage::read_cache_record(fmt::format("{}/{}", dir_, file.name));
+  auto record = io::read_cache_record(fmt::format("{}/{}", dir_, file.name));
   return record && record->url == file.url && record->etag == file.etag && record->size == file.source->size();
 }
 
@@ -68,18 +67,21 @@ bool RemoteCache::filling_all() const {
 }
 
 bool RemoteCache::commit() {
-  bool whole = !dir_.empty();
+  if (dir_.empty()) return false;
+  // Our own fills first, every one of them; only then look at the files other replicas filled.
+  // Replicas that split the files between them each commit theirs and then check all: whichever
+  // commits last sees every record, so the index is written once every shard is recorded,
+  // whoever recorded them (checking file by file, in between commits, could let every replica
+  // see some other's file unfinished, and none would write the index).
+  bool whole = true;
   for (size_t i = 0; i < fills_.size(); ++i) {
-    if (!fills_[i]) {
-      // Another replica was filling it: whole if it has finished (its record is this version).
-      whole = whole && recorded(remote_->files[i]);
-      continue;
-    }
+    if (!fills_[i]) continue;
     if (auto ok = fills_[i]->commit(*remote_->files[i].source); !ok) {
       log::warn(fmt::format("model.cache: {} not cached: {}", remote_->files[i].url, ok.error().message));
       whole = false;
     }
   }
+  for (const plan::RemoteFile& file : remote_->files) whole = whole && recorded(file);
   if (whole && remote_->shard_index) {
     if (auto ok = write_shard_index(dir_, *remote_); !ok) {
       log::warn(fmt::format("model.cache: the shard index was not cached: {}", ok.error().message));

@@ -24,8 +24,9 @@ class RemoteCache {
   // Every file is being written through (what the pagecache target needs: the server reads them).
   bool filling_all() const;
 
-  // After a successful load: completes, syncs and records every fill, and writes the shard index
-  // once every file is recorded (the last of several replicas filling parts of it writes it).
+  // After a successful load: completes, syncs and records every fill of its own, then checks
+  // every file's record and writes the shard index when all are there, whoever recorded them
+  // (of several replicas filling parts of the model, the one that commits last sees them all).
   // Returns true when the cache now holds the whole model. Failures are logged, not returned:
   // the weights are staged either way.
   bool commit();

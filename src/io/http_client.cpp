@@ -137,8 +137,8 @@ void HttpClient::give_back(std::unique_ptr<Handle> handle) {
   idle_.push_back(std::move(handle));
 }
 
-Exchange HttpClient::perform_once(const HttpRequest& request, BodyTarget& target,
-                                  std::chrono::milliseconds stall_timeout, std::stop_token stop) {
+Exchange HttpClient::perform_once(const HttpRequest& request, BodyTarget& target, const TransferLimits& limits,
+                                  std::stop_token stop) {
   Exchange ex;
   if (stop.stop_requested()) {
     ex.stopped = true;
@@ -165,7 +165,7 @@ Exchange HttpClient::perform_once(const HttpRequest& request, BodyTarget& target
   for (const auto& [name, value] : request.headers)
     headers = api_.slist_append(headers, fmt::format("{}: {}", name, value).c_str());
   char error_text[CURL_ERROR_SIZE] = {};
-  Transfer t{target, stop, stall_timeout};
+  Transfer t{target, stop, limits};
   api_.set(h, CURLOPT_URL, request.url.c_str());
   api_.set(h, CURLOPT_HTTPHEADER, headers);
   api_.set(h, CURLOPT_NOBODY, request.method == "HEAD" ? 1L : 0L);
@@ -195,13 +195,14 @@ Exchange HttpClient::perform_once(const HttpRequest& request, BodyTarget& target
     ex.curl_error = scrub(!failure.empty() ? failure : error_text[0] ? error_text : api_.easy_strerror(rc), request);
   ex.refused = std::move(t.refused);
   ex.stalled = t.stalled;
+  ex.too_slow = std::move(t.too_slow);
   ex.stopped = t.stopped;
   ex.error_code = xml_error_code(t.error_body);
   return ex;
 }
 
 Exchange HttpClient::send(const HttpRequest& request, const Headers& transport, const RequestSigner* signer,
-                          BodyTarget& target, std::chrono::milliseconds stall_timeout, std::stop_token stop) {
+                          BodyTarget& target, const TransferLimits& limits, std::stop_token stop) {
   const std::string origin = url_origin(request.url);
   std::string url = request.url;
   for (int hop = 0;; ++hop) {
@@ -216,7 +217,7 @@ Exchange HttpClient::send(const HttpRequest& request, const Headers& transport, 
         return ex;
       }
     }
-    Exchange ex = perform_once(wire, target, stall_timeout, stop);
+    Exchange ex = perform_once(wire, target, limits, stop);
     if (!is_redirect(ex.head.status) || ex.redirect_url.empty() || ex.stopped) return ex;
     const std::string next = ex.redirect_url;
     const std::string next_scheme = ascii_lower(scheme_of(next));

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/http_limits.hpp"
 #include "io/http_request.hpp"
 #include "util/error.hpp"
 
@@ -52,7 +53,8 @@ struct Exchange {
   int curl_code = 0;            // CURLcode; 0 when the transfer completed
   std::string curl_error;       // libcurl's description, with URLs' queries and header values removed
   std::optional<Error> refused; // the target's (or the redirect check's, or the signer's) error
-  bool stalled = false;         // no byte for stall_timeout: abandoned
+  bool stalled = false;         // too slow (io/http_limits.hpp): abandoned
+  std::string too_slow;         // why, when it was the minimum rate or the deadline (empty: a stall)
   bool stopped = false;         // the stop token fired during the transfer
   std::string error_code;       // <Code> of an XML error body (S3, GCS), e.g. "SlowDown"
   std::string redirect_url;     // where a 3xx pointed (absolute), when one was not followed
@@ -73,10 +75,10 @@ class HttpClient {
   // for the answer. Redirects (301, 302, 303, 307, 308; at most kMaxRedirects) are followed:
   // within the request's origin (scheme, host, port) the request's own headers go along and
   // `signer` (may be null) signs each hop; to another origin only `transport` headers go, unsigned,
-  // and https to http is refused. A transfer that receives no byte for `stall_timeout` (checked
-  // every 100 ms), or whose `stop` fires (at once), is abandoned. Thread-safe.
+  // and https to http is refused. A transfer slower than `limits` allow (checked at least every
+  // 100 ms; each hop gets them afresh), or whose `stop` fires (at once), is abandoned. Thread-safe.
   Exchange send(const HttpRequest& request, const Headers& transport, const RequestSigner* signer,
-                BodyTarget& target, std::chrono::milliseconds stall_timeout, std::stop_token stop);
+                BodyTarget& target, const TransferLimits& limits, std::stop_token stop);
 
   static constexpr int kMaxRedirects = 5;
 
@@ -94,7 +96,7 @@ class HttpClient {
   HttpClient(const CurlApi& api, RemoteOptions options);
   Result<std::unique_ptr<Handle>> checkout();  // configured once, then reused with its connections
   void give_back(std::unique_ptr<Handle> handle);
-  Exchange perform_once(const HttpRequest& request, BodyTarget& target, std::chrono::milliseconds stall_timeout,
+  Exchange perform_once(const HttpRequest& request, BodyTarget& target, const TransferLimits& limits,
                         std::stop_token stop);
 
   const CurlApi& api_;

@@ -40,7 +40,8 @@ Result<FetchedObject> fetch_all(HttpClient& client, const HttpRequest& request, 
   Retrier retry(options, stop, redact_url(request.url), "GET");
   for (;;) {
     WholeTarget target(max_bytes);
-    Exchange ex = client.send(request, {}, signer, target, options.stall_timeout, stop);
+    const auto limits = TransferLimits::for_request(options.stall_timeout, max_bytes);
+    Exchange ex = client.send(request, {}, signer, target, limits, stop);
     if (ex.completed() && (ex.head.status == 200 || ex.head.status == 204))
       return FetchedObject{std::move(target.body), ex.head.etag};
     if (auto ok = retry.after(ex); !ok) return std::unexpected(ok.error());

@@ -54,6 +54,7 @@ std::string describe(const Exchange& ex, milliseconds stall_timeout) {
     status = fmt::format("HTTP {}", ex.head.status);
     if (!ex.error_code.empty()) status += fmt::format(" ({})", ex.error_code);
   }
+  if (ex.stalled && !ex.too_slow.empty()) return fmt::format("{}{}too slow: {}", status, status.empty() ? "" : ", ", ex.too_slow);
   if (ex.stalled) return fmt::format("{}{}no data for {} ms", status, status.empty() ? "" : ", ", stall_timeout.count());
   if (ex.curl_code != 0)
     return fmt::format("{}{}{} (curl error {})", status, status.empty() ? "" : ", body broke: ", ex.curl_error, ex.curl_code);

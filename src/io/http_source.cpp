@@ -129,7 +129,8 @@ Result<std::unique_ptr<HttpSource>> HttpSource::open(std::shared_ptr<HttpClient>
   Retrier retry(options, stop, source->name_, "GET bytes=0-0");
   for (;;) {
     ProbeTarget probe;
-    Exchange ex = client->send(base, {{"Range", "bytes=0-0"}}, signer.get(), probe, options.stall_timeout, stop);
+    Exchange ex = client->send(base, {{"Range", "bytes=0-0"}}, signer.get(), probe,
+                               TransferLimits::for_request(options.stall_timeout, 1), stop);
     if (ex.completed() && ex.head.status == 206 && probe.received == 1) {
       source->size_ = probe.total;
     } else if (ex.completed() && ex.head.status == 200) {  // ProbeTarget took it: empty
@@ -176,7 +177,8 @@ Status HttpSource::read_at(uint64_t offset, std::span<std::byte> out) const {
     RangeTarget target(out.subspan(received), offset + received, pin);
     Headers transport{{"Range", fmt::format("bytes={}-{}", offset + received, last)}};
     for (auto& condition : conditions()) transport.push_back(std::move(condition));
-    Exchange ex = client_->send(base_, transport, signer_.get(), target, options_.stall_timeout, stop_);
+    const auto limits = TransferLimits::for_request(options_.stall_timeout, out.size() - received);
+    Exchange ex = client_->send(base_, transport, signer_.get(), target, limits, stop_);
     received += target.written();
     if (received == out.size() && !ex.refused) return {};  // every byte in, each checked against the pin
     if (ex.head.status == 412 || ex.head.status == 416) {

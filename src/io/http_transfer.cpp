@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <fmt/format.h>
 #include <span>
 
 namespace tensorinit::io {
@@ -19,9 +20,50 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// libcurl waits in curl_multi_poll at most this long before stall and stop are checked again
-// (a stop also wakes it at once).
+// libcurl waits in curl_multi_poll at most this long before the limits and stop are checked
+// again (a stop also wakes it at once).
 constexpr int kPollMs = 100;
+
+// The body bytes that were still to come when the window began: by the head's Content-Length
+// once known, else by the request's size.
+uint64_t missing_at_window_start(const Transfer& t) {
+  const uint64_t total = t.head.content_length ? *t.head.content_length
+                         : t.limits.expected_bytes ? t.limits.expected_bytes
+                                                   : TransferLimits::kWindowBytes;
+  return total - std::min(total, t.window_body_start);
+}
+
+void begin_window(Transfer& t, Clock::time_point now) {
+  t.window_open = true;
+  t.window_start = now;
+  t.window_body_start = t.body_bytes;
+}
+
+// The first byte of the answer opens the first minimum-rate window.
+void open_window(Transfer& t) {
+  if (!t.window_open) begin_window(t, t.last_byte);
+}
+
+// Whether the transfer must be abandoned now as too slow; sets t.stalled and t.too_slow.
+bool too_slow(Transfer& t, Clock::time_point now) {
+  using std::chrono::duration_cast, std::chrono::milliseconds;
+  const auto ms = [](Clock::duration d) { return duration_cast<milliseconds>(d).count(); };
+  if (now - t.last_byte >= t.limits.stall_timeout) return t.stalled = true;
+  if (now - t.started >= t.limits.deadline) {
+    t.too_slow = fmt::format("no complete answer within {} ms (the deadline for {} bytes at stall_timeout {} ms)",
+                             t.limits.deadline.count(), t.limits.expected_bytes, t.limits.stall_timeout.count());
+    return t.stalled = true;
+  }
+  if (!t.window_open || now - t.window_start < t.limits.stall_timeout) return false;
+  const uint64_t got = t.body_bytes - t.window_body_start, needed = t.limits.window_needs(missing_at_window_start(t));
+  if (got < needed) {
+    t.too_slow = fmt::format("{} bytes in {} ms, under the minimum rate of {} KiB per stall_timeout", got,
+                             ms(now - t.window_start), TransferLimits::kWindowBytes >> 10);
+    return t.stalled = true;
+  }
+  begin_window(t, now);
+  return false;
+}
 
 }  // namespace
 
@@ -47,6 +89,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<Transfer*>(user);
   const size_t len = size * count;
   t.last_byte = Clock::now();
+  open_window(t);
   const std::string_view line(data, len);
   if (line.starts_with("HTTP/")) {  // a new response head (a 1xx comes before the final one)
     t.head = ResponseHead{};
@@ -85,6 +128,8 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<Transfer*>(user);
   const size_t len = size * count;
   t.last_byte = Clock::now();
+  open_window(t);
+  t.body_bytes += len;
   if (t.accepted) {
     if (auto ok = t.target.write(std::as_bytes(std::span(data, len))); !ok) {
       t.refused = ok.error();
@@ -123,8 +168,7 @@ CURLcode run_transfer(const CurlApi& api, CURL* easy, CURLM* multi, Transfer& t,
         result = CURLE_ABORTED_BY_CALLBACK;
         break;
       }
-      if (Clock::now() - t.last_byte >= t.stall_timeout) {
-        t.stalled = true;
+      if (too_slow(t, Clock::now())) {
         result = CURLE_OPERATION_TIMEDOUT;
         break;
       }

@@ -8,8 +8,8 @@
 
 #include "format/model_files.hpp"
 #include "format/shard_index.hpp"
+#include "io/cache_record.hpp"
 #include "io/file_source.hpp"
-#include "stage/cache_fill.hpp"
 
 namespace tensorinit::plan {
 namespace {
@@ -27,7 +27,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // The record of one cached file must name where it came from and its exact size.
 Status check_cached_file(const manifest::Source& cache, const std::string& name) {
   const std::string path = fmt::format("{}/{}", cache.path, name);
-  auto record = stage::read_cache_record(path);
+  auto record = io::read_cache_record(path);
   if (!record) return fail(Code::no_source, fmt::format("{} is not complete (no cache record)", path));
   manifest::Source remote{.url = cache.cached_from};
   if (record->url != remote_file_url(remote, name))

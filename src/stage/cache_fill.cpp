@@ -4,12 +4,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <random>
 #include <vector>
 
 #include "util/atomic_file.hpp"
@@ -43,25 +42,19 @@ Status write_all_at(int fd, std::span<const std::byte> bytes, uint64_t offset) {
   return {};
 }
 
-}  // namespace
-
-std::string cache_record_path(const std::string& file_path) { return file_path + ".tensorinit.json"; }
-
-Result<CacheRecord> read_cache_record(const std::string& file_path) {
-  const std::string path = cache_record_path(file_path);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return fail(Code::no_source, fmt::format("{}: no cache record ({})", path, errno_text()));
-  std::string text(4096, '\0');
-  const ssize_t n = ::read(fd.get(), text.data(), text.size());
-  if (n < 0) return fail(Code::no_source, fmt::format("{}: unreadable ({})", path, errno_text()));
-  text.resize(static_cast<size_t>(n));
-  try {
-    const auto j = nlohmann::json::parse(text);
-    return CacheRecord{j.at("url").get<std::string>(), j.at("etag").get<std::string>(), j.at("size").get<uint64_t>()};
-  } catch (const nlohmann::json::exception&) {
-    return fail(Code::bad_data, fmt::format("{}: not a cache record", path));
+// "<file>.partial.<random>", created exclusively: a name no other process (in any PID namespace)
+// is using.
+Result<std::pair<UniqueFd, std::string>> create_partial(const std::string& final_path) {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  for (int attempt = 0;; ++attempt) {
+    std::string path = fmt::format("{}.partial.{:016x}", final_path, random());
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd) return std::pair{std::move(fd), std::move(path)};
+    if (errno != EEXIST || attempt == 8) return fail(Code::io, fmt::format("{}: {}", path, errno_text()));
   }
 }
+
+}  // namespace
 
 Result<std::unique_ptr<CacheFill>> CacheFill::begin(const std::string& final_path, CacheRecord record) {
   std::error_code ec;
@@ -77,11 +70,10 @@ Result<std::unique_ptr<CacheFill>> CacheFill::begin(const std::string& final_pat
   }
   remove_stale_partials(final_path);
   // The record goes first: from here on, the old file (if any) is not trusted.
-  if (::unlink(cache_record_path(final_path).c_str()) == 0) (void)fsync_parent_directory(final_path);
-  static std::atomic<unsigned> serial{0};
-  const std::string partial_path = fmt::format("{}.partial.{}.{}", final_path, ::getpid(), serial++);
-  UniqueFd partial(::open(partial_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!partial) return fail(Code::io, fmt::format("{}: {}", partial_path, errno_text()));
+  io::remove_cache_record(final_path);
+  auto created = create_partial(final_path);
+  if (!created) return std::unexpected(created.error());
+  auto [partial, partial_path] = std::move(*created);
   // Reserve the space now: a full volume fails here, before any byte is read for it.
   if (int err = ::posix_fallocate(partial.get(), 0, static_cast<off_t>(record.size)); err != 0) {
     ::unlink(partial_path.c_str());
@@ -158,8 +150,7 @@ Status CacheFill::commit(const io::ByteSource& source) {
     return fail(Code::io, fmt::format("{}: rename: {}", final_path_, errno_text()));
   committed_ = true;
   if (auto ok = fsync_parent_directory(final_path_); !ok) return ok;
-  const std::string record = nlohmann::json{{"url", record_.url}, {"etag", record_.etag}, {"size", record_.size}}.dump();
-  return write_file_atomically(cache_record_path(final_path_), record + "\n");
+  return io::write_cache_record(final_path_, record_);
 }
 
 Status WriteThroughSource::read_at(uint64_t offset, std::span<std::byte> out) const {

@@ -1,12 +1,13 @@
 // The write-through cache (model.cache): remote files copied onto the volume while they are
 // staged, so that the next start reads them locally. Crash-safe by construction:
 //   - bytes go to "<file>.partial.<pid>.<n>", never to the final name;
-//   - the record "<file>.tensorinit.json" (url, etag, size) is the commit marker: removed before a
+//   - the record (io/cache_record.hpp: url, etag, size) is the commit marker: removed before a
 //     fill starts, written (atomically, fsynced) only after the data was fsynced and renamed;
 //   - a file without a record whose size matches is never trusted (plan/cache_candidate).
 // Replicas sharing the volume: each file has a lock file (flock); the holder fills it and removes
 // stale partials of crashed replicas; a replica that finds the lock taken reads from remote
-// without writing, so nothing is duplicated or corrupted.
+// without writing, so nothing is duplicated or corrupted. Partial names carry a random suffix and
+// are created O_EXCL: PIDs repeat across containers (each init is PID 1).
 #pragma once
 
 #include <cstdint>
@@ -18,20 +19,13 @@
 #include <string>
 
 #include "io/byte_source.hpp"
+#include "io/cache_record.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
 namespace tensorinit::stage {
 
-struct CacheRecord {
-  std::string url;   // the object's URL, redacted (never a signature or token)
-  std::string etag;  // as the server sent it
-  uint64_t size = 0;
-};
-
-std::string cache_record_path(const std::string& file_path);
-// Errors: Code::no_source (absent), Code::bad_data (not a record).
-Result<CacheRecord> read_cache_record(const std::string& file_path);
+using io::CacheRecord;
 
 // One remote file being written through. write() is thread-safe; commit() and the destructor are
 // called by the owner once readers are done.

@@ -78,12 +78,28 @@ struct State {
   std::vector<StreamImpl*> every_stream;
   std::vector<EventImpl*> every_event;
   uint64_t next_id = 1;
+  int waiters = 0;  // callers blocked on the runtime (Config::hold_until_waited lets work run then)
 };
 
 State& state() {
   static State* s = new State;  // never destroyed: workers may outlive static destruction
   return *s;
 }
+
+// Caller holds the mutex. While it lives, a caller is blocked on the runtime: held work may run.
+class Waiting {
+ public:
+  explicit Waiting(State& s) : s_(s) {
+    if (++s_.waiters == 1)
+      for (StreamImpl* stream : s_.every_stream) stream->wake.notify_all();
+  }
+  ~Waiting() { --s_.waiters; }
+  Waiting(const Waiting&) = delete;
+  Waiting& operator=(const Waiting&) = delete;
+
+ private:
+  State& s_;
+};
 
 thread_local int current_device = 0;
 
@@ -180,6 +196,7 @@ Error release(void* ptr, bool pinned) {
   }
   if (a.pending_reads || a.pending_writes) {
     violation(s, fmt::format("{}({}): {} queued copies still use this memory", fn, ptr, a.pending_reads + a.pending_writes));
+    Waiting waiting(s);
     s.changed.wait(lock, [&] { return a.pending_reads == 0 && a.pending_writes == 0; });  // keep the process alive
   }
   dump(s, a);
@@ -193,7 +210,9 @@ void run_worker(StreamImpl* stream) {
   State& s = state();
   std::unique_lock lock(s.mutex);
   for (;;) {
-    stream->wake.wait(lock, [&] { return stream->quit || !stream->queue.empty(); });
+    stream->wake.wait(lock, [&] {
+      return stream->quit || (!stream->queue.empty() && (!s.config.hold_until_waited || s.waiters > 0));
+    });
     if (stream->queue.empty()) return;
     auto op = std::move(stream->queue.front());
     stream->queue.pop_front();
@@ -209,6 +228,7 @@ void run_worker(StreamImpl* stream) {
 }
 
 void drain(std::unique_lock<std::mutex>& lock, StreamImpl* stream) {
+  Waiting waiting(state());
   stream->idle.wait(lock, [&] { return stream->queue.empty() && !stream->busy; });
 }
 
@@ -405,6 +425,7 @@ Error cudaEventSynchronize(Event event) {
   if (!cuda_double::live_event(s, event, "cudaEventSynchronize")) return kErrorInvalidValue;
   ++s.stats.event_waits;
   const uint64_t target = event->recorded;
+  cuda_double::Waiting waiting(s);
   event->done.wait(lock, [&] { return event->completed >= target; });
   return kSuccess;
 }
@@ -460,7 +481,7 @@ Error cudaMemcpyAsync(void* dst, const void* src, size_t count, MemcpyKind kind,
 
 Error cudaMemcpy(void* dst, const void* src, size_t count, MemcpyKind kind) {
   auto& s = state();
-  std::lock_guard lock(s.mutex);
+  std::unique_lock lock(s.mutex);
   cuda_double::configure_from_env(s);
   if (s.config.devices < 0) return kErrorInsufficientDriver;
   const void* device_side = kind == kDeviceToHost ? src : dst;
@@ -476,6 +497,14 @@ Error cudaMemcpy(void* dst, const void* src, size_t count, MemcpyKind kind) {
   if (kind == kDeviceToHost && a->pending_writes)
     violation(s, fmt::format("cudaMemcpy: device memory {} read while {} copies into it are in flight (no event waited on)",
                              src, a->pending_writes));
+  // Like the real (synchronous) cudaMemcpy, and so that a test that misuses the double on purpose
+  // (violations recorded) reads settled bytes instead of racing the stream workers: the queued
+  // copies into this allocation finish first. The lock stays released while they run.
+  const uintptr_t base = reinterpret_cast<uintptr_t>(a->base);
+  if (a->pending_writes) {
+    cuda_double::Waiting waiting(s);
+    s.changed.wait(lock, [&] { return s.allocations[base].pending_writes == 0; });
+  }
   if (kind == kHostToDevice) ++s.stats.sync_h2d_copies;
   std::memcpy(dst, src, count);
   return kSuccess;

@@ -7,7 +7,8 @@
 //  - a pinned buffer written while a copy from it is in flight (the source range is checksummed at
 //    enqueue and again when the copy executes);
 //  - reading device memory (cudaMemcpy to host) or exporting it (cudaIpcGetMemHandle) while copies
-//    into it are still in flight;
+//    into it are still in flight (cudaMemcpy then waits for them, as the real one would, so the
+//    bytes it returns are settled);
 //  - any use of a freed pointer, stream or event; freeing memory a queued copy still uses;
 //  - (stricter than UVA needs) a pinned buffer without cudaHostAllocPortable feeding another device.
 // Each violation is printed ("cuda double: VIOLATION: ...") and then aborts the process, or, when
@@ -31,6 +32,11 @@ struct Config {
   int devices = 2;             // < 0: no driver
   unsigned copy_delay_us = 50;
   bool abort_on_violation = true;
+  // Queued work runs only while some caller is blocked waiting on the runtime (a synchronize, a
+  // blocking cudaMemcpy, a free of memory in use): a misuse between enqueue and wait then always
+  // overlaps its copy, however the threads are scheduled. For tests of the double itself; code
+  // that polls cudaEventQuery without ever waiting would spin forever.
+  bool hold_until_waited = false;
 };
 void configure(const Config& config);  // call while no stream has queued work
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "../unit/io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/packed_source.hpp"
 #include "format/packed_table.hpp"
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "../unit/io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/dtype.hpp"
 #include "format/safetensors.hpp"
 

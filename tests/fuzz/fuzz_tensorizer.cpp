@@ -10,7 +10,7 @@
 #include <set>
 #include <string_view>
 
-#include "../unit/io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/dtype.hpp"
 #include "format/tensorizer.hpp"
 

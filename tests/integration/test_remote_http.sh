@@ -1,6 +1,6 @@
 # Remote http sources against Debian's nginx on loopback: byte-exact loads to host and pagecache,
 # the write-through cache (used by the next start, never trusted half-written, shared by
-# concurrent loads), kills at random moments during a fill, and clean errors.
+# concurrent loads), kills at random moments during a fill, clean errors, and a trickling body.
 source "$(dirname "$0")/lib.sh"
 nginx="bash $TESTS_DIR/tools/nginx.sh"
 model=$TEST_TMP/www/tiny
@@ -135,4 +135,19 @@ expect_exit 69 "http: an unreachable server is unavailable" "$TENSORINIT" load -
 check "http: the error names the URL" grep -q "127.0.0.1:9/tiny" "$TEST_TMP/stderr"
 check "http: no query string (token) in the error" not grep -q "s3cr3t" "$TEST_TMP/stderr"
 check "no arena left after failures" no_leftovers http-down
+
+# 8. A body trickling one byte every 0.3 s is never quiet for stall_timeout: the minimum rate
+#    abandons each attempt, and after the retries the load fails (69) naming it; nothing cached.
+#    The fault server reads commands on the fd we hold: it exits when this script does.
+: >"$TEST_TMP/fault.ports"
+exec {fault_ctl}> >(exec python3 "$TESTS_DIR/tools/fault_server.py" "$TEST_TMP/www" --stdin-control \
+  --fault "/single/model.safetensors trickle after=4096 times=0" >"$TEST_TMP/fault.ports")
+for _ in $(seq 1 1200); do [ "$(wc -l <"$TEST_TMP/fault.ports")" -ge 2 ] && break; sleep 0.1; done
+fault_port=$(head -1 "$TEST_TMP/fault.ports")
+m=$(remote_manifest http-trickle "http://127.0.0.1:$fault_port/single/" "$TEST_TMP/trickle-cache")
+expect_exit 69 "http: a trickling body is abandoned by the minimum rate" "$TENSORINIT" load -f "$m"
+check "http trickle: the error names the minimum rate" grep -q "under the minimum rate" "$TEST_TMP/stderr"
+check "http trickle: no cache record" not sh -c "ls '$TEST_TMP/trickle-cache/http-trickle' | grep -q tensorinit.json"
+check "http trickle: no arena left" no_leftovers http-trickle
+exec {fault_ctl}>&-
 finish

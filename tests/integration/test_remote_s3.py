@@ -46,9 +46,12 @@ def start_moto():
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="4", MOTO_PORT=str(port))
     log = open(os.path.join(TMP, "moto.log"), "w")
     server = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, env=env)
-    for _ in range(200):
+    # moto_server imports for seconds; on a loaded 2-core machine, for much longer. Wait until it
+    # listens or exits, with a limit far above either.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and server.poll() is None:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return server, f"http://127.0.0.1:{port}"
         except OSError:
             time.sleep(0.1)
@@ -57,7 +60,7 @@ def start_moto():
 
 
 def run(args, env=None):
-    return subprocess.run([TENSORINIT] + args, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([TENSORINIT] + args, capture_output=True, text=True, env=env, timeout=300)
 
 
 def manifest(name, url, endpoint, cache="", extra=""):

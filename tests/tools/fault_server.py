@@ -15,6 +15,8 @@ next `times` (default 1; 0 = all of them):
   reset        send `after` body bytes (default 0), then reset the connection (RST)
   short        send `after` body bytes of the promised Content-Length, then close (FIN)
   stall        send `after` body bytes, go quiet for `seconds` (default 5), then go on
+  trickle      send `after` body bytes, then the rest one byte every `interval` seconds (default
+               0.3): never quiet for long, far too slow
   drop         close the connection without answering
   status       answer `status` (default 503) with an S3-style XML error (`code`, default SlowDown)
                and a Retry-After header when `retry_after` is given
@@ -257,10 +259,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def send_body(self, f, length, rule):
         mode = rule["mode"] if rule else None
         after = int(rule.get("after", 0)) if rule else length
-        if mode not in ("reset", "short", "stall"):
+        if mode not in ("reset", "short", "stall", "trickle"):
             after = length
         sent = 0
         while sent < length:
+            if sent >= after and mode == "trickle":
+                time.sleep(float(rule.get("interval", 0.3)))
+                self.wfile.write(f.read(1))
+                self.wfile.flush()
+                sent += 1
+                continue
             if sent == after:
                 if mode == "stall":
                     time.sleep(float(rule.get("seconds", 5)))

@@ -6,7 +6,7 @@
 #include <atomic>
 #include <thread>
 
-#include "../io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/packed_source.hpp"
 #include "format/packed_transform.hpp"
 #include "packed_files.hpp"

@@ -2,7 +2,7 @@
 // or corruption refused with Code::bad_data naming the file.
 #include <doctest/doctest.h>
 
-#include "../io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/packed_table.hpp"
 #include "packed_files.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "../io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/packed_source.hpp"
 #include "format/packed_writer.hpp"
 #include "format/safetensors_writer.hpp"

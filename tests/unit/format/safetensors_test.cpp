@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "../io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/safetensors.hpp"
 #include "format/safetensors_writer.hpp"
 #include "io/file_source.hpp"

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <random>
 
-#include "../io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/tensorizer.hpp"
 #include "format/tensorizer_crypt.hpp"
 #include "format/tensorizer_header.hpp"

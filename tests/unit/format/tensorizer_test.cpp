@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "../io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/model_files.hpp"
 #include "format/tensorizer.hpp"
 #include "format/tensorizer_header.hpp"

@@ -13,7 +13,7 @@
 
 #include "../format/test_files.hpp"
 #include "io/file_source.hpp"
-#include "memory_source.hpp"
+#include "io/memory_source.hpp"
 
 namespace {
 

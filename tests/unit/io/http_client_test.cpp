@@ -126,4 +126,9 @@ TEST_CASE("io: describe says what failed without anything of the request") {
   io::Exchange stalled;
   stalled.stalled = true;
   CHECK(io::describe(stalled, 250ms) == "no data for 250 ms");
+  io::Exchange slow;
+  slow.head.status = 206;
+  slow.stalled = true;
+  slow.too_slow = "7 bytes in 2000 ms, under the minimum rate of 256 KiB per stall_timeout";
+  CHECK(io::describe(slow, 2000ms) == "HTTP 206, too slow: 7 bytes in 2000 ms, under the minimum rate of 256 KiB per stall_timeout");
 }

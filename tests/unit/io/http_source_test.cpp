@@ -112,7 +112,7 @@ TEST_CASE("http: open maps 404, 403 and a server without Range support to codes"
 TEST_CASE("http: a body that breaks mid-way resumes from the next byte, byte-exact") {
   Served s;
   auto options = fast_retries();
-  options.stall_timeout = 1000ms;
+  options.stall_timeout = 2000ms;  // a server starved this long on a loaded machine would add a request
   auto f = open_url(s.client, s.server.url("/f.bin"), options);
   REQUIRE(f.has_value());
   const uint64_t offset = 1000, length = 2'000'000;
@@ -121,7 +121,7 @@ TEST_CASE("http: a body that breaks mid-way resumes from the next byte, byte-exa
     bool resumes;  // the retry asks only for the rest
   };
   for (Mode mode : {Mode{"reset after=700000", true}, Mode{"short after=300000", true},
-                    Mode{"stall after=500000 seconds=3", true}, Mode{"drop", false}}) {
+                    Mode{"stall after=500000 seconds=5", true}, Mode{"drop", false}}) {
     CAPTURE(mode.rule);
     s.server.clear();
     s.server.fault(std::string("/f.bin ") + mode.rule);
@@ -188,6 +188,37 @@ TEST_CASE("http: 503 and 429 are retried, Retry-After honoured; the budget ends 
   REQUIRE_FALSE(stalled.has_value());
   CHECK(stalled.error().code == Code::unavailable);
   CHECK(stalled.error().message.find("no data for 300 ms (gave up after 2 attempts)") != std::string::npos);
+}
+
+TEST_CASE("http: a body trickling one byte every 0.3 s is abandoned by the minimum rate") {
+  // Never quiet for stall_timeout, so the stall alone never fires (before the minimum rate, this
+  // read took a minute and succeeded). Each stall_timeout window must bring 256 KiB or the rest.
+  Served s;
+  auto options = fast_retries();
+  options.retries = 1;
+  options.stall_timeout = 3000ms;  // generous: the trickle, not a loaded machine, must trip it
+  auto f = open_url(s.client, s.server.url("/f.bin"), options);
+  REQUIRE(f.has_value());
+  s.server.clear();
+  s.server.fault("/f.bin trickle after=10 times=0");
+  const auto start = std::chrono::steady_clock::now();
+  auto got = read_range(**f, 5000, 200);
+  REQUIRE_FALSE(got.has_value());
+  CHECK(got.error().code == Code::unavailable);
+  CHECK_MESSAGE(got.error().message.find("too slow: ") != std::string::npos, got.error().message);
+  CHECK_MESSAGE(got.error().message.find("under the minimum rate of 256 KiB per stall_timeout (gave up after 2 attempts)") !=
+                    std::string::npos,
+                got.error().message);
+  CHECK(std::chrono::steady_clock::now() - start >= 2 * options.stall_timeout);  // one window per attempt
+  auto requests = requests_for(s.server, "/f.bin");
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0]["range"] == "bytes=5000-5199");
+  const std::string second = requests[1]["range"];
+  CHECK(std::stoull(second.substr(6)) >= 5010);  // resumed after what the first attempt got
+  // Not the data: a trickle that got the whole range in time is fine.
+  s.server.clear();
+  s.server.fault("/f.bin trickle after=195 interval=0.01 times=0");
+  CHECK(read_range(**f, 5000, 200).value() == s.data.substr(5000, 200));
 }
 
 TEST_CASE("http: an object replaced mid-load is bad_data, never a mix of versions") {

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 using namespace tensorinit;
 using namespace tensorinit::stage;
 using tensorinit::testing::FakeSource;
+using io::read_cache_record;
 
 struct TempDir {
   fs::path path;

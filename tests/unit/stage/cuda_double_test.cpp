@@ -15,10 +15,12 @@ namespace {
 
 using namespace cudart;
 
-// Record violations (instead of aborting) with slow copies, so a misuse always overlaps a copy.
+// Record violations (instead of aborting), with copies held until a caller waits on the runtime:
+// a misuse between enqueue and wait always overlaps its copy, however the threads are scheduled.
 struct Recording {
-  explicit Recording(int devices = 2, unsigned delay_us = 30000) {
-    cuda_double::configure({.devices = devices, .copy_delay_us = delay_us, .abort_on_violation = false});
+  explicit Recording(int devices = 2, unsigned delay_us = 1000) {
+    cuda_double::configure(
+        {.devices = devices, .copy_delay_us = delay_us, .abort_on_violation = false, .hold_until_waited = true});
     cuda_double::reset();
   }
   ~Recording() {
@@ -106,12 +108,15 @@ TEST_CASE("cuda double: reading or exporting an arena before its copy completed 
   Recording recording;
   Buffers b(4096);
   REQUIRE(cudaMemcpyAsync(b.device, b.pinned, 4096, kHostToDevice, b.stream) == kSuccess);
-  std::vector<char> back(4096);
-  cudaMemcpy(back.data(), b.device, 4096, kDeviceToHost);
-  CHECK(Recording::caught("read while 1 copies into it are in flight"));
   IpcMemHandle handle;
   cudaIpcGetMemHandle(&handle, b.device);
   CHECK(Recording::caught("exported while 1 copies into it are in flight"));
+  std::vector<char> back(4096);
+  cudaMemcpy(back.data(), b.device, 4096, kDeviceToHost);
+  CHECK(Recording::caught("read while 1 copies into it are in flight"));
+  // Caught, and then the read waited for the copy (like the real, synchronous cudaMemcpy) rather
+  // than racing the stream's worker: the bytes are the copied ones.
+  CHECK(std::vector<char>(4096, 0x5a) == back);
 }
 
 TEST_CASE("cuda double: use after free of memory, streams and events is caught") {
