@@ -234,13 +234,17 @@ TEST_CASE("format: a symlink loop or dangling link named *.safetensors makes the
 TEST_CASE("format: the index keeps each file's descriptor, opened when its header was read") {
   TempDir dir;
   const std::string old_bytes = model_file({"x", "y"}, '\x11');
-  write_file(dir / "a.safetensors", old_bytes);
-  auto m = index_local_model(dir.path(), kAuto);
+  std::filesystem::create_directory(dir / "v1");
+  std::filesystem::create_directory(dir / "v2");
+  write_file(dir / "v1/a.safetensors", old_bytes);
+  std::filesystem::create_directory_symlink("v1", dir / "current");
+  auto m = index_local_model(dir / "current", kAuto);
   REQUIRE_MESSAGE(m.has_value(), m.error().message);
   REQUIRE(m->files.size() == 1);
   REQUIRE(m->files[0].source);
-  write_file(dir / "next", model_file({"x", "y"}, '\x22'));
-  std::filesystem::rename(dir / "next", dir / "a.safetensors");
+  write_file(dir / "v2/a.safetensors", model_file({"x", "y"}, '\x22'));
+  std::filesystem::create_directory_symlink("v2", dir / "next");
+  std::filesystem::rename(dir / "next", dir / "current");
   std::string got(old_bytes.size(), '\0');
   REQUIRE(m->files[0].source->read_at(0, std::as_writable_bytes(std::span(got))).has_value());
   CHECK(got == old_bytes);

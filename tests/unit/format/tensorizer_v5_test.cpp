@@ -9,7 +9,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "../io/memory_source.hpp"
+#include "io/memory_source.hpp"
 #include "format/tensorizer.hpp"
 #include "format/tensorizer_writer.hpp"
 #include "format/text.hpp"

@@ -196,12 +196,17 @@ TEST_CASE("io: a file swapped in under the path: reads keep the opened file, che
   const std::string old_bytes = pattern(3 * io::kDirectAlign);
   std::string new_bytes = old_bytes;
   new_bytes[0] = static_cast<char>(~new_bytes[0]);
-  testing::write_file(dir / "f", old_bytes);
-  auto source = io::FileSource::open(dir / "f");
+  // The flipped `current` symlink: same size, another inode; the opened file itself untouched (a
+  // rename over the path would unlink it and move its ctime: refused, see check_unchanged).
+  std::filesystem::create_directory(dir / "a");
+  std::filesystem::create_directory(dir / "b");
+  testing::write_file(dir / "a/f", old_bytes);
+  std::filesystem::create_directory_symlink("a", dir / "current");
+  auto source = io::FileSource::open(dir / "current/f");
   REQUIRE(source.has_value());
-  // The flipped `current` symlink, as a rename: same size, another inode.
-  testing::write_file(dir / "next", new_bytes);
-  REQUIRE(std::rename((dir / "next").c_str(), (dir / "f").c_str()) == 0);
+  testing::write_file(dir / "b/f", new_bytes);
+  std::filesystem::create_directory_symlink("b", dir / "next");
+  std::filesystem::rename(dir / "next", dir / "current");
 
   CHECK((*source)->check_unchanged().has_value());  // the opened file itself did not change
   auto path = (*source)->check_path();
@@ -215,6 +220,6 @@ TEST_CASE("io: a file swapped in under the path: reads keep the opened file, che
   CHECK(as_string(buffer.get(), old_bytes.size()) == old_bytes);
   CHECK(read_all(**source) == old_bytes);
 
-  REQUIRE(std::remove((dir / "f").c_str()) == 0);
+  REQUIRE(std::remove((dir / "current/f").c_str()) == 0);
   CHECK_FALSE((*source)->check_path().has_value());
 }

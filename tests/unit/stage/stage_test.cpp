@@ -46,6 +46,23 @@ void rewrite_in_place(const std::string& path, const std::string& bytes) {
   REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
 }
 
+// <dir>/current -> v1 holding model.safetensors; returns <dir>/current.
+std::string versions(const TempDir& dir, const std::string& bytes) {
+  std::filesystem::create_directory(dir / "v1");
+  write_file(dir / "v1/model.safetensors", bytes);
+  std::filesystem::create_directory_symlink("v1", dir / "current");
+  return dir / "current";
+}
+
+// A new version in v2, and `current` flipped to it atomically (the indexed file stays untouched;
+// a rename over the file itself would unlink it, move its ctime, and be refused as changed).
+void flip_current(const TempDir& dir, const std::string& bytes) {
+  std::filesystem::create_directory(dir / "v2");
+  write_file(dir / "v2/model.safetensors", bytes);
+  std::filesystem::create_directory_symlink("v2", dir / "next");
+  std::filesystem::rename(dir / "next", dir / "current");
+}
+
 bool empty_dir(const std::string& dir) { return std::filesystem::is_empty(dir); }
 
 Result<StagedModel> stage(const manifest::Manifest& m, const format::ModelIndex& index, const std::string& shm) {
@@ -55,14 +72,13 @@ Result<StagedModel> stage(const manifest::Manifest& m, const format::ModelIndex&
 
 }  // namespace
 
-TEST_CASE("stage: a file renamed over the path after indexing: host stages the indexed bytes") {
+TEST_CASE("stage: a flipped `current` symlink after indexing: host stages the indexed bytes") {
   TempDir dir, shm;
   const std::string old_bytes = model_bytes('\x11');
-  write_file(dir / "model.safetensors", old_bytes);
-  auto index = format::index_local_model(dir.path(), manifest::Format::automatic);
+  const std::string current = versions(dir, old_bytes);
+  auto index = format::index_local_model(current, manifest::Format::automatic);
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
-  write_file(dir / "next", model_bytes('\x22'));  // same size, same header, other bytes
-  std::filesystem::rename(dir / "next", dir / "model.safetensors");
+  flip_current(dir, model_bytes('\x22'));  // same size, same header, other bytes
 
   auto staged = stage(manifest_for(manifest::Target::host), *index, shm.path());
   REQUIRE_MESSAGE(staged.has_value(), staged.error().message);
@@ -74,16 +90,15 @@ TEST_CASE("stage: a file renamed over the path after indexing: host stages the i
 
 TEST_CASE("stage: pagecache refuses a path that names another file by now") {
   TempDir dir, shm;
-  write_file(dir / "model.safetensors", model_bytes('\x11'));
-  auto index = format::index_local_model(dir.path(), manifest::Format::automatic);
+  const std::string current = versions(dir, model_bytes('\x11'));
+  auto index = format::index_local_model(current, manifest::Format::automatic);
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
-  write_file(dir / "next", model_bytes('\x22'));
-  std::filesystem::rename(dir / "next", dir / "model.safetensors");
+  flip_current(dir, model_bytes('\x22'));
 
   auto staged = stage(manifest_for(manifest::Target::pagecache), *index, shm.path());
   REQUIRE_FALSE(staged.has_value());
   CHECK(staged.error().code == Code::bad_data);
-  CHECK(staged.error().message.find(dir / "model.safetensors") != std::string::npos);
+  CHECK(staged.error().message.find(current + "/model.safetensors") != std::string::npos);
   CHECK(staged.error().message.find("no longer names the file") != std::string::npos);
 }
 
