@@ -2,18 +2,13 @@
 
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
 
 namespace tensorinit::init {
-namespace {
 
-using namespace std::chrono_literals;
-
-SignalReadiness signal_readiness_once(pid_t pid, int sig) {
+SignalReadiness signal_readiness(pid_t pid, int sig) {
   char link[32];
   ssize_t n = ::readlink("/proc/self", link, sizeof link - 1);
   if (n <= 0 || std::string_view(link, static_cast<size_t>(n)) != std::to_string(::getpid()))
@@ -29,29 +24,26 @@ SignalReadiness signal_readiness_once(pid_t pid, int sig) {
   }
   const unsigned long long bit = 1ULL << (sig - 1);
   if ((caught | ignored) & bit) return SignalReadiness::ready;
-  if (blocked & bit) return SignalReadiness::blocked_only;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::error_code ec;
   // Inside sigwait/sigtimedwait the kernel takes the awaited signals out of the blocked mask that
   // /proc shows, so such a server looks unprepared; its wait channel gives it away.
-  std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream wchan(task.path() / "wchan");
+  namespace fs = std::filesystem;
+  for (fs::directory_iterator it(proc + "/task", ec), end; !ec && it != end; it.increment(ec)) {
+    std::ifstream wchan(it->path() / "wchan");
     std::string where;
     if (wchan >> where && where.starts_with("do_sigtimedwait")) return SignalReadiness::blocked_only;
+  }
+  if (!(blocked & bit)) return SignalReadiness::not_ready;
+  // Blocked for good and read through a signalfd: its fdinfo has "sigmask:\t<hex>".
+  for (fs::directory_iterator it(proc + "/fdinfo", ec), end; !ec && it != end; it.increment(ec)) {
+    std::ifstream info(it->path());
+    while (std::getline(info, line))
+      if (line.starts_with("sigmask:") && (std::stoull(line.substr(8), nullptr, 16) & bit))
+        return SignalReadiness::blocked_only;
   }
   return SignalReadiness::not_ready;
 }
 
-constexpr int kBlockedSamples = 4;
-
-}  // namespace
-
-SignalReadiness signal_readiness(pid_t pid, int sig) {
-  SignalReadiness first = signal_readiness_once(pid, sig);
-  for (int i = 1; i < kBlockedSamples && first == SignalReadiness::blocked_only; ++i) {
-    std::this_thread::sleep_for(1ms);
-    if (signal_readiness_once(pid, sig) != SignalReadiness::blocked_only) return SignalReadiness::not_ready;
-  }
-  return first;
-}
 
 }  // namespace tensorinit::init

@@ -10,15 +10,14 @@ namespace tensorinit::init {
 // default action), so the init waits for this. Unknown (no /proc of ours): ready.
 enum class SignalReadiness { ready, blocked_only, not_ready };
 
-// A blocked signal is either a server that takes it with sigwait/signalfd (blocked for good) or
-// glibc's pthread_create, which blocks every signal for an instant (seen here: a Python server
-// starting threads was killed by SIGUSR1 sent in that window; a Python loop starting threads
-// showed it blocked in 14% of 300 reads). Blocked counts only when 4 reads 1 ms apart agree, on
-// this many polls in a row (10 ms apart): a chance of about 0.14^12 for such a loop.
-constexpr int kBlockedPollsForReady = 3;
+// A blocked signal counts only when the server really waits for it: a thread in sigwait/
+// sigtimedwait (its wait channel), or an open signalfd whose mask holds it (its fdinfo). Blocked
+// alone is not enough: glibc's pthread_create and CPython's subprocess (vfork) block every signal
+// for a while (seen here: a Python loop of subprocess.run was killed by SIGUSR1 sent in that
+// window, even after 12 agreeing polls), and the default action of SIGUSR1 kills.
+constexpr int kBlockedPollsForReady = 1;
 
-// One verdict (blocked_only only when kBlockedSamples reads 1 ms apart agree). Reads /proc;
-// thread-safe.
+// One verdict from /proc. Thread-safe.
 SignalReadiness signal_readiness(pid_t pid, int sig);
 
 }  // namespace tensorinit::init
