@@ -96,17 +96,22 @@ Result<int> run_signal_mode(LoadSession& session, const RunFlags& flags, std::ve
   const manifest::Manifest& m = session.manifest();
   std::optional<stage::CudaStartup> cuda;
   Result<plan::Decision> decided = fail(Code::internal, "not decided");
+  // Remote sources opened by the plan keep the token they were opened with for every later read:
+  // it must fire on a stop signal during the plan and on the supervisor's stop during staging.
+  std::stop_source remote_stop;
   {
     const std::stop_token stop = session.watch_signals();
+    std::stop_callback planning(stop, [&] { remote_stop.request_stop(); });
     if (auto owned = session.own_name(); !owned) return std::unexpected(session.fail(owned.error()));
     cuda.emplace(m.stage);  // context creation overlaps the plan and index phases
-    decided = session.decide(stop);
+    decided = session.decide(remote_stop.get_token());
     if (session.stop_watching() != 0 && decided) decided = fail(Code::stopped, "stopped by a signal while planning");
   }
   if (!decided) return std::unexpected(session.fail(decided.error()));
   const auto env = handoff_env(m, *decided, session.shm_dir());
   init::SignalHandoff handoff{
       .stage = [&](std::stop_token stop) -> Status {
+        std::stop_callback staging(stop, [&] { remote_stop.request_stop(); });
         if (auto ok = session.stage(*decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
         session.succeed();
         return {};

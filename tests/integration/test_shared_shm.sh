@@ -183,4 +183,22 @@ check "signal mode: no server was started" not test -e "$TEST_TMP/s.started"
 check "signal mode: the report says 143" python3 -c "
 import json; r = json.load(open('$TEST_TMP/s.report.json')); assert not r['ok'] and r['exit_code'] == 143, r"
 check "signal mode: nothing left in the shm dir" shm_has_only
+# 7. Signal mode, SIGTERM while staging stalls (the server already started early): the reads opened
+# by the plan stop too, at once (they kept the plan's stop token: 600 s of stall before).
+control clear >/dev/null
+mt=$(remote_manifest t stalling "stage: {readers: 1, chunk_size: 1MiB}" "handoff: {mode: signal, start: early}" "report: ''")
+"$TENSORINIT" plan -f "$mt" >/dev/null 2>&1 || true
+t_plan=$(requests_for model.safetensors)
+control clear >/dev/null
+control "fault /model.safetensors stall after=1 seconds=600 times=0 skip=$t_plan" >/dev/null
+"$TENSORINIT" run -f "$mt" -- sh -c "touch '$TEST_TMP/t.started'; exec sleep 600" 2>"$TEST_TMP/stderr" &
+t_pid=$!
+check "signal mode: staging is waiting on the stalled server" wait_requests model.safetensors $((t_plan + 1))
+for i in $(seq 600); do [ -e "$TEST_TMP/t.started" ] && break; sleep 0.1; done
+kill -TERM $t_pid
+timeout 120 tail --pid=$t_pid -f /dev/null || kill -9 $t_pid  # hung: fails below
+got=0; wait $t_pid || got=$?
+check "signal mode: SIGTERM while staging stalls ends the run (exit $got, the server's 143)" test "$got" = 143
+check "signal mode: nothing left in the shm dir after the stalled staging" shm_has_only
+control clear >/dev/null
 finish
