@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 
+#include "../scratch_dir.hpp"
 #include "init/exec.hpp"
 
 namespace fs = std::filesystem;
@@ -22,20 +23,8 @@ using tensorinit::init::exec_in_place;
 
 namespace {
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char tmpl[] = "/tmp/tensorinit-exec-test-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string operator/(const char* name) const { return (dir / name).string(); }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using Scratch = tensorinit::testing::ScratchDir;
+using tensorinit::testing::slurp;
 
 // Forks; the child runs `setup` (before main's block_all_signals: the "inherited" state), blocks,
 // runs `queue`, then exec_in_place(request); if that returns, the child exits with its code.

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "../scratch_dir.hpp"
 #include "init/supervisor.hpp"
 
 namespace fs = std::filesystem;
@@ -28,20 +29,8 @@ using tensorinit::init::SignalHandoff;
 
 namespace {
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char tmpl[] = "/tmp/tensorinit-init-test-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string operator/(const char* name) const { return (dir / name).string(); }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using Scratch = tensorinit::testing::ScratchDir;
+using tensorinit::testing::slurp;
 
 Options shell(std::string script) {
   Options options;
