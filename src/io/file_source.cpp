@@ -41,7 +41,9 @@ std::string what_changed(const FileIdentity& was, const FileIdentity& now) {
   std::string out;
   if (was.size != now.size) out = fmt::format("size {} -> {} bytes", was.size, now.size);
   if (was.mtime_ns != now.mtime_ns) out += out.empty() ? "modified" : ", modified";
-  else if (was.ctime_ns != now.ctime_ns) out += out.empty() ? "status changed (ctime)" : ", status changed (ctime)";
+  else if (was.ctime_ns != now.ctime_ns)
+    out += out.empty() ? "status changed: renamed over or unlinked, chmod, or a new link"
+                       : ", status changed: renamed over or unlinked, chmod, or a new link";
   return out;
 }
 

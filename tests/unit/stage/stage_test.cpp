@@ -1,7 +1,8 @@
 // stage_model over real files in a temp directory (the host arena in a temp directory too): the
 // bytes staged are the bytes indexed. A file rewritten in place after indexing is refused (65)
-// with nothing left behind; a same-size file renamed over the path (a flipped `current` symlink)
-// does not change what is staged, but target pagecache, whose server opens the path, refuses it.
+// with nothing left behind, and so is one renamed over (its old inode's ctime moves); a flipped
+// `current` symlink does not change what is staged, but target pagecache, whose server opens the
+// path, refuses it.
 // A header declaring more than the target can hold fails on the target's room, before the read
 // plan (one entry per chunk) is built.
 #include "stage/stage.hpp"
@@ -55,36 +56,58 @@ Result<StagedModel> stage(const manifest::Manifest& m, const format::ModelIndex&
 
 }  // namespace
 
-TEST_CASE("stage: a file renamed over the path after indexing: host stages the indexed bytes") {
-  TempDir dir, shm;
-  const std::string old_bytes = model_bytes('\x11');
-  write_file(dir / "model.safetensors", old_bytes);
-  auto index = format::index_local_model(dir.path(), manifest::Format::automatic);
-  REQUIRE_MESSAGE(index.has_value(), index.error().message);
-  write_file(dir / "next", model_bytes('\x22'));  // same size, same header, other bytes
-  std::filesystem::rename(dir / "next", dir / "model.safetensors");
+// v1 and v2 of a model (same size and header, other bytes) and `current` -> v1, indexed through
+// `current`; then `current` flipped to v2, as a deployment tool does.
+struct Flipped {
+  TempDir dir;
+  std::string old_bytes = model_bytes('\x11');
+  Result<format::ModelIndex> index;
+  Flipped() {
+    std::filesystem::create_directory(dir / "v1");
+    std::filesystem::create_directory(dir / "v2");
+    write_file(dir / "v1/model.safetensors", old_bytes);
+    write_file(dir / "v2/model.safetensors", model_bytes('\x22'));
+    std::filesystem::create_directory_symlink("v1", dir / "current");
+    index = format::index_local_model(dir / "current", manifest::Format::automatic);
+    REQUIRE_MESSAGE(index.has_value(), index.error().message);
+    std::filesystem::create_directory_symlink("v2", dir / "next");
+    std::filesystem::rename(dir / "next", dir / "current");
+  }
+};
 
-  auto staged = stage(manifest_for(manifest::Target::host), *index, shm.path());
+TEST_CASE("stage: a `current` symlink flipped after indexing: host stages the indexed bytes") {
+  Flipped f;
+  TempDir shm;
+  auto staged = stage(manifest_for(manifest::Target::host), *f.index, shm.path());
   REQUIRE_MESSAGE(staged.has_value(), staged.error().message);
   const std::string arena = testing::read_file(staged->arenas.at(0).path());
-  const uint64_t data = old_bytes.size() - 8192;
-  CHECK(arena.substr(staged->layout.offsets[0], 4096) == old_bytes.substr(data, 4096));
-  CHECK(arena.substr(staged->layout.offsets[1], 4096) == old_bytes.substr(data + 4096, 4096));
+  const uint64_t data = f.old_bytes.size() - 8192;
+  CHECK(arena.substr(staged->layout.offsets[0], 4096) == f.old_bytes.substr(data, 4096));
+  CHECK(arena.substr(staged->layout.offsets[1], 4096) == f.old_bytes.substr(data + 4096, 4096));
 }
 
 TEST_CASE("stage: pagecache refuses a path that names another file by now") {
+  Flipped f;
+  TempDir shm;
+  auto staged = stage(manifest_for(manifest::Target::pagecache), *f.index, shm.path());
+  REQUIRE_FALSE(staged.has_value());
+  CHECK(staged.error().code == Code::bad_data);
+  CHECK(staged.error().message.find(f.dir / "current/model.safetensors") != std::string::npos);
+  CHECK(staged.error().message.find("no longer names the file") != std::string::npos);
+}
+
+TEST_CASE("stage: a file renamed over after indexing is refused (the old one was unlinked)") {
   TempDir dir, shm;
   write_file(dir / "model.safetensors", model_bytes('\x11'));
   auto index = format::index_local_model(dir.path(), manifest::Format::automatic);
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
   write_file(dir / "next", model_bytes('\x22'));
   std::filesystem::rename(dir / "next", dir / "model.safetensors");
-
-  auto staged = stage(manifest_for(manifest::Target::pagecache), *index, shm.path());
+  auto staged = stage(manifest_for(manifest::Target::host), *index, shm.path());
   REQUIRE_FALSE(staged.has_value());
   CHECK(staged.error().code == Code::bad_data);
-  CHECK(staged.error().message.find(dir / "model.safetensors") != std::string::npos);
-  CHECK(staged.error().message.find("no longer names the file") != std::string::npos);
+  CHECK(staged.error().message.find("renamed over or unlinked") != std::string::npos);
+  CHECK(empty_dir(shm.path()));
 }
 
 TEST_CASE("stage: a file rewritten in place after indexing is refused, nothing left behind") {
