@@ -32,7 +32,7 @@ SignalReadiness signal_readiness(pid_t pid, int sig) {
   for (fs::directory_iterator it(proc + "/task", ec), end; !ec && it != end; it.increment(ec)) {
     std::ifstream wchan(it->path() / "wchan");
     std::string where;
-    if (wchan >> where && where.starts_with("do_sigtimedwait")) return SignalReadiness::blocked_only;
+    if (wchan >> where && where.starts_with("do_sigtimedwait")) return SignalReadiness::waits_for_it;
   }
   if (!(blocked & bit)) return SignalReadiness::not_ready;
   // Blocked for good and read through a signalfd: its fdinfo has "sigmask:\t<hex>".
@@ -40,7 +40,7 @@ SignalReadiness signal_readiness(pid_t pid, int sig) {
     std::ifstream info(it->path());
     while (std::getline(info, line))
       if (line.starts_with("sigmask:") && (std::stoull(line.substr(8), nullptr, 16) & bit))
-        return SignalReadiness::blocked_only;
+        return SignalReadiness::waits_for_it;
   }
   return SignalReadiness::not_ready;
 }

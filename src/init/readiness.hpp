@@ -8,14 +8,13 @@ namespace tensorinit::init {
 // Whether `pid` catches, ignores or blocks `sig` yet (SigCgt/SigIgn/SigBlk of /proc/PID/status).
 // Sending the ready signal before the server has installed its handler would kill it (SIGUSR1's
 // default action), so the init waits for this. Unknown (no /proc of ours): ready.
-enum class SignalReadiness { ready, blocked_only, not_ready };
+enum class SignalReadiness { ready, waits_for_it, not_ready };  // waits_for_it: sigwait or signalfd
 
 // A blocked signal counts only when the server really waits for it: a thread in sigwait/
 // sigtimedwait (its wait channel), or an open signalfd whose mask holds it (its fdinfo). Blocked
 // alone is not enough: glibc's pthread_create and CPython's subprocess (vfork) block every signal
 // for a while (seen here: a Python loop of subprocess.run was killed by SIGUSR1 sent in that
 // window, even after 12 agreeing polls), and the default action of SIGUSR1 kills.
-constexpr int kBlockedPollsForReady = 1;
 
 // One verdict from /proc. Thread-safe.
 SignalReadiness signal_readiness(pid_t pid, int sig);

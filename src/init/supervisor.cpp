@@ -75,7 +75,6 @@ class Supervisor {
   asio::steady_timer deadline_{io_};
   asio::steady_timer kill_again_{io_};
   asio::steady_timer ready_poll_{io_};
-  int blocked_polls_ = 0;  // consecutive polls that saw the ready signal blocked but not caught
   std::unique_ptr<handoff::ReadySocket> socket_;
 
   pid_t main_pid_ = -1;
@@ -329,8 +328,7 @@ void Supervisor::send_ready_signal() {
   const int sig = handoff_->ready_signal;
   if (sig == 0) return;
   const SignalReadiness readiness = default_is_ignore(sig) ? SignalReadiness::ready : signal_readiness(main_pid_, sig);
-  blocked_polls_ = readiness == SignalReadiness::blocked_only ? blocked_polls_ + 1 : 0;
-  if (readiness == SignalReadiness::ready || blocked_polls_ >= kBlockedPollsForReady) {
+  if (readiness != SignalReadiness::not_ready) {
     ::kill(main_pid_, sig);
     return;
   }

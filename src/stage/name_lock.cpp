@@ -98,13 +98,6 @@ NameLock& NameLock::operator=(NameLock&& other) noexcept {
   return *this;
 }
 
-Status NameLock::keep_across_exec() {
-  const int flags = ::fcntl(fd_.get(), F_GETFD);
-  if (flags < 0 || ::fcntl(fd_.get(), F_SETFD, flags & ~FD_CLOEXEC) != 0)
-    return fail(Code::internal, fmt::format("{}: cannot keep the lock across exec: {}", path_, std::strerror(errno)));
-  return {};
-}
-
 void NameLock::release() {
   if (!fd_) return;
   if (same_file(fd_.get(), path_)) ::unlink(path_.c_str());

@@ -34,10 +34,9 @@ class NameLock {
   int fd() const { return fd_.get(); }
   const std::string& path() const { return path_; }
 
-  // Exec handoff: clears FD_CLOEXEC on the lock's descriptor (call after any close_range(...,
-  // CLOSE_RANGE_CLOEXEC)), so that the server holds the name as long as it lives. The lock file
-  // then stays (unlocked) after the server is gone: harmless, the next instance takes it.
-  Status keep_across_exec();
+  // The descriptor is close-on-exec. Exec handoff keeps it open for the server (init::ExecRequest's
+  // keep_fds), so the server holds the name as long as it lives; the lock file then stays
+  // (unlocked) after the server is gone: harmless, the next instance takes it.
   // Removes the lock file (while still holding it, so no one can take a name that is about to
   // vanish) and drops the lock. Called by the destructor.
   void release();

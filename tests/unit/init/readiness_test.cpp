@@ -89,7 +89,7 @@ TEST_CASE("readiness: blocked and read through a signalfd counts") {
               sigaddset(&set, SIGUSR1);
               if (::signalfd(-1, &set, 0) < 0) ::_exit(3);
             },
-            sleep_forever) == SignalReadiness::blocked_only);
+            sleep_forever) == SignalReadiness::waits_for_it);
 }
 
 TEST_CASE("readiness: a thread waiting in sigwait counts") {
@@ -100,5 +100,5 @@ TEST_CASE("readiness: a thread waiting in sigwait counts") {
                      sigaddset(&set, SIGUSR1);
                      int sig = 0;
                      sigwait(&set, &sig);
-                   }) == SignalReadiness::blocked_only);
+                   }) == SignalReadiness::waits_for_it);
 }

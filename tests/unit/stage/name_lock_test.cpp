@@ -78,11 +78,9 @@ TEST_CASE("a holder that died (any way, any pid) frees the name: the kernel drop
   ::close(ready[1]);
 }
 
-TEST_CASE("keep_across_exec clears close-on-exec on the lock's descriptor only") {
+TEST_CASE("the lock's descriptor is close-on-exec (exec handoff keeps it explicitly)") {
   ShmDir dir;
   auto lock = NameLock::acquire(dir.path, "m");
   REQUIRE(lock);
   CHECK((::fcntl(lock->fd(), F_GETFD) & FD_CLOEXEC) != 0);
-  REQUIRE(lock->keep_across_exec());
-  CHECK((::fcntl(lock->fd(), F_GETFD) & FD_CLOEXEC) == 0);
 }
