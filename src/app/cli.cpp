@@ -23,7 +23,7 @@ commands:
   load    -f MANIFEST [--report PATH] [--keep]
           stage, report, exit (what cold-start benchmarks call)
   inspect [--json] PATH                 list the tensors of a file or model directory
-  synth   --size SIZE [--dtype bf16|f16|f32] [--shards N] [--format safetensors] [--seed N] OUTDIR
+  synth   --size SIZE [--dtype bf16|f16|f32] [--shards N] [--format F] [--seed N] [--tensors N] OUTDIR
           write a synthetic model with realistic contents
   pack    IN OUT [--frame-size SIZE] [--level N] [--split-bytes]
           compressed, seekable copy of a safetensors file (zstd seekable format)

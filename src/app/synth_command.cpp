@@ -12,7 +12,7 @@ namespace tensorinit::app {
 namespace {
 
 constexpr const char* kHelp = R"(usage: tensorinit synth --size SIZE [--dtype bf16|f16|f32] [--shards N]
-                       [--format safetensors|tensorizer] [--seed N] OUTDIR
+                       [--format safetensors|tensorizer] [--seed N] [--tensors N] OUTDIR
 
 Writes a synthetic model of about SIZE tensor bytes (e.g. 4GiB) to OUTDIR: an
 embedding, transformer layers and a head, with values drawn like trained weights
@@ -21,6 +21,9 @@ embedding, transformer layers and a head, with values drawn like trained weights
 --format tensorizer: the same tensors and values as tensorizer files
 (model.tensors, or N shards model-0000K-of-0000N.tensors), each tensor's
 CRC-32 and SHA-256 in its header, readable by tensorizer's TensorDeserializer.
+With --tensors N: N equal 1-D tensors of SIZE/N bytes each (at least one
+element) instead of a transformer, like the per-expert weights and scales of a
+large mixture of experts (what the tensor-count benchmark loads).
 )";
 
 Result<uint64_t> parse_count(const std::optional<std::string>& text, uint64_t fallback, const char* flag) {
@@ -42,7 +45,8 @@ Result<int> run_synth(Args& args) {
   auto shards = args.option("--shards");
   auto format = args.option("--format");
   auto seed = args.option("--seed");
-  for (auto* r : {&size, &dtype, &shards, &format, &seed})
+  auto count = args.option("--tensors");
+  for (auto* r : {&size, &dtype, &shards, &format, &seed, &count})
     if (!*r) return std::unexpected(r->error());
   auto out = args.positionals(1, 1);
   if (!out) return std::unexpected(out.error());
@@ -61,8 +65,12 @@ Result<int> run_synth(Args& args) {
   o.tensorizer = f == "tensorizer";
   auto n = parse_count(*shards, 1, "--shards");
   auto s = parse_count(*seed, 0, "--seed");
+  auto c = parse_count(*count, 0, "--tensors");
   if (!n) return std::unexpected(n.error());
   if (!s) return std::unexpected(s.error());
+  if (!c) return std::unexpected(c.error());
+  if (*c > 100'000'000) return fail(Code::usage, "synth: --tensors must be at most 100000000");
+  o.tensors = *c;
   if (*n == 0 || *n > 99999) return fail(Code::usage, "synth: --shards must be 1..99999");
   o.shards = static_cast<uint32_t>(*n);
   o.seed = *s;

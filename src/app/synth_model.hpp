@@ -18,6 +18,9 @@ struct SynthOptions {
   uint32_t shards = 1;
   uint64_t seed = 0;
   bool tensorizer = false;     // .tensors files (format/tensorizer_writer.hpp) instead of safetensors
+  // Many equal tensors instead of a transformer: `tensors` 1-D tensors of size/tensors bytes each
+  // (at least one element), named like a mixture of experts' per-expert weights. 0: a transformer.
+  uint64_t tensors = 0;
 };
 
 // The tensors (names, shapes) for a model of about `size` bytes (exact to one element).

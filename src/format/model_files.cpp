@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "format/packed_model.hpp"
@@ -12,6 +11,7 @@
 #include "format/shard_index.hpp"
 #include "format/tensorizer.hpp"
 #include "io/file_source.hpp"
+#include "util/first_duplicate.hpp"
 
 namespace tensorinit::format {
 namespace {
@@ -96,10 +96,9 @@ std::string shard_path(const fs::path& dir, const std::string& shard, manifest::
 }
 
 Status check_unique_names(const ModelIndex& model, const std::string& dir) {
-  std::set<std::string> names;
-  for (const auto& t : model.tensors)
-    if (!names.insert(t.name).second)
-      return fail(Code::bad_data, fmt::format("{}: tensor '{}' appears in more than one file", dir, t.name));
+  const auto& t = model.tensors;
+  if (auto dup = first_duplicate(t.size(), [&](size_t i) -> std::string_view { return t[i].name; }))
+    return fail(Code::bad_data, fmt::format("{}: tensor '{}' appears in more than one file", dir, t[*dup].name));
   return {};
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "format/dtype.hpp"
+#include "format/safetensors_scan.hpp"
 #include "format/text.hpp"
 
 namespace tensorinit::format {
@@ -60,6 +61,39 @@ std::unexpected<Error> malformed(std::string_view file, std::string_view what) {
   return fail(Code::bad_data, fmt::format("{}: malformed safetensors file: {}", file, what));
 }
 
+// The checks every tensor entry gets once its parts are read, whichever parser read them.
+Result<TensorEntry> make_tensor(std::string_view key, std::string_view dtype, std::vector<uint64_t> shape,
+                                uint64_t begin, uint64_t end, uint64_t data_start, std::string_view file) {
+  auto bits = dtype_bits(dtype);
+  if (!bits)
+    return fail(Code::bad_data, fmt::format("{}: tensor {}: unsupported dtype {} (not in the safetensors vocabulary "
+                                            "tensorinit knows)", file, printable(key), printable(dtype)));
+  const auto name = [&] { return printable(key); };  // for messages: a name may hold control characters
+  uint64_t elements = 1;
+  for (uint64_t d : shape)
+    if (__builtin_mul_overflow(elements, d, &elements))
+      return malformed(file, fmt::format("tensor {}: element count overflows", name()));
+  uint64_t total_bits = 0;
+  if (__builtin_mul_overflow(elements, uint64_t{*bits}, &total_bits))
+    return malformed(file, fmt::format("tensor {}: byte size overflows", name()));
+  if (total_bits % 8 != 0)
+    return malformed(file, fmt::format("tensor {}: {} elements of {} bits are not whole bytes", name(), elements, *bits));
+  if (end < begin) return malformed(file, fmt::format("tensor {}: data_offsets end before begin", name()));
+  if (end - begin != total_bits / 8)
+    return malformed(file, fmt::format("tensor {}: shape and dtype give {} bytes but data_offsets span {}",
+                                       name(), total_bits / 8, end - begin));
+  TensorEntry t;
+  // Checking the end also bounds every later sum (file_offset + bytes, data_start + data_size).
+  uint64_t file_end = 0;
+  if (__builtin_add_overflow(begin, data_start, &t.file_offset) || __builtin_add_overflow(end, data_start, &file_end))
+    return malformed(file, fmt::format("tensor {}: data_offsets overflow a 64-bit file offset", name()));
+  t.name = key;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.bytes = end - begin;
+  return t;
+}
+
 Result<TensorEntry> parse_tensor(const std::string& key, const json& info, uint64_t data_start,
                                  std::string_view file) {
   const std::string name = printable(key);  // for messages: a name may hold control characters
@@ -70,43 +104,20 @@ Result<TensorEntry> parse_tensor(const std::string& key, const json& info, uint6
   if (dtype == info.end() || shape == info.end() || offsets == info.end())
     return malformed(file, fmt::format("tensor {} lacks dtype, shape or data_offsets", name));
   if (!dtype->is_string()) return malformed(file, fmt::format("tensor {}: dtype is not a string", name));
-  TensorEntry t;
-  t.name = key;
-  t.dtype = dtype->get<std::string>();
-  auto bits = dtype_bits(t.dtype);
-  if (!bits)
-    return fail(Code::bad_data, fmt::format("{}: tensor {}: unsupported dtype {} (not in the safetensors vocabulary "
-                                            "tensorinit knows)", file, name, printable(t.dtype)));
+  const auto& dtype_text = dtype->get_ref<const std::string&>();
+  if (!dtype_bits(dtype_text)) return make_tensor(key, dtype_text, {}, 0, 0, data_start, file);  // its message
   if (!shape->is_array()) return malformed(file, fmt::format("tensor {}: shape is not an array", name));
-  uint64_t elements = 1;
+  std::vector<uint64_t> dims;
   for (const auto& dim : *shape) {
     if (!dim.is_number_unsigned())
       return malformed(file, fmt::format("tensor {}: shape has a negative or non-integer dimension", name));
-    uint64_t d = dim.get<uint64_t>();
-    t.shape.push_back(d);
-    if (__builtin_mul_overflow(elements, d, &elements))
-      return malformed(file, fmt::format("tensor {}: element count overflows", name));
+    dims.push_back(dim.get<uint64_t>());
   }
-  uint64_t total_bits = 0;
-  if (__builtin_mul_overflow(elements, uint64_t{*bits}, &total_bits))
-    return malformed(file, fmt::format("tensor {}: byte size overflows", name));
-  if (total_bits % 8 != 0)
-    return malformed(file, fmt::format("tensor {}: {} elements of {} bits are not whole bytes", name, elements, *bits));
   if (!offsets->is_array() || offsets->size() != 2 || !(*offsets)[0].is_number_unsigned() ||
       !(*offsets)[1].is_number_unsigned())
     return malformed(file, fmt::format("tensor {}: data_offsets is not [begin, end]", name));
-  uint64_t begin = (*offsets)[0].get<uint64_t>();
-  uint64_t end = (*offsets)[1].get<uint64_t>();
-  if (end < begin) return malformed(file, fmt::format("tensor {}: data_offsets end before begin", name));
-  if (end - begin != total_bits / 8)
-    return malformed(file, fmt::format("tensor {}: shape and dtype give {} bytes but data_offsets span {}",
-                                       name, total_bits / 8, end - begin));
-  // Checking the end also bounds every later sum (file_offset + bytes, data_start + data_size).
-  uint64_t file_end = 0;
-  if (__builtin_add_overflow(begin, data_start, &t.file_offset) || __builtin_add_overflow(end, data_start, &file_end))
-    return malformed(file, fmt::format("tensor {}: data_offsets overflow a 64-bit file offset", name));
-  t.bytes = end - begin;
-  return t;
+  return make_tensor(key, dtype_text, std::move(dims), (*offsets)[0].get<uint64_t>(), (*offsets)[1].get<uint64_t>(),
+                     data_start, file);
 }
 
 Status check_metadata(const json& metadata, std::string_view file) {
@@ -120,7 +131,8 @@ Status check_metadata(const json& metadata, std::string_view file) {
 Status check_tiling(std::vector<TensorEntry>& tensors, uint64_t data_start, std::string_view file,
                     uint64_t& data_size) {
   std::sort(tensors.begin(), tensors.end(), [](const TensorEntry& a, const TensorEntry& b) {
-    return a.file_offset != b.file_offset ? a.file_offset < b.file_offset : a.bytes < b.bytes;
+    if (a.file_offset != b.file_offset) return a.file_offset < b.file_offset;
+    return a.bytes != b.bytes ? a.bytes < b.bytes : a.name < b.name;  // a total order: both parsers agree
   });
   uint64_t cursor = data_start;
   for (const auto& t : tensors) {
@@ -149,6 +161,22 @@ Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64
   // The format requires UTF-8; names and metadata reach JSON output (the table, the report).
   if (auto bad = invalid_utf8_at(text))
     return malformed(file, fmt::format("header is not valid UTF-8 (byte {} of the header, file offset {})", *bad, 8 + *bad));
+  SafetensorsLayout layout;
+  layout.data_start = data_start;
+  if (auto scanned = scan_safetensors_header(text)) {  // the common case, without a DOM
+    layout.tensors.reserve(scanned->size());
+    bool ok = true;
+    for (auto& t : *scanned) {
+      auto tensor = make_tensor(t.name, t.dtype, std::move(t.shape), t.begin, t.end, data_start, file);
+      if (!tensor) {
+        ok = false;  // the full parser below reports the first fault in its own order
+        break;
+      }
+      layout.tensors.push_back(std::move(*tensor));
+    }
+    if (ok && check_tiling(layout.tensors, data_start, file, layout.data_size)) return layout;
+    layout.tensors.clear();
+  }
   json header;
   try {
     header = parse_rejecting_duplicates(text);
@@ -159,8 +187,6 @@ Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64
     return malformed(file, fmt::format("header is not valid JSON: {}", utf8_escaped(e.what())));
   }
   if (!header.is_object()) return malformed(file, "header is not a JSON object");
-  SafetensorsLayout layout;
-  layout.data_start = data_start;
   for (const auto& [name, info] : header.items()) {
     if (name == "__metadata__") {
       if (auto ok = check_metadata(info, file); !ok) return std::unexpected(ok.error());

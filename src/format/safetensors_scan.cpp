@@ -1,0 +1,149 @@
+#include "format/safetensors_scan.hpp"
+
+#include <cstring>
+
+#include "util/first_duplicate.hpp"
+
+namespace tensorinit::format {
+namespace {
+
+// A cursor over the header text; every method returns false (or nullopt) for anything outside the
+// subset, and the scan gives up.
+class Scanner {
+ public:
+  explicit Scanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  void skip_ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+  bool at_end() {
+    skip_ws();
+    return p_ == end_;
+  }
+  bool eat(char c) {
+    skip_ws();
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+  // A string without escapes or control characters (JSON requires those escaped): its bytes.
+  // UTF-8 validity is the caller's check, done on the whole text before the scan.
+  std::optional<std::string_view> string() {
+    if (!eat('"')) return std::nullopt;
+    const char* start = p_;
+    const void* quote = std::memchr(p_, '"', static_cast<size_t>(end_ - p_));
+    if (!quote) return std::nullopt;
+    const char* stop = static_cast<const char*>(quote);
+    for (const char* c = start; c < stop; ++c)
+      if (*c == '\\' || static_cast<unsigned char>(*c) < 0x20) return std::nullopt;
+    p_ = stop + 1;
+    return std::string_view(start, static_cast<size_t>(stop - start));
+  }
+  // A JSON integer >= 0 that fits 64 bits, with no fraction or exponent (those are floats to a
+  // JSON parser, and "not an unsigned integer" to the reader: its message is the full path's).
+  std::optional<uint64_t> unsigned_integer() {
+    skip_ws();
+    const char* start = p_;
+    uint64_t v = 0;
+    while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
+      if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, static_cast<uint64_t>(*p_ - '0'), &v))
+        return std::nullopt;
+      ++p_;
+    }
+    if (p_ == start || (*start == '0' && p_ - start > 1)) return std::nullopt;  // none, or a leading zero
+    if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return std::nullopt;
+    return v;
+  }
+  // [n, n, ...] of unsigned integers.
+  std::optional<std::vector<uint64_t>> integers() {
+    if (!eat('[')) return std::nullopt;
+    std::vector<uint64_t> out;
+    if (eat(']')) return out;
+    do {
+      auto v = unsigned_integer();
+      if (!v) return std::nullopt;
+      out.push_back(*v);
+    } while (eat(','));
+    if (!eat(']')) return std::nullopt;
+    return out;
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+// {"key": "value", ...} with distinct keys (a handful: a linear check is enough).
+bool scan_metadata(Scanner& s) {
+  if (!s.eat('{')) return false;
+  if (s.eat('}')) return true;
+  std::vector<std::string_view> keys;
+  do {
+    auto key = s.string();
+    if (!key || !s.eat(':') || !s.string()) return false;
+    for (auto k : keys)
+      if (k == *key) return false;
+    keys.push_back(*key);
+  } while (s.eat(','));
+  return s.eat('}');
+}
+
+// {"dtype": "...", "shape": [...], "data_offsets": [b, e]}, the keys in any order, each once.
+bool scan_tensor(Scanner& s, ScannedTensor& t) {
+  if (!s.eat('{')) return false;
+  bool dtype = false, shape = false, offsets = false;
+  do {
+    auto key = s.string();
+    if (!key || !s.eat(':')) return false;
+    if (*key == "dtype" && !dtype) {
+      auto v = s.string();
+      if (!v) return false;
+      t.dtype = *v;
+      dtype = true;
+    } else if (*key == "shape" && !shape) {
+      auto v = s.integers();
+      if (!v) return false;
+      t.shape = std::move(*v);
+      shape = true;
+    } else if (*key == "data_offsets" && !offsets) {
+      auto v = s.integers();
+      if (!v || v->size() != 2) return false;
+      t.begin = (*v)[0];
+      t.end = (*v)[1];
+      offsets = true;
+    } else {
+      return false;  // another key, or one seen before
+    }
+  } while (s.eat(','));
+  return s.eat('}') && dtype && shape && offsets;
+}
+
+}  // namespace
+
+std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_view text) {
+  Scanner s(text);
+  if (!s.eat('{')) return std::nullopt;
+  std::vector<ScannedTensor> tensors;
+  tensors.reserve(text.size() / 80);  // an entry is about 80-100 bytes
+  bool metadata = false;
+  if (!s.eat('}')) {
+    do {
+      auto key = s.string();
+      if (!key || !s.eat(':')) return std::nullopt;
+      if (*key == "__metadata__") {
+        if (metadata || !scan_metadata(s)) return std::nullopt;
+        metadata = true;
+        continue;
+      }
+      ScannedTensor& t = tensors.emplace_back();
+      t.name = *key;
+      if (!scan_tensor(s, t)) return std::nullopt;
+    } while (s.eat(','));
+    if (!s.eat('}')) return std::nullopt;
+  }
+  if (!s.at_end()) return std::nullopt;
+  if (first_duplicate(tensors.size(), [&](size_t i) { return tensors[i].name; })) return std::nullopt;
+  return tensors;
+}
+
+}  // namespace tensorinit::format

@@ -1,0 +1,31 @@
+// The fast path of the safetensors header reader: a scanner for the subset of JSON that writers
+// emit (no escapes, only dtype/shape/data_offsets in a tensor, unsigned integers), building no
+// DOM. Measured here: nlohmann's DOM parse took 1.7 s for a header of 100,000 tensors (allocation
+// and map steps per value); this scanner reads the same 9.9 MB in a few tens of milliseconds.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace tensorinit::format {
+
+// One tensor entry as written, not yet checked against dtype sizes or the data section.
+struct ScannedTensor {
+  std::string_view name;   // points into the scanned text
+  std::string_view dtype;
+  std::vector<uint64_t> shape;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+// The tensor entries of `text`, in the order written, or nullopt when the text is outside the
+// subset or breaks JSON's rules in any way (a duplicate key, an escape, a float, a key other than
+// dtype/shape/data_offsets, a __metadata__ value that is not a string, trailing bytes...). A
+// nullopt says nothing about validity: the caller then parses with a full JSON parser, which
+// accepts what is valid and words the error for what is not. Accepts nothing that full JSON
+// parsing with duplicate-key rejection would reject. Thread-safe.
+std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_view text);
+
+}  // namespace tensorinit::format

@@ -1,0 +1,105 @@
+// The fast path of the safetensors header reader: what it takes, where it gives up (the full JSON
+// parser then decides), and that both paths give one answer. The many-tensor case is the
+// regression for issue 15 part 6 (a DOM per entry, then a quadratic duplicate check, made a header
+// of 40,000 tensors take 79 s): not timed, but a quadratic reader would not finish it in the
+// suite's time limit.
+#include <doctest/doctest.h>
+
+#include <fmt/format.h>
+#include <string>
+#include <vector>
+
+#include "format/safetensors.hpp"
+#include "format/safetensors_scan.hpp"
+#include "format/safetensors_writer.hpp"
+
+namespace {
+
+using namespace tensorinit::format;
+
+std::string entry(std::string_view name, std::string_view body) { return fmt::format(R"("{}":{})", name, body); }
+
+}  // namespace
+
+TEST_CASE("safetensors scan: the writers' form, keys in any order, whitespace and metadata") {
+  const std::string text = R"({ "__metadata__" : {"format":"pt", "k":""} ,
+    "b": {"shape": [2, 3], "data_offsets": [0, 12], "dtype": "U16"},
+    "a":{"dtype":"U8","shape":[],"data_offsets":[12,13]}}   )";
+  auto scanned = scan_safetensors_header(text);
+  REQUIRE(scanned.has_value());
+  REQUIRE(scanned->size() == 2);
+  CHECK((*scanned)[0].name == "b");
+  CHECK((*scanned)[0].dtype == "U16");
+  CHECK((*scanned)[0].shape == std::vector<uint64_t>{2, 3});
+  CHECK((*scanned)[0].end == 12);
+  CHECK((*scanned)[1].shape.empty());
+  auto layout = parse_safetensors_header(text, 8 + text.size(), "m");
+  REQUIRE(layout.has_value());
+  CHECK(layout->tensors[0].name == "b");
+  CHECK(layout->tensors[1].name == "a");
+  CHECK(layout->data_size == 13);
+}
+
+TEST_CASE("safetensors scan: gives up on what it does not read, and the full parser answers") {
+  const std::string ok = R"({"dtype":"U8","shape":[1],"data_offsets":[0,1]})";
+  struct Case {
+    const char* label;
+    std::string header;
+    bool valid;  // what the full parser says
+  };
+  const std::vector<Case> cases{
+      {"escaped name", "{" + entry(R"(\u0061)", ok) + "}", true},
+      {"escaped slash in a name", "{" + entry(R"(a\/b)", ok) + "}", true},
+      {"extra key in a tensor", R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":[{}]}})", true},
+      {"float dimension", R"({"a":{"dtype":"U8","shape":[1.0],"data_offsets":[0,1]}})", false},
+      {"exponent", R"({"a":{"dtype":"U8","shape":[1e0],"data_offsets":[0,1]}})", false},
+      {"negative", R"({"a":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}})", false},
+      {"leading zero", R"({"a":{"dtype":"U8","shape":[01],"data_offsets":[0,1]}})", false},
+      {"beyond 64 bits", R"({"a":{"dtype":"U8","shape":[18446744073709551616],"data_offsets":[0,1]}})", false},
+      {"duplicate tensor", "{" + entry("a", ok) + "," + entry("a", ok) + "}", false},
+      {"duplicate key in a tensor", R"({"a":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})", false},
+      {"duplicate metadata key", R"({"__metadata__":{"k":"1","k":"2"}})", false},
+      {"two metadata", R"({"__metadata__":{},"__metadata__":{}})", false},
+      {"metadata value not a string", R"({"__metadata__":{"k":1}})", false},
+      {"three offsets", R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1,2]}})", false},
+      {"missing key", R"({"a":{"dtype":"U8","shape":[1]}})", false},
+      {"trailing comma", "{" + entry("a", ok) + ",}", false},
+      {"trailing bytes", "{" + entry("a", ok) + "}x", false},
+      {"unterminated", "{" + entry("a", ok), false},
+      {"raw tab in a name", "{" + entry("a\tb", ok) + "}", false},
+  };
+  for (const auto& c : cases) {
+    INFO("case: " << c.label);
+    CHECK_FALSE(scan_safetensors_header(c.header).has_value());
+    CHECK(parse_safetensors_header(c.header, 8 + c.header.size(), "m").has_value() == c.valid);
+  }
+  auto escaped = parse_safetensors_header(cases[0].header, 8 + cases[0].header.size(), "m");
+  REQUIRE(escaped.has_value());
+  CHECK(escaped->tensors[0].name == "a");
+}
+
+TEST_CASE("safetensors scan: a semantic fault found on the fast path is reported as the full parser words it") {
+  // Two faults: the full parser reports the first in name order ('a'), whatever the file order.
+  const std::string text = R"({"z":{"dtype":"F17","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[2],"data_offsets":[1,2]}})";
+  REQUIRE(scan_safetensors_header(text).has_value());
+  auto r = parse_safetensors_header(text, 8 + text.size(), "m");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message.find("tensor 'a': shape and dtype give 2 bytes") != std::string::npos);
+}
+
+TEST_CASE("safetensors scan: 300,000 tensors, linear (issue 15 part 6)") {
+  std::vector<TensorSpec> specs;
+  for (size_t i = 0; i < 300'000; ++i)
+    specs.push_back({fmt::format("model.layers.{}.mlp.experts.{}.scale", i / 256, i % 256), "F32", {1}, 4});
+  const std::string head = safetensors_head(specs, {{"format", "pt"}});
+  const std::string_view json = std::string_view(head).substr(8);
+  auto scanned = scan_safetensors_header(json);
+  REQUIRE(scanned.has_value());
+  CHECK(scanned->size() == specs.size());
+  auto layout = parse_safetensors_header(json, head.size(), "m");
+  REQUIRE(layout.has_value());
+  REQUIRE(layout->tensors.size() == specs.size());
+  CHECK(layout->tensors.back().name == specs.back().name);
+  CHECK(layout->tensors.back().file_offset == head.size() + 4 * (specs.size() - 1));
+  CHECK(layout->data_size == 4 * specs.size());
+}
