@@ -3,9 +3,14 @@
 # tini, dumb-init, catatonit are installed, interleaved (one run of each per round, so load swings
 # hit every row alike); min, median and mean in a table. Then, with EARLY=N, the early-SIGTERM
 # check: N times, `tensorinit run -- sleep 30` as PID 1 of a fresh PID namespace gets SIGTERM at
-# a random instant 0-2 ms after its execve (the window the dynamic loader and static
-# initialisers own); a lost signal shows as the 5 s watchdog's SIGKILL. Needs root for EARLY.
-# hyperfine is not required (not on PyPI, Debian package only): the timing loop is Python's.
+# a random instant EARLY_MS (default 2-20) ms after its start (issue 15's protocol: the start of
+# `unshare`), or with EARLY_AFTER=execve, EARLY_MS (then default 0-2) ms after tensorinit's execve
+# was seen (the window the dynamic loader and static initialisers own, before main's mask); a
+# lost signal shows as the 5 s watchdog's SIGKILL. Needs root for EARLY.
+# hyperfine is not required (not on PyPI, Debian package only): the timing loop is Python's, which
+# also reads each run's CPU time and page faults from wait4 (the process and what it waited for):
+# on a machine shared with builds, wall times swing with the load and those two barely move.
+# The peers (tini, dumb-init, catatonit, hyperfine) are installed from Debian when missing, as root.
 # Not a test: prints a table. Usage: [BASELINE=BIN] [EARLY=N] tests/bench/init_overhead.sh [RUNS]
 # (default 500 runs).
 set -euo pipefail
@@ -14,12 +19,22 @@ ROOT=$(cd "$HERE/../.." && pwd)
 TI=${TENSORINIT:-$ROOT/build/tensorinit}
 RUNS=${1:-500}
 EARLY=${EARLY:-0}
+EARLY_AFTER=${EARLY_AFTER:-start}
+if [ "$EARLY_AFTER" = execve ]; then EARLY_MS=${EARLY_MS:-0-2}; else EARLY_MS=${EARLY_MS:-2-20}; fi
 BASELINE=${BASELINE:-}  # another tensorinit binary (e.g. the previous commit's) for a side-by-side row
+missing=()
+for tool in tini dumb-init catatonit hyperfine; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})) && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+    echo "init_overhead.sh: could not install ${missing[*]}; their rows are left out" >&2
+fi
 
-exec python3 - "$TI" "$RUNS" "$EARLY" "$BASELINE" <<'PY'
+exec python3 - "$TI" "$RUNS" "$EARLY" "$BASELINE" "$EARLY_AFTER" "$EARLY_MS" <<'PY'
 import os, random, shutil, signal, statistics, subprocess, sys, time
 
 ti, runs, early, baseline = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+early_after = sys.argv[5]
+early_lo, early_hi = (float(x) / 1e3 for x in sys.argv[6].split("-"))
 rows = {"/bin/true": ["/bin/true"], "tensorinit run -- /bin/true": [ti, "run", "--", "/bin/true"],
         "tensorinit --version": [ti, "--version"]}
 if baseline:
@@ -34,8 +49,9 @@ devnull = os.open(os.devnull, os.O_RDWR)
 def once(argv):
     start = time.perf_counter_ns()
     pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
-    os.waitpid(pid, 0)
-    return (time.perf_counter_ns() - start) / 1e6
+    _, _, usage = os.wait4(pid, 0)
+    wall = (time.perf_counter_ns() - start) / 1e6
+    return wall, (usage.ru_utime + usage.ru_stime) * 1e3, usage.ru_minflt
 
 times = {name: [] for name in rows}
 for name, argv in rows.items():  # warm the page cache
@@ -43,11 +59,13 @@ for name, argv in rows.items():  # warm the page cache
 for _ in range(runs):
     for name, argv in rows.items():
         times[name].append(once(argv))
-print(f"{runs} runs each, interleaved; ms")
-print(f"| {'command':<36} | {'min':>6} | {'median':>6} | {'mean':>6} |")
-print(f"|{'-' * 38}|{'-' * 8}|{'-' * 8}|{'-' * 8}|")
-for name, t in times.items():
-    print(f"| {name:<36} | {min(t):6.2f} | {statistics.median(t):6.2f} | {statistics.fmean(t):6.2f} |")
+print(f"{runs} runs each, interleaved; ms; load average {os.getloadavg()[0]:.1f}")
+print(f"| {'command':<36} | {'min':>6} | {'median':>6} | {'mean':>6} | {'cpu med':>7} | {'faults':>6} |")
+print(f"|{'-' * 38}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 9}|{'-' * 8}|")
+for name, runs_of in times.items():
+    t = [r[0] for r in runs_of]
+    print(f"| {name:<36} | {min(t):6.2f} | {statistics.median(t):6.2f} | {statistics.fmean(t):6.2f} | "
+          f"{statistics.median(r[1] for r in runs_of):7.2f} | {statistics.median(r[2] for r in runs_of):6.0f} |")
 
 if early > 0:
     def child_of(pid):
@@ -59,17 +77,23 @@ if early > 0:
             return None
     lost = other = sent = 0
     for _ in range(early):
+        started = time.perf_counter()
         ns = subprocess.Popen(["unshare", "-fp", "--mount-proc", ti, "run", "--", "sleep", "30"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         init = None
-        try:
-            while init is None or open(f"/proc/{init}/comm").read().strip() != "tensorinit":
+        comm = os.path.basename(ti)[:15]
+        try:  # unshare forks the namespace's PID 1, which then execs tensorinit (before that, a
+            # SIGTERM would hit unshare's code, which no init can help)
+            while init is None or open(f"/proc/{init}/comm").read().strip() != comm:
                 init = init or child_of(ns.pid)
         except OSError:  # gone before we saw it exec (should not happen): counted apart
             ns.wait()
             other += 1
             continue
-        time.sleep(random.uniform(0, 0.002))
+        if early_after == "execve":
+            time.sleep(random.uniform(early_lo, early_hi))
+        else:
+            time.sleep(max(0.0, started + random.uniform(early_lo, early_hi) - time.perf_counter()))
         os.kill(init, signal.SIGTERM)
         sent += 1
         try:
@@ -81,5 +105,6 @@ if early > 0:
             continue
         if code != 143:
             other += 1
-    print(f"early SIGTERM as PID 1: {sent} sent 0-2 ms after execve, {lost} lost, {other} other exit codes")
+    print(f"early SIGTERM as PID 1: {sent} sent {sys.argv[6]} ms after {early_after}, {lost} lost, "
+          f"{other} other exit codes")
 PY
