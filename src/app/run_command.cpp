@@ -12,6 +12,7 @@
 #include "app/load_session.hpp"
 #include "manifest/expand.hpp"
 #include "init/exec.hpp"
+#include "util/ioprio.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
@@ -112,6 +113,11 @@ Result<int> run_signal_mode(LoadSession& session, const RunFlags& flags, std::ve
   init::SignalHandoff handoff{
       .stage = [&](std::stop_token stop) -> Status {
         std::stop_callback staging(stop, [&] { remote_stop.request_stop(); });
+        // The server starts now too: its own start-up reads go first, the readers (created by this
+        // thread, so of its class) take the disk when it is free (util/ioprio.hpp; measured in
+        // docs/notes/light.md).
+        std::optional<ScopedIoPriority> yield;
+        if (m.handoff.start == manifest::StartWhen::early) yield.emplace(IoPriority{.cls = IoClass::idle});
         if (auto ok = session.stage(*decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
         session.succeed();
         return {};

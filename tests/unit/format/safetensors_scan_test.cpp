@@ -5,7 +5,9 @@
 // suite's time limit.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -102,4 +104,43 @@ TEST_CASE("safetensors scan: 300,000 tensors, linear (issue 15 part 6)") {
   CHECK(layout->tensors.back().name == specs.back().name);
   CHECK(layout->tensors.back().file_offset == head.size() + 4 * (specs.size() - 1));
   CHECK(layout->data_size == 4 * specs.size());
+}
+
+// Differential: whatever the scanner accepts, a full JSON parser accepts too and reads the same
+// entries (random one-byte edits of a valid header: most make it invalid, some keep it valid).
+TEST_CASE("safetensors scan: accepts nothing nlohmann rejects, reads what nlohmann reads") {
+  const std::string base = std::string(R"({"__metadata__":{"format":"pt"},"a.w":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]},)") +
+                           R"("b":{"shape":[3],"dtype":"U8","data_offsets":[8,11]}, "c" : {"dtype":"BF16","shape":[],"data_offsets":[11,13]}})";
+  const std::string alphabet = "{}[]:,\" 0123456789-.eE\\abu\t\n";
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
+  size_t accepted = 0;
+  for (int i = 0; i < 20'000; ++i) {
+    std::string text = base;
+    const size_t at = next() % text.size();
+    switch (next() % 3) {
+      case 0: text[at] = alphabet[next() % alphabet.size()]; break;
+      case 1: text.insert(at, 1, alphabet[next() % alphabet.size()]); break;
+      default: text.erase(at, 1);
+    }
+    auto scanned = scan_safetensors_header(text);
+    if (!scanned) continue;
+    ++accepted;
+    INFO("header: " << text);
+    nlohmann::json doc;
+    REQUIRE_NOTHROW(doc = nlohmann::json::parse(text));
+    size_t tensors = 0;
+    for (const auto& [key, value] : doc.items()) {
+      if (key == "__metadata__") continue;
+      ++tensors;
+      auto it = std::find_if(scanned->begin(), scanned->end(), [&](const ScannedTensor& t) { return t.name == key; });
+      REQUIRE(it != scanned->end());
+      CHECK(value["dtype"] == std::string(it->dtype));
+      CHECK(value["shape"] == it->shape);
+      CHECK(value["data_offsets"][0] == it->begin);
+      CHECK(value["data_offsets"][1] == it->end);
+    }
+    CHECK(tensors == scanned->size());  // no duplicate the DOM would have merged
+  }
+  CHECK(accepted > 100);
 }
