@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libzstd-dev libcurl4-openssl-dev
-  doctest-dev libsodium-dev libxxhash-dev zlib1g-dev libssl-dev
+  doctest-dev libsodium-dev libxxhash-dev zlib1g-dev libssl-dev libarchive-dev
   python3 util-linux procps
   nginx-light zstd patchelf python3-pip openssl ca-certificates
   clang-16 libclang-rt-16-dev

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "manifest/signals.hpp"
 #include "util/log.hpp"
@@ -61,11 +62,13 @@ Status LoadSession::stage(const plan::Decision& decision, std::stop_token stop, 
 
 Status LoadSession::load() {
   const std::stop_token stop = watch_signals();
+  if (caches_) caches_->start_restore(stop);  // in parallel with the load, before the server starts
   if (auto owned = own_name(); !owned) return owned;
   stage::CudaStartup cuda(manifest_.stage);  // context creation overlaps the plan and index phases
   auto decided = decide(stop);
   if (!decided) return std::unexpected(decided.error());
   auto staged = stage(*decided, stop, &cuda);
+  if (caches_) caches_->wait_restored();
   if (stop_watching() != 0 && staged)  // finished anyway: the operator asked to stop all the same
     return tensorinit::fail(Code::stopped, "stopped by a signal while staging");
   return staged;
@@ -102,8 +105,13 @@ void LoadSession::keep(bool yes) {
     for (auto& arena : loaded_->staged.arenas) arena.keep(yes);
 }
 
+void LoadSession::report_again() {
+  if (reported_ && !failed_) report(nullptr);
+}
+
 void LoadSession::report(const Error* error) {
-  write_report(report_path_, manifest_, loaded_ ? &*loaded_ : nullptr, decision_, error, phases_);
+  write_report(report_path_, manifest_, loaded_ ? &*loaded_ : nullptr, decision_, error, phases_,
+               caches_ && !caches_->empty() ? caches_->report() : nlohmann::json());
   reported_ = true;
 }
 

@@ -16,6 +16,7 @@
 
 #include "app/load_weights.hpp"
 #include "app/phases.hpp"
+#include "app/startup_caches.hpp"
 #include "app/stop_signals.hpp"
 #include "manifest/manifest.hpp"
 #include "plan/decision.hpp"
@@ -62,6 +63,12 @@ class LoadSession {
   // or could not start) reports the exit code it got.
   void report_unless_done(int exit_code);
 
+  // The run's start-up caches (not owned; must outlive the session): load() restores them while
+  // it stages and joins them before it returns; the report carries their outcomes.
+  void set_caches(StartupCaches* caches) { caches_ = caches; }
+  // After a successful session's server ended (caches saved): the report again, same outcome.
+  void report_again();
+
   const LoadedWeights* loaded() const { return loaded_ ? &*loaded_ : nullptr; }
   // Leaves the arenas and the table in shm_dir after the session (load --keep, handoff none,
   // exec); keep(false) takes it back.
@@ -79,6 +86,7 @@ class LoadSession {
   std::optional<plan::Decision> decision_;
   std::optional<LoadedWeights> loaded_;
   std::unique_ptr<StopOnSignal> stop_;
+  StartupCaches* caches_ = nullptr;
   int signal_ = 0;
   bool keep_ = false;
   bool reported_ = false;

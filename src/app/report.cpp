@@ -34,7 +34,8 @@ json decision_json(const plan::Decision& d) {
 }
 
 void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
-                  const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases) {
+                  const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
+                  const json& caches) {
   if (path.empty()) return;
   json report = {{"version", 1}, {"ok", error == nullptr}, {"model", manifest.model.name}};
   if (loaded) report["decision"] = decision_json(loaded->decision);
@@ -60,6 +61,7 @@ void write_report(const std::string& path, const manifest::Manifest& manifest, c
   const double stage_s = phases.seconds("stage");
   report["throughput_gbps"] =
       loaded && stage_s > 0 ? static_cast<double>(loaded->staged.bytes) / stage_s / 1e9 : 0.0;
+  if (!caches.is_null()) report["caches"] = caches;
   report["error"] = error ? json(error->message) : json(nullptr);
   if (error) report["exit_code"] = error->exit_code();
   if (auto ok = write_file_atomically(path, report.dump(2) + "\n"); !ok)

@@ -10,6 +10,7 @@
 
 #include "app/commands.hpp"
 #include "app/load_session.hpp"
+#include "app/startup_caches.hpp"
 #include "manifest/expand.hpp"
 #include "init/exec.hpp"
 #include "util/ioprio.hpp"
@@ -87,13 +88,28 @@ Result<int> run_plain_init(const RunFlags& flags, const init::InheritedSignals& 
   return init::supervise(options, inherited);
 }
 
+// A save after the server's clean exit gets at most this long: the container is ending, and a
+// cache is only an optimisation (a stop signal ends it sooner).
+constexpr std::chrono::seconds kSaveAtExitBound{60};
+
+// After the server: on-exit saves (clean exit only), on-ready saves still running, the report.
+void save_caches_at_exit(StartupCaches& caches, LoadSession& session, int code) {
+  if (caches.empty()) return;
+  if (code == 0) {
+    caches.start_save(manifest::CacheSave::on_exit);
+    caches.start_save(manifest::CacheSave::on_ready);  // never ready (no handoff.ready): saved now
+  }
+  caches.wait_saved(kSaveAtExitBound);
+  session.report_again();
+}
+
 }  // namespace
 
 // Signal mode: decide first (headers only: milliseconds), so the server starts knowing
 // TENSORINIT_MODEL_DIR; then stage on the supervisor's worker while the server imports. The
 // plan stops on TERM/INT/HUP/QUIT like exec mode's (128+N), before any child exists.
-Result<int> run_signal_mode(LoadSession& session, const RunFlags& flags, std::vector<std::string> command,
-                            const init::InheritedSignals& inherited) {
+Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const RunFlags& flags,
+                            std::vector<std::string> command, const init::InheritedSignals& inherited) {
   const manifest::Manifest& m = session.manifest();
   std::optional<stage::CudaStartup> cuda;
   Result<plan::Decision> decided = fail(Code::internal, "not decided");
@@ -104,8 +120,10 @@ Result<int> run_signal_mode(LoadSession& session, const RunFlags& flags, std::ve
     const std::stop_token stop = session.watch_signals();
     std::stop_callback planning(stop, [&] { remote_stop.request_stop(); });
     if (auto owned = session.own_name(); !owned) return std::unexpected(session.fail(owned.error()));
+    caches.start_restore(stop);  // overlaps the plan; done before the server starts
     cuda.emplace(m.stage);  // context creation overlaps the plan and index phases
     decided = session.decide(remote_stop.get_token());
+    caches.wait_restored();
     if (session.stop_watching() != 0 && decided) decided = fail(Code::stopped, "stopped by a signal while planning");
   }
   if (!decided) return std::unexpected(session.fail(decided.error()));
@@ -130,6 +148,7 @@ Result<int> run_signal_mode(LoadSession& session, const RunFlags& flags, std::ve
                         .grace = flags.grace.value_or(m.handoff.grace), .group = flags.group, .handoff = &handoff};
   const int code = init::supervise(options, inherited);
   session.report_unless_done(code);
+  save_caches_at_exit(caches, session, code);
   return code;  // the arenas and the table go with the session, then the name
 }
 
@@ -142,12 +161,14 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   Phases phases;
   auto m = phases.time("manifest", [&] { return read_manifest(*flags->manifest); });
   if (!m) return std::unexpected(m.error());
+  StartupCaches caches(*m);  // outlives the session, which reports on it
   LoadSession session(*m, m->report, std::move(phases));
+  session.set_caches(&caches);
   const auto command = flags->command.empty() ? m->handoff.command : flags->command;
   if (m->handoff.mode != HandoffMode::none && command.empty())
     return std::unexpected(session.fail(
         Error{Code::usage, fmt::format("{}: handoff.command is empty and no COMMAND was given after '--'", m->file)}));
-  if (m->handoff.mode == HandoffMode::signal) return run_signal_mode(session, *flags, command, inherited);
+  if (m->handoff.mode == HandoffMode::signal) return run_signal_mode(session, caches, *flags, command, inherited);
 
   if (auto loaded = session.load(); !loaded) return std::unexpected(session.fail(loaded.error()));
   session.succeed();
@@ -158,6 +179,9 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   const auto env = handoff_env(*m, session.loaded()->decision, session.shm_dir());
   const auto argv = expand_handoff_vars(command, env);
   if (::getpid() != 1) {
+    if (caches.saves(manifest::CacheSave::on_exit) || caches.saves(manifest::CacheSave::on_ready))
+      log::warn("caches are not saved: tensorinit is not PID 1, so it execs the server and is gone when the "
+                "server is ready or exits (run it as the ENTRYPOINT, or use handoff.mode: signal)");
     session.keep();
     // Returns only when the exec failed: no server runs on these weights, so they go (fail()).
     return std::unexpected(session.fail(exec_server(argv, env, inherited, session.name_lock())));
@@ -165,7 +189,9 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   // As PID 1 we stay the init (zombies, signals) and own the arenas until the server exits.
   init::Options options{.command = argv, .env = env, .grace = flags->grace.value_or(m->handoff.grace),
                         .group = flags->group};
-  return init::supervise(options, inherited);
+  const int code = init::supervise(options, inherited);
+  save_caches_at_exit(caches, session, code);
+  return code;
 }
 
 }  // namespace tensorinit::app

@@ -16,6 +16,7 @@ struct HttpRequest {
   std::string method = "GET";
   std::string url;  // scheme://host[:port]/path?query, encoded exactly as sent
   std::vector<std::pair<std::string, std::string>> headers;  // besides Host, which comes from url
+  std::string payload_sha256;  // hex SHA-256 of the body a signer signs; empty: no body (GET, HEAD)
 };
 
 // Adds authentication headers to a request (S3 SigV4; none for plain HTTP). Called once per

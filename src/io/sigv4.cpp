@@ -217,7 +217,8 @@ Result<SigV4Trace> SigV4Signer::sign_traced(HttpRequest& request) const {
 
   std::erase_if(request.headers, [](const auto& h) { return is_signer_owned(lower(trim_all(h.first))); });
   request.headers.emplace_back("X-Amz-Date", *date);
-  if (options_.content_sha256_header) request.headers.emplace_back("X-Amz-Content-SHA256", std::string(kEmptySha256));
+  const std::string payload = request.payload_sha256.empty() ? std::string(kEmptySha256) : request.payload_sha256;
+  if (options_.content_sha256_header) request.headers.emplace_back("X-Amz-Content-SHA256", payload);
   if (!credentials_.session_token.empty())
     request.headers.emplace_back("X-Amz-Security-Token", credentials_.session_token.reveal());
 
@@ -244,7 +245,7 @@ Result<SigV4Trace> SigV4Signer::sign_traced(HttpRequest& request) const {
 
   SigV4Trace t;
   t.canonical_request = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", request.method, url->path.empty() ? "/" : url->path,
-                                    canonical_query(url->query), canonical_headers, signed_headers, kEmptySha256);
+                                    canonical_query(url->query), canonical_headers, signed_headers, payload);
   const std::string day = date->substr(0, 8);
   const std::string scope = fmt::format("{}/{}/{}/aws4_request", day, options_.region, options_.service);
   t.string_to_sign = fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", *date, scope, sha256_hex(t.canonical_request));

@@ -73,7 +73,8 @@ struct SigV4Trace {
 // header present, lower-cased with values trimmed and inner runs of whitespace collapsed.
 // The canonical URI is the URL's path exactly as encoded on the wire: S3 neither normalizes nor
 // double-encodes paths, so a key like "a//b/../c" is signed as sent (the transport must send it
-// unaltered, e.g. curl with CURLOPT_PATH_AS_IS). The body is always empty (GET/HEAD).
+// unaltered, e.g. curl with CURLOPT_PATH_AS_IS). The body is empty (GET/HEAD) unless
+// request.payload_sha256 gives its hash (PUT).
 // Thread-safe: sign() is const and keeps no state between calls; the clock must be thread-safe.
 class SigV4Signer final : public RequestSigner {
  public:

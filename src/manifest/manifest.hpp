@@ -22,6 +22,7 @@ enum class Target { host, pagecache, cuda, automatic };
 enum class DirectIo { automatic, on, off };
 enum class HandoffMode { exec, signal, none };
 enum class StartWhen { early, after_load };
+enum class CacheSave { never, on_ready, on_exit };
 
 struct Source {
   SourceType type = SourceType::image;
@@ -73,12 +74,24 @@ struct Handoff {
   std::chrono::milliseconds grace{10000};
 };
 
+// A start-up cache (contract "caches"): a directory the server fills and reuses, restored from
+// the first source holding <name>.tar.zst before the server starts, saved to the first writable one.
+struct Cache {
+  std::string name;             // [a-z0-9._-]: the archive is <name>.tar.zst under each source
+  std::string path;             // absolute; where the server expects it
+  std::vector<Source> sources;  // image and http: read only; volume and s3: read and write
+  CacheSave save = CacheSave::never;
+  uint64_t max_size = 4ull << 30;  // unpacked bytes, restore and save alike
+  std::string where;            // "file:line:col" of the entry
+};
+
 struct Manifest {
   std::string file;  // where it was read from
   int version = 1;
   Model model;
   Stage stage;
   Handoff handoff;
+  std::vector<Cache> caches;
   std::string report = "/run/tensorinit/report.json";
 };
 
@@ -97,5 +110,6 @@ const char* to_string(Policy);
 const char* to_string(Verify);
 const char* to_string(DirectIo);
 const char* to_string(StartWhen);
+const char* to_string(CacheSave);
 
 }  // namespace tensorinit::manifest

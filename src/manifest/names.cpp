@@ -64,4 +64,13 @@ const char* to_string(DirectIo direct_io) {
 
 const char* to_string(StartWhen start) { return start == StartWhen::early ? "early" : "after-load"; }
 
+const char* to_string(CacheSave save) {
+  switch (save) {
+    case CacheSave::never: return "never";
+    case CacheSave::on_ready: return "on-ready";
+    case CacheSave::on_exit: return "on-exit";
+  }
+  return "?";
+}
+
 }  // namespace tensorinit::manifest

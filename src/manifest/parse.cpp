@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "manifest/caches.hpp"
 #include "manifest/expand.hpp"
 #include "manifest/fields.hpp"
 #include "manifest/remote_keys.hpp"
@@ -49,6 +50,8 @@ std::optional<Field> child(const Field& map, std::string_view key) {
       return Field{map.path + "." + std::string(key), it->second, it->second.Mark()};
   return std::nullopt;
 }
+
+}  // namespace
 
 // Contract: [a-z0-9._-]+, not "." or ".." (the name becomes a file name in /dev/shm and the cache).
 bool valid_model_name(std::string_view name) {
@@ -96,6 +99,8 @@ Source parse_source(const Fields& f, const Field& entry) {
   }
   return source;
 }
+
+namespace {
 
 Model parse_model(const Fields& f, const Field& map) {
   Entries keys = f.entries(map, {"name", "format", "sources", "policy", "cache", "verify", "key", "passphrase"});
@@ -249,9 +254,9 @@ Manifest parse_root(const Fields& f, const YAML::Node& root) {
   Field top{"", root, root.Mark()};
   if (!root.IsMap()) {
     if (root.IsNull()) f.fail(YAML::Mark::null_mark(), "", "empty manifest (a map with version, model, stage, handoff, report)");
-    f.fail(top, "expected a map, got " + describe(root) + " (keys: version, model, stage, handoff, report)");
+    f.fail(top, "expected a map, got " + describe(root) + " (keys: version, model, stage, handoff, caches, report)");
   }
-  Entries keys = f.entries(top, {"version", "model", "stage", "handoff", "report"});
+  Entries keys = f.entries(top, {"version", "model", "stage", "handoff", "caches", "report"});
   Manifest manifest;
   manifest.file = f.file();
   const Field& version = require(f, top, keys, "version", "version: 1");
@@ -264,6 +269,7 @@ Manifest parse_root(const Fields& f, const YAML::Node& root) {
   if (stage) manifest.stage = parse_stage(f, *stage);
   const Field* handoff = find(keys, "handoff");
   if (handoff) manifest.handoff = parse_handoff(f, *handoff);
+  if (const Field* field = find(keys, "caches")) manifest.caches = parse_caches(f, *field);
   if (const Field* field = find(keys, "report")) manifest.report = f.optional_text(*field, "a file path, or \"\" for none");
 
   // GPU memory belongs to the process that allocated it: an exec'd server would find nothing.

@@ -17,44 +17,6 @@ namespace {
 
 using manifest::SourceType;
 
-// How to reach one source's objects: the wire URL of a name, and the signer (S3) or none.
-// The wire URL is the only place the source's URL is revealed (userinfo and query included).
-struct Endpoint {
-  std::optional<io::S3Location> s3;
-  Url http_prefix;
-  std::shared_ptr<const io::RequestSigner> signer;
-
-  std::string wire_url(const std::string& name) const {
-    if (s3) return s3->object_url(s3->key_of(name));
-    // The same unreserved set keeps '/' between segments; a query (a token) stays after the path.
-    return http_prefix.join(io::encode_s3_key(name)).reveal();
-  }
-};
-
-Result<Endpoint> endpoint_for(const manifest::Source& source) {
-  Endpoint endpoint;
-  if (source.type == SourceType::http) {
-    endpoint.http_prefix = source.url;
-    return endpoint;
-  }
-  auto location = io::parse_s3_location(source);
-  if (!location) return std::unexpected(location.error());
-  auto credentials = io::resolve_credentials(source);
-  if (!credentials) return std::unexpected(credentials.error());
-  endpoint.signer = std::make_shared<io::SigV4Signer>(std::move(*credentials), io::SigV4Options{.region = location->region});
-  endpoint.s3 = std::move(*location);
-  return endpoint;
-}
-
-io::RemoteOptions options_for(const manifest::Source& source) {
-  io::RemoteOptions options;
-  options.retries = source.retries;
-  options.stall_timeout = source.stall_timeout;
-  options.ca_file = source.ca_file;
-  options.connections = source.connections;
-  return options;
-}
-
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -98,6 +60,30 @@ std::string redacted_prefix(const manifest::Source& source) {
 }
 
 }  // namespace
+
+Result<Endpoint> endpoint_for(const manifest::Source& source) {
+  Endpoint endpoint;
+  if (source.type == SourceType::http) {
+    endpoint.http_prefix = source.url;
+    return endpoint;
+  }
+  auto location = io::parse_s3_location(source);
+  if (!location) return std::unexpected(location.error());
+  auto credentials = io::resolve_credentials(source);
+  if (!credentials) return std::unexpected(credentials.error());
+  endpoint.signer = std::make_shared<io::SigV4Signer>(std::move(*credentials), io::SigV4Options{.region = location->region});
+  endpoint.s3 = std::move(*location);
+  return endpoint;
+}
+
+io::RemoteOptions options_for(const manifest::Source& source) {
+  io::RemoteOptions options;
+  options.retries = source.retries;
+  options.stall_timeout = source.stall_timeout;
+  options.ca_file = source.ca_file;
+  options.connections = source.connections;
+  return options;
+}
 
 std::string remote_file_url(const manifest::Source& source, const std::string& name) {
   return redacted_prefix(source) + name;

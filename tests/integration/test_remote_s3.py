@@ -59,6 +59,19 @@ def start_moto():
     raise SystemExit("moto_server did not start; see moto.log")
 
 
+def moto_user(endpoint, name):
+    """An IAM user with an allow-all policy on moto (its first, unauthenticated actions): its access key
+    as boto3 client keywords."""
+    admin = dict(aws_access_key_id="AKIAADMIN", aws_secret_access_key="admin", region_name="us-east-1",
+                 endpoint_url=endpoint)
+    iam = boto3.client("iam", **admin)
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return dict(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+
+
 def run(args, env=None):
     return subprocess.run([TENSORINIT] + args, capture_output=True, text=True, env=env, timeout=300)
 
@@ -91,14 +104,8 @@ def main():
                    capture_output=True)
     server, endpoint = start_moto()
     try:
-        admin = dict(aws_access_key_id="AKIAADMIN", aws_secret_access_key="admin", region_name="us-east-1",
-                     endpoint_url=endpoint)
-        iam = boto3.client("iam", **admin)
-        iam.create_user(UserName="loader")
-        iam.put_user_policy(UserName="loader", PolicyName="all", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-        key = iam.create_access_key(UserName="loader")["AccessKey"]
-        creds = dict(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        creds = moto_user(endpoint, "loader")
+        key = {"AccessKeyId": creds["aws_access_key_id"], "SecretAccessKey": creds["aws_secret_access_key"]}
         s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, **creds)
         s3.create_bucket(Bucket="models")
         prefixes = ["tiny/v1/", "with space/and~tilde/"]

@@ -1,0 +1,144 @@
+#include "app/startup_caches.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "app/cache_remote.hpp"
+#include "app/stop_signals.hpp"
+#include "util/log.hpp"
+
+namespace tensorinit::app {
+namespace {
+
+using manifest::SourceType;
+
+std::shared_ptr<const cache::Store> store_for(const manifest::Source& source, const std::string& name) {
+  switch (source.type) {
+    case SourceType::image: return cache::directory_store(source.path, name, false);
+    case SourceType::volume: return cache::directory_store(source.path, name, true);
+    case SourceType::s3:
+    case SourceType::http: return remote_cache_store(source, name);
+  }
+  return nullptr;
+}
+
+nlohmann::json outcome_json(const cache::Outcome& o) {
+  nlohmann::json j = {{"state", o.state}, {"seconds", o.seconds}, {"message", o.message}};
+  if (!o.where.empty()) j["archive"] = o.where;
+  if (o.files || o.bytes) {
+    j["files"] = o.files;
+    j["bytes"] = o.bytes;
+  }
+  if (o.archive_bytes) j["archive_bytes"] = o.archive_bytes;
+  if (!o.sha256.empty()) j["sha256"] = o.sha256;
+  return j;
+}
+
+void log_outcome(const std::string& name, const std::string& what, const cache::Outcome& o) {
+  const std::string line = fmt::format("cache {}: {}", name, o.message);
+  const bool trouble = o.state == "refused" || o.state == "failed" || o.state == "stopped";
+  if (trouble) log::warn(fmt::format("cache {}: {} {}: {}", name, what, o.state, o.message));
+  else log::info(line);
+}
+
+}  // namespace
+
+StartupCaches::StartupCaches(const manifest::Manifest& manifest) {
+  for (const auto& c : manifest.caches) {
+    auto entry = std::make_unique<Entry>();
+    entry->spec = {.name = c.name, .path = c.path, .max_size = c.max_size};
+    for (const auto& source : c.sources) entry->spec.stores.push_back(store_for(source, c.name));
+    entry->save = c.save;
+    caches_.push_back(std::move(entry));
+  }
+}
+
+StartupCaches::~StartupCaches() {
+  restore_stop_.request_stop();
+  save_stop_.request_stop();
+  for (auto& c : caches_) {
+    if (c->restore_thread.joinable()) c->restore_thread.join();
+    if (c->save_thread.joinable()) c->save_thread.join();
+  }
+}
+
+void StartupCaches::start_restore(std::stop_token stop) {
+  if (caches_.empty()) return;
+  restore_on_signal_.emplace(stop, std::function<void()>([this] { restore_stop_.request_stop(); }));
+  for (auto& c : caches_) {
+    Entry* e = c.get();
+    e->restore_thread = std::jthread([this, e, token = restore_stop_.get_token()] {
+      cache::Outcome o = cache::restore(e->spec, token);
+      std::lock_guard lock(mutex_);
+      e->restored = std::move(o);
+    });
+  }
+}
+
+void StartupCaches::wait_restored() {
+  for (auto& c : caches_) {
+    if (!c->restore_thread.joinable()) continue;
+    c->restore_thread.join();
+    std::lock_guard lock(mutex_);
+    if (c->restored) log_outcome(c->spec.name, "restore", *c->restored);
+  }
+  restore_on_signal_.reset();
+}
+
+bool StartupCaches::saves(manifest::CacheSave when) const {
+  for (const auto& c : caches_)
+    if (c->save == when) return true;
+  return false;
+}
+
+void StartupCaches::start_save(manifest::CacheSave when) {
+  for (auto& c : caches_) {
+    if (c->save != when || c->save_thread.joinable()) continue;
+    Entry* e = c.get();
+    std::string restored_sha;
+    {
+      std::lock_guard lock(mutex_);
+      if (e->restored && e->restored->state == "restored") restored_sha = e->restored->sha256;
+    }
+    e->save_thread = std::jthread([this, e, restored_sha, stop = save_stop_.get_token()] {
+      cache::Outcome o = cache::save(e->spec, restored_sha, stop);
+      log_outcome(e->spec.name, "save", o);
+      std::lock_guard lock(mutex_);
+      e->saved = std::move(o);
+      saved_cv_.notify_all();
+    });
+  }
+}
+
+void StartupCaches::wait_saved(std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  StopOnSignal signals;  // TERM (say, the orchestrator's) ends the saves rather than waiting out the bound
+  std::stop_callback on_signal(signals.token(), [this] {
+    std::lock_guard lock(mutex_);
+    save_stop_.request_stop();
+    saved_cv_.notify_all();
+  });
+  for (auto& c : caches_) {
+    if (!c->save_thread.joinable()) continue;
+    {
+      std::unique_lock lock(mutex_);
+      if (!saved_cv_.wait_until(lock, deadline, [&] { return c->saved.has_value() || save_stop_.stop_requested(); }))
+        save_stop_.request_stop();  // the save sees it between pieces and discards its partial
+    }
+    c->save_thread.join();
+  }
+}
+
+nlohmann::json StartupCaches::report() const {
+  std::lock_guard lock(mutex_);
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& c : caches_) {
+    nlohmann::json j = {{"name", c->spec.name}, {"path", c->spec.path}, {"save_when", manifest::to_string(c->save)}};
+    if (c->restored) j["restore"] = outcome_json(*c->restored);
+    if (c->saved) j["save"] = outcome_json(*c->saved);
+    list.push_back(std::move(j));
+  }
+  return list;
+}
+
+}  // namespace tensorinit::app

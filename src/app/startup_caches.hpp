@@ -1,0 +1,63 @@
+// The manifest's `caches:` for one run (contract "caches"): each restored on its own thread from
+// before the plan until just before the server starts, and saved on-ready (on its own thread: the
+// server never waits) or on-exit (after a clean exit, bounded). Every outcome is one line on
+// stderr and an entry of the report's "caches". Thread-safety: one owning thread calls the
+// methods; restores and saves run on threads of their own, joined by this object.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <optional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "cache/startup_cache.hpp"
+#include "manifest/manifest.hpp"
+
+namespace tensorinit::app {
+
+class StartupCaches {
+ public:
+  explicit StartupCaches(const manifest::Manifest& manifest);
+  ~StartupCaches();  // stops and joins what still runs
+  StartupCaches(const StartupCaches&) = delete;
+  StartupCaches& operator=(const StartupCaches&) = delete;
+
+  bool empty() const { return caches_.empty(); }
+
+  // Starts every restore (no-op without caches); wait_restored() joins them and logs each outcome.
+  // `stop` (a stop signal) ends them, as does destruction: the directories are left empty.
+  void start_restore(std::stop_token stop);
+  void wait_restored();
+
+  // Starts the saves of the caches whose save mode is `when`, each on its own thread.
+  void start_save(manifest::CacheSave when);
+  // Waits for the saves started, at most `bound` (or until TERM, INT, HUP or QUIT arrives); those
+  // still running are stopped (what they wrote is discarded) and reported "stopped".
+  void wait_saved(std::chrono::milliseconds bound);
+  // Whether a cache saves `when`.
+  bool saves(manifest::CacheSave when) const;
+
+  // [{"name", "path", "restore": {...}, "save": {...}}]; Outcome fields, seconds included.
+  nlohmann::json report() const;
+
+ private:
+  struct Entry {
+    cache::CacheSpec spec;
+    manifest::CacheSave save = manifest::CacheSave::never;
+    std::optional<cache::Outcome> restored, saved;
+    std::jthread restore_thread, save_thread;
+  };
+  std::vector<std::unique_ptr<Entry>> caches_;
+  std::stop_source restore_stop_, save_stop_;
+  std::optional<std::stop_callback<std::function<void()>>> restore_on_signal_;
+  mutable std::mutex mutex_;  // guards restored and saved (written by the threads)
+  std::condition_variable saved_cv_;
+};
+
+}  // namespace tensorinit::app

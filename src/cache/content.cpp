@@ -1,0 +1,149 @@
+#include "cache/content.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "util/fd.hpp"
+
+namespace tensorinit::cache {
+namespace {
+
+constexpr size_t kPiece = 1 << 20;
+constexpr size_t kMaxEntries = 1'000'000;
+
+std::string join(const std::string& dir, const std::string& rel) { return rel.empty() ? dir : dir + "/" + rel; }
+
+Status walk_into(const std::string& root, const std::string& rel, Tree& tree) {
+  const std::string path = join(root, rel);
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return fail(errno == ENOENT ? Code::no_source : Code::io, fmt::format("{}: {}", path, std::strerror(errno)));
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (rel.empty() && name == kRecordName) continue;
+    names.emplace_back(name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    if (tree.entries.size() >= kMaxEntries)
+      return fail(Code::bad_data, fmt::format("{}: more than {} entries", root, kMaxEntries));
+    TreeEntry entry{.path = rel.empty() ? name : rel + "/" + name};
+    struct stat st;
+    if (::lstat(join(root, entry.path).c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;  // removed since the listing
+      return fail(Code::io, fmt::format("{}: {}", join(root, entry.path), std::strerror(errno)));
+    }
+    entry.perm = st.st_mode & 0777;
+    entry.mtime = st.st_mtim.tv_sec;
+    if (S_ISREG(st.st_mode)) {
+      entry.size = static_cast<uint64_t>(st.st_size);
+      tree.bytes += entry.size;
+      tree.entries.push_back(std::move(entry));
+    } else if (S_ISDIR(st.st_mode)) {
+      entry.type = EntryType::directory;
+      std::string sub = entry.path;
+      tree.entries.push_back(std::move(entry));
+      if (auto ok = walk_into(root, sub, tree); !ok && ok.error().code != Code::no_source) return ok;
+    } else if (S_ISLNK(st.st_mode)) {
+      entry.type = EntryType::symlink;
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlink(join(root, entry.path).c_str(), target.data(), target.size());
+      if (n < 0 || static_cast<size_t>(n) >= target.size()) continue;  // changed since lstat
+      target.resize(static_cast<size_t>(n));
+      entry.link = std::move(target);
+      tree.entries.push_back(std::move(entry));
+    } else {
+      ++tree.skipped;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Tree> walk(const std::string& dir) {
+  Tree tree;
+  if (auto ok = walk_into(dir, "", tree); !ok) return std::unexpected(ok.error());
+  return tree;
+}
+
+void ContentHash::begin(const TreeEntry& entry) {
+  std::string head = fmt::format("{}{}{}{:o}{}{}{}", static_cast<char>(entry.type), entry.path, '\0', entry.perm,
+                                 '\0', entry.type == EntryType::symlink ? entry.link : std::to_string(entry.size), '\0');
+  sha_.update(std::as_bytes(std::span(head)));
+}
+
+std::string ContentHash::finish() {
+  auto digest = sha_.finish();
+  std::string hex;
+  for (uint8_t b : digest) hex += fmt::format("{:02x}", b);
+  return hex;
+}
+
+Status read_entry(const std::string& dir, const TreeEntry& entry, std::stop_token stop,
+                  const std::function<Status(std::span<const std::byte>)>& piece) {
+  const std::string path = join(dir, entry.path);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return fail(Code::bad_data, fmt::format("{}: changed while saving ({})", path, std::strerror(errno)));
+  std::vector<std::byte> buffer(std::min<uint64_t>(kPiece, std::max<uint64_t>(entry.size, 1)));
+  uint64_t done = 0;
+  for (;;) {
+    if (stop.stop_requested()) return fail(Code::stopped, "stopped");
+    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(Code::io, fmt::format("{}: {}", path, std::strerror(errno)));
+    if (n == 0) break;
+    done += static_cast<uint64_t>(n);
+    if (done > entry.size) break;
+    if (auto ok = piece(std::span(buffer.data(), static_cast<size_t>(n))); !ok) return ok;
+  }
+  if (done != entry.size)
+    return fail(Code::bad_data, fmt::format("{}: changed while saving (was {} bytes, now {})", path, entry.size, done));
+  return {};
+}
+
+Result<std::string> hash_tree(const std::string& dir, const Tree& tree, std::stop_token stop) {
+  ContentHash hash;
+  for (const auto& entry : tree.entries) {
+    hash.begin(entry);
+    if (entry.type != EntryType::file) continue;
+    auto ok = read_entry(dir, entry, stop, [&](std::span<const std::byte> piece) -> Status {
+      hash.data(piece);
+      return {};
+    });
+    if (!ok) return std::unexpected(ok.error());
+  }
+  return hash.finish();
+}
+
+std::string record_json(const Record& record) {
+  nlohmann::json j = {{"version", 1}, {"cache", record.cache}, {"sha256", record.sha256},
+                      {"files", record.files}, {"bytes", record.bytes}};
+  return j.dump() + "\n";
+}
+
+Result<Record> parse_record(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail(Code::bad_data, "the record is not JSON");
+  try {
+    if (j.at("version").get<int>() != 1) return fail(Code::bad_data, "the record's version is not 1");
+    Record r{.cache = j.at("cache").get<std::string>(), .sha256 = j.at("sha256").get<std::string>(),
+             .files = j.at("files").get<uint64_t>(), .bytes = j.at("bytes").get<uint64_t>()};
+    if (r.sha256.size() != 64) return fail(Code::bad_data, "the record's sha256 is not 64 hex digits");
+    return r;
+  } catch (const nlohmann::json::exception&) {
+    return fail(Code::bad_data, "the record lacks version, cache, sha256, files or bytes");
+  }
+}
+
+}  // namespace tensorinit::cache

@@ -1,0 +1,130 @@
+#include "cache/startup_cache.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "cache/archive_library.hpp"
+#include "cache/content.hpp"
+#include "cache/pack.hpp"
+#include "cache/unpack.hpp"
+#include "util/units.hpp"
+
+namespace tensorinit::cache {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Outcome finish(Outcome o, Clock::time_point start) {
+  o.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return o;
+}
+
+Outcome with(std::string state, std::string message) {
+  Outcome o;
+  o.state = std::move(state);
+  o.message = std::move(message);
+  return o;
+}
+
+}  // namespace
+
+Outcome restore(const CacheSpec& cache, std::stop_token stop) {
+  const auto start = Clock::now();
+  std::error_code ec;
+  std::filesystem::create_directories(cache.path, ec);
+  if (ec) return finish(with("failed", fmt::format("{}: {}", cache.path, ec.message())), start);
+  if (!directory_is_empty(cache.path))
+    return finish(with("kept", fmt::format("{} is not empty: kept as it is, nothing restored", cache.path)), start);
+  auto api = archive_library();
+  if (!api) return finish(with("failed", api.error().message), start);
+
+  std::string tried;
+  for (const auto& store : cache.stores) {
+    auto opened = store->open(stop);
+    if (!opened) {
+      if (stop.stop_requested()) return finish(with("stopped", "stopped by a signal"), start);
+      if (opened.error().code != Code::no_source)
+        tried += fmt::format("{}{}", tried.empty() ? "" : "; ", opened.error().message);
+      continue;
+    }
+    UnpackLimits limits{.max_size = cache.max_size, .prefetch = store->prefetch()};
+    auto unpacked = unpack(**api, **opened, cache.path, limits, stop);
+    Outcome o;
+    o.where = store->name();
+    if (!unpacked) {
+      const Error& e = unpacked.error();
+      o.state = e.code == Code::stopped ? "stopped" : e.code == Code::bad_data ? "refused" : "failed";
+      o.message = fmt::format("{}: {}; the server starts with an empty {}", store->name(), e.message, cache.path);
+      return finish(std::move(o), start);
+    }
+    o.state = "restored";
+    o.files = unpacked->record.files;
+    o.bytes = unpacked->record.bytes;
+    o.archive_bytes = unpacked->archive_bytes;
+    o.sha256 = unpacked->record.sha256;
+    o = finish(std::move(o), start);
+    o.message = fmt::format("restored {} entries ({}) from {} in {:.2f}s", o.files, format_bytes(o.bytes), o.where,
+                            o.seconds);
+    return o;
+  }
+  if (!tried.empty())
+    return finish(with("failed", fmt::format("no archive could be read ({}); the server starts with an empty {}",
+                                             tried, cache.path)),
+                  start);
+  return finish(with("missing", "no archive yet (first start): the server starts with an empty " + cache.path), start);
+}
+
+Outcome save(const CacheSpec& cache, const std::string& restored_sha256, std::stop_token stop) {
+  const auto start = Clock::now();
+  auto tree = walk(cache.path);
+  if (!tree) return finish(with("failed", tree.error().message), start);
+  if (tree->bytes > cache.max_size)
+    return finish(with("refused", fmt::format("{} holds {}, more than max_size {}: not saved", cache.path,
+                                              format_bytes(tree->bytes), format_bytes(cache.max_size))),
+                  start);
+  if (!restored_sha256.empty()) {
+    auto hash = hash_tree(cache.path, *tree, stop);
+    if (!hash) return finish(with(hash.error().code == Code::stopped ? "stopped" : "failed", hash.error().message), start);
+    if (*hash == restored_sha256) {
+      Outcome o = with("unchanged", "unchanged since it was restored: not saved");
+      o.sha256 = *hash;
+      return finish(std::move(o), start);
+    }
+  }
+  auto api = archive_library();
+  if (!api) return finish(with("failed", api.error().message), start);
+  std::string tried;
+  for (const auto& store : cache.stores) {
+    auto upload = store->begin(stop);
+    if (!upload) {
+      tried += fmt::format("{}{}", tried.empty() ? "" : "; ", upload.error().message);
+      continue;
+    }
+    Outcome o;
+    o.where = store->name();
+    auto packed = pack(**api, cache.path, *tree, cache.name, (*upload)->fd(), stop);
+    Status committed = packed ? (*upload)->commit(stop) : Status(std::unexpected(packed.error()));
+    if (!committed) {
+      o.state = committed.error().code == Code::stopped ? "stopped" : "failed";
+      o.message = fmt::format("{}: {}: not saved", o.where, committed.error().message);
+      return finish(std::move(o), start);
+    }
+    struct stat st;
+    o.archive_bytes = ::fstat((*upload)->fd(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    o.state = "saved";
+    o.files = packed->record.files;
+    o.bytes = packed->record.bytes;
+    o.sha256 = packed->record.sha256;
+    o = finish(std::move(o), start);
+    o.message = fmt::format("saved {} entries ({}, {} archived) to {} in {:.2f}s", o.files, format_bytes(o.bytes),
+                            format_bytes(o.archive_bytes), o.where, o.seconds);
+    if (packed->skipped) o.message += fmt::format(" ({} sockets, FIFOs or devices left out)", packed->skipped);
+    return o;
+  }
+  return finish(with("failed", fmt::format("no writable source ({})", tried.empty() ? "none listed" : tried)), start);
+}
+
+}  // namespace tensorinit::cache
