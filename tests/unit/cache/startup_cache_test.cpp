@@ -133,3 +133,14 @@ TEST_CASE("cache: a stopped save publishes nothing") {
   CHECK(o.state == "stopped");
   CHECK(names_in(root.path / "volume").empty());
 }
+
+TEST_CASE("cache: a restore stopped by a signal leaves the directory empty") {
+  ScratchDir root;
+  write(root.path / "cache/a", std::string(100000, 'a'));
+  REQUIRE(save(spec_for(root.path / "cache", root.path / "volume"), "", {}).state == "saved");
+  std::stop_source stop;
+  stop.request_stop();
+  auto o = restore(spec_for(root.path / "fresh", root.path / "volume"), stop.get_token());
+  CHECK(o.state == "stopped");
+  CHECK(directory_is_empty((root.path / "fresh").string()));
+}
