@@ -12,12 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "util/fd.hpp"
+#include "util/redact.hpp"
 
 namespace tensorinit::cache {
 namespace {
 
 constexpr size_t kPiece = 1 << 20;
-constexpr size_t kMaxEntries = 1'000'000;
 
 std::string join(const std::string& dir, const std::string& rel) { return rel.empty() ? dir : dir + "/" + rel; }
 
@@ -60,6 +60,10 @@ Status walk_into(const std::string& root, const std::string& rel, Tree& tree) {
       ssize_t n = ::readlink(join(root, entry.path).c_str(), target.data(), target.size());
       if (n < 0 || static_cast<size_t>(n) >= target.size()) continue;  // changed since lstat
       target.resize(static_cast<size_t>(n));
+      if (!link_stays_inside(entry.path, target)) {
+        ++tree.skipped;
+        continue;
+      }
       entry.link = std::move(target);
       tree.entries.push_back(std::move(entry));
     } else {
@@ -70,6 +74,39 @@ Status walk_into(const std::string& root, const std::string& rel, Tree& tree) {
 }
 
 }  // namespace
+
+std::optional<std::string> safe_relative_path(std::string_view path) {
+  if (path.empty() || path.front() == '/' || path.find('\0') != std::string_view::npos) return std::nullopt;
+  std::string out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = std::min(path.find('/', start), path.size());
+    std::string_view segment = path.substr(start, slash - start);
+    start = slash + 1;
+    if (segment.empty() || segment == ".") continue;
+    if (segment == "..") return std::nullopt;
+    if (!out.empty()) out += '/';
+    out += segment;
+  }
+  if (out.empty()) return std::nullopt;
+  return out;
+}
+
+bool link_stays_inside(std::string_view entry_path, std::string_view target) {
+  if (target.empty() || target.front() == '/' || target.find('\0') != std::string_view::npos) return false;
+  // Depth of the directory holding the link, then walk the target's segments.
+  int depth = static_cast<int>(std::count(entry_path.begin(), entry_path.end(), '/'));
+  size_t start = 0;
+  while (start <= target.size()) {
+    size_t slash = std::min(target.find('/', start), target.size());
+    std::string_view segment = target.substr(start, slash - start);
+    start = slash + 1;
+    if (segment.empty() || segment == ".") continue;
+    depth += segment == ".." ? -1 : 1;
+    if (depth < 0) return false;
+  }
+  return true;
+}
 
 Result<Tree> walk(const std::string& dir) {
   Tree tree;
@@ -92,8 +129,8 @@ std::string ContentHash::finish() {
 
 Status read_entry(const std::string& dir, const TreeEntry& entry, std::stop_token stop,
                   const std::function<Status(std::span<const std::byte>)>& piece) {
-  const std::string path = join(dir, entry.path);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  const std::string path = printable(join(dir, entry.path));
+  UniqueFd fd(::open(join(dir, entry.path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return fail(Code::bad_data, fmt::format("{}: changed while saving ({})", path, std::strerror(errno)));
   std::vector<std::byte> buffer(std::min<uint64_t>(kPiece, std::max<uint64_t>(entry.size, 1)));
   uint64_t done = 0;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <stop_token>
 #include <string>
@@ -24,6 +25,16 @@ namespace tensorinit::cache {
 // not archived (the name is reserved).
 inline constexpr std::string_view kRecordName = ".tensorinit-cache-record.json";
 
+// At most this many entries in a cache, walked or unpacked (inodes are a resource too).
+inline constexpr size_t kMaxEntries = 1'000'000;
+
+// "a/./b//c" -> "a/b/c"; nullopt for absolute paths, "..", an empty result, or a NUL.
+std::optional<std::string> safe_relative_path(std::string_view path);
+
+// Whether a symlink at `entry_path` (safe, relative) pointing to `target` resolves, lexically,
+// inside the directory: relative target, never climbing above the root.
+bool link_stays_inside(std::string_view entry_path, std::string_view target);
+
 enum class EntryType : char { file = 'f', directory = 'd', symlink = 'l' };
 
 struct TreeEntry {
@@ -35,8 +46,8 @@ struct TreeEntry {
   std::string link;  // symlink: its target as written
 };
 
-// The entries of `dir`, not following symlinks; sockets, FIFOs and devices are skipped and
-// counted in `skipped`. Code::io when dir cannot be read; Code::no_source when it is missing.
+// The entries of `dir`, not following symlinks; sockets, FIFOs, devices and symlinks that point
+// out of the directory (a restore would refuse them) are skipped and counted in `skipped`. Code::io when dir cannot be read; Code::no_source when it is missing.
 // Thread-safe (touches only the file system).
 struct Tree {
   std::vector<TreeEntry> entries;

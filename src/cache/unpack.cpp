@@ -90,7 +90,7 @@ class Unpacker {
   Status copy_data(archive* in, archive* out, const std::string& path, uint64_t declared);
   Result<std::string> read_small(archive* in, uint64_t declared);
   Error refuse(const std::string& path, const std::string& what) const {
-    return Error{Code::bad_data, fmt::format("{}: {}", path, what)};
+    return Error{Code::bad_data, fmt::format("{}: {}", printable(path), what)};
   }
 
   const ArchiveApi& api_;
@@ -108,7 +108,7 @@ Status Unpacker::copy_data(archive* in, archive* out, const std::string& path, u
   for (;;) {
     if (stop_.stop_requested()) return fail(Code::stopped, "stopped");
     la_ssize_t n = api_.read_data(in, buffer.data(), buffer.size());
-    if (n < 0) return fail(Code::bad_data, fmt::format("{}: {}", path, archive_error(api_, in)));
+    if (n < 0) return fail(Code::bad_data, fmt::format("{}: {}", printable(path), archive_error(api_, in)));
     if (n == 0) break;
     got += static_cast<uint64_t>(n);
     bytes_ += static_cast<uint64_t>(n);
@@ -119,7 +119,7 @@ Status Unpacker::copy_data(archive* in, archive* out, const std::string& path, u
       return std::unexpected(refuse(path, fmt::format("expands more than {:.0f} times (a zip bomb?)", limits_.max_ratio)));
     hash_.data(std::as_bytes(std::span(buffer.data(), static_cast<size_t>(n))));
     if (api_.write_data(out, buffer.data(), static_cast<size_t>(n)) != n)
-      return fail(Code::io, fmt::format("{}/{}: {}", dir_, path, archive_error(api_, out)));
+      return fail(Code::io, fmt::format("{}/{}: {}", dir_, printable(path), archive_error(api_, out)));
   }
   if (got != declared) return std::unexpected(refuse(path, "shorter than its header says"));
   return {};
@@ -163,11 +163,11 @@ Status Unpacker::entry(archive* in, archive* out, archive_entry* e, const std::s
   api_.entry_set_perm(e, t.perm | (t.type == EntryType::directory ? 0700 : 0));
   api_.entry_copy_pathname(e, (dir_ + "/" + path).c_str());
   if (api_.write_header(out, e) != ARCHIVE_OK)
-    return fail(Code::bad_data, fmt::format("{}: cannot be restored: {}", path, archive_error(api_, out)));
+    return fail(Code::bad_data, fmt::format("{}: cannot be restored: {}", printable(path), archive_error(api_, out)));
   if (t.type == EntryType::file)
     if (auto ok = copy_data(in, out, path, t.size); !ok) return ok;
   if (api_.write_finish_entry(out) != ARCHIVE_OK)
-    return fail(Code::io, fmt::format("{}/{}: {}", dir_, path, archive_error(api_, out)));
+    return fail(Code::io, fmt::format("{}/{}: {}", dir_, printable(path), archive_error(api_, out)));
   return {};
 }
 
@@ -197,8 +197,9 @@ Result<Unpacked> Unpacker::run(const io::ByteSource& source) {
     const char* raw = api_.entry_pathname(e);
     auto path = raw ? safe_relative_path(raw) : std::nullopt;
     if (!path || path->size() > kMaxPathBytes)
-      return std::unexpected(refuse(raw ? printable(raw) : "?", "an absolute path, '..', or an empty name"));
+      return std::unexpected(refuse(raw ? raw : "?", "an absolute path, '..', or an empty name"));
     if (!seen_.insert(*path).second) return std::unexpected(refuse(*path, "appears twice"));
+    if (seen_.size() > kMaxEntries) return std::unexpected(refuse(*path, fmt::format("more than {} entries", kMaxEntries)));
     if (*path == kRecordName) {
       if (api_.entry_filetype(e) != AE_IFREG) return fail(Code::bad_data, "the record is not a file");
       auto text = read_small(in.get(), static_cast<uint64_t>(std::max<la_int64_t>(api_.entry_size(e), 0)));
@@ -220,39 +221,6 @@ Result<Unpacked> Unpacker::run(const io::ByteSource& source) {
 }
 
 }  // namespace
-
-std::optional<std::string> safe_relative_path(std::string_view path) {
-  if (path.empty() || path.front() == '/' || path.find('\0') != std::string_view::npos) return std::nullopt;
-  std::string out;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = std::min(path.find('/', start), path.size());
-    std::string_view segment = path.substr(start, slash - start);
-    start = slash + 1;
-    if (segment.empty() || segment == ".") continue;
-    if (segment == "..") return std::nullopt;
-    if (!out.empty()) out += '/';
-    out += segment;
-  }
-  if (out.empty()) return std::nullopt;
-  return out;
-}
-
-bool link_stays_inside(std::string_view entry_path, std::string_view target) {
-  if (target.empty() || target.front() == '/' || target.find('\0') != std::string_view::npos) return false;
-  // Depth of the directory holding the link, then walk the target's segments.
-  int depth = static_cast<int>(std::count(entry_path.begin(), entry_path.end(), '/'));
-  size_t start = 0;
-  while (start <= target.size()) {
-    size_t slash = std::min(target.find('/', start), target.size());
-    std::string_view segment = target.substr(start, slash - start);
-    start = slash + 1;
-    if (segment.empty() || segment == ".") continue;
-    depth += segment == ".." ? -1 : 1;
-    if (depth < 0) return false;
-  }
-  return true;
-}
 
 Result<Unpacked> unpack(const ArchiveApi& api, const io::ByteSource& archive, const std::string& dir,
                         const UnpackLimits& limits, std::stop_token stop) {

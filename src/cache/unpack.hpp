@@ -45,11 +45,4 @@ void empty_directory(const std::string& dir);
 // Whether `dir` exists and holds nothing; false on any error.
 bool directory_is_empty(const std::string& dir);
 
-// "a/./b//c" -> "a/b/c"; nullopt for absolute paths, "..", an empty result, or a NUL.
-std::optional<std::string> safe_relative_path(std::string_view path);
-
-// Whether a symlink at `entry_path` (safe, relative) pointing to `target` resolves, lexically,
-// inside the directory: relative target, never climbing above the root.
-bool link_stays_inside(std::string_view entry_path, std::string_view target);
-
 }  // namespace tensorinit::cache

@@ -27,23 +27,24 @@ std::string hash_of(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("cache walk: sorted, depth first, links not followed, special files skipped") {
+TEST_CASE("cache walk: sorted, depth first, links not followed, special files and links out skipped") {
   ScratchDir dir;
   fs::create_directories(dir.path / "b/inner");
   std::ofstream(dir.path / "b/inner/z") << "zz";
   std::ofstream(dir.path / "a") << "a";
   std::ofstream(dir.path / std::string(kRecordName)) << "not archived";
-  fs::create_symlink("/etc", dir.path / "c-link");
+  fs::create_symlink("/etc", dir.path / "c-out");     // would be refused at restore: left out
+  fs::create_symlink("../a", dir.path / "b/c-link");  // stays inside: kept
   REQUIRE(::mkfifo((dir.path / "d-fifo").c_str(), 0600) == 0);
   auto tree = walk(dir.path.string());
   REQUIRE(tree.has_value());
   std::vector<std::string> paths;
   for (const auto& e : tree->entries) paths.push_back(e.path);
-  CHECK(paths == std::vector<std::string>{"a", "b", "b/inner", "b/inner/z", "c-link"});
-  CHECK(tree->entries[4].type == EntryType::symlink);
-  CHECK(tree->entries[4].link == "/etc");
+  CHECK(paths == std::vector<std::string>{"a", "b", "b/c-link", "b/inner", "b/inner/z"});
+  CHECK(tree->entries[2].type == EntryType::symlink);
+  CHECK(tree->entries[2].link == "../a");
   CHECK(tree->bytes == 3);
-  CHECK(tree->skipped == 1);
+  CHECK(tree->skipped == 2);
   CHECK(walk((dir.path / "absent").string()).error().code == Code::no_source);
 }
 
