@@ -51,7 +51,8 @@ Result<ShardIndex> read_shard_index(const fs::path& file) {
   return parse_shard_index(text.str(), file.string());
 }
 
-Status add_file(ModelIndex& model, const std::string& path) {
+Status add_file(ModelIndex& model, const std::string& path, std::stop_token stop = {}) {
+  if (stop.stop_requested()) return fail(Code::stopped, "indexing stopped");
   auto source = io::FileSource::open(path);
   if (!source) {
     auto e = source.error();
@@ -69,7 +70,7 @@ Status add_file(ModelIndex& model, const std::string& path) {
     if (!layout) return std::unexpected(layout.error());
     tensors = std::move(layout->tensors);
   } else {
-    auto layout = read_safetensors(**source);
+    auto layout = read_safetensors(**source, stop);
     if (!layout) return std::unexpected(layout.error());
     tensors = std::move(layout->tensors);
   }
@@ -129,7 +130,7 @@ Result<std::vector<std::string>> list_files(const fs::path& dir, std::string_vie
   return files;
 }
 
-Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format) {
+Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format, std::stop_token stop) {
   ModelIndex model;
   model.dir = dir.string();
   const fs::path index_path = dir / kShardIndexName;
@@ -140,7 +141,7 @@ Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format)
     auto index = read_shard_index(index_path);
     if (!index) return std::unexpected(index.error());
     for (const auto& shard : index->shards)
-      if (auto ok = add_file(model, shard_path(dir, shard, format)); !ok) return std::unexpected(ok.error());
+      if (auto ok = add_file(model, shard_path(dir, shard, format), stop); !ok) return std::unexpected(ok.error());
     if (std::all_of(model.files.begin(), model.files.end(), [](const WeightFile& f) { return f.packed; }))
       model.format = "packed";
     if (auto ok = check_against_index(model, *index, index_path.string()); !ok) return std::unexpected(ok.error());
@@ -172,14 +173,14 @@ Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format)
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files)
-    if (auto ok = add_file(model, f); !ok) return std::unexpected(ok.error());
+    if (auto ok = add_file(model, f, stop); !ok) return std::unexpected(ok.error());
   if (auto ok = check_unique_names(model, dir.string()); !ok) return std::unexpected(ok.error());
   return model;
 }
 
 }  // namespace
 
-Result<ModelIndex> index_local_model(const std::string& path, manifest::Format format) {
+Result<ModelIndex> index_local_model(const std::string& path, manifest::Format format, std::stop_token stop) {
   std::error_code ec;
   auto status = fs::status(path, ec);
   if (ec || !fs::exists(status)) {
@@ -187,13 +188,13 @@ Result<ModelIndex> index_local_model(const std::string& path, manifest::Format f
     return fail(Code::no_source, fmt::format("missing: {} does not exist", path));
   }
   if (auto ok = check_format(path, format); !ok) return std::unexpected(ok.error());
-  if (fs::is_directory(status)) return index_directory(path, format);
+  if (fs::is_directory(status)) return index_directory(path, format, stop);
   ModelIndex model;
   model.dir = fs::path(path).parent_path().string();
   if (model.dir.empty()) model.dir = ".";
   if (is_tensorizer(path, format)) model.format = "tensorizer";
   else if (is_packed_path(path, format)) model.format = "packed";
-  if (auto ok = add_file(model, path); !ok) return std::unexpected(ok.error());
+  if (auto ok = add_file(model, path, stop); !ok) return std::unexpected(ok.error());
   return model;
 }
 

@@ -4,6 +4,7 @@
 // against the headers.
 #pragma once
 
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,8 @@ namespace tensorinit::format {
 //   Code::no_source  missing, or incomplete (a shard absent or shorter than its header says)
 //   Code::denied     unreadable
 //   Code::bad_data   malformed, or not the format asked for
-Result<ModelIndex> index_local_model(const std::string& path, manifest::Format format);
+//   Code::stopped    `stop` was requested (checked between files and every few thousand tensors)
+Result<ModelIndex> index_local_model(const std::string& path, manifest::Format format, std::stop_token stop = {});
 
 // Exactly the files `names` (relative to `dir`), in that order: a cache directory holding what a
 // remote source's `files` listed. Same errors; tensor names must be unique across the files.

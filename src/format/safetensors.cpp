@@ -130,10 +130,12 @@ Status check_metadata(const json& metadata, std::string_view file) {
 // Sorted by offset, the tensors must tile [0, data_size) exactly: no holes, no overlap.
 Status check_tiling(std::vector<TensorEntry>& tensors, uint64_t data_start, std::string_view file,
                     uint64_t& data_size) {
-  std::sort(tensors.begin(), tensors.end(), [](const TensorEntry& a, const TensorEntry& b) {
+  const auto before = [](const TensorEntry& a, const TensorEntry& b) {
     if (a.file_offset != b.file_offset) return a.file_offset < b.file_offset;
     return a.bytes != b.bytes ? a.bytes < b.bytes : a.name < b.name;  // a total order: both parsers agree
-  });
+  };
+  // Writers emit offset order: checking costs one pass, sorting 500,000 entries 5% of a plan.
+  if (!std::is_sorted(tensors.begin(), tensors.end(), before)) std::sort(tensors.begin(), tensors.end(), before);
   uint64_t cursor = data_start;
   for (const auto& t : tensors) {
     if (t.file_offset < cursor)
@@ -152,7 +154,8 @@ Status check_tiling(std::vector<TensorEntry>& tensors, uint64_t data_start, std:
 }  // namespace
 
 Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64_t data_start,
-                                                   std::string_view file) {
+                                                   std::string_view file, std::stop_token stop) {
+  const auto stopped = [&] { return fail(Code::stopped, fmt::format("{}: indexing stopped", file)); };
   if (text.empty() || text.front() != '{') return malformed(file, "header does not start with '{'");
   // nlohmann's lexer takes a NUL byte for the end of input, so "{...}\0<anything>" would pass.
   // JSON never holds a raw NUL (inside strings it must be escaped), so any NUL is malformed.
@@ -163,10 +166,13 @@ Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64
     return malformed(file, fmt::format("header is not valid UTF-8 (byte {} of the header, file offset {})", *bad, 8 + *bad));
   SafetensorsLayout layout;
   layout.data_start = data_start;
-  if (auto scanned = scan_safetensors_header(text)) {  // the common case, without a DOM
+  auto scanned = scan_safetensors_header(text, stop);
+  if (stop.stop_requested()) return stopped();
+  if (scanned) {  // the common case, without a DOM
     layout.tensors.reserve(scanned->size());
     bool ok = true;
     for (auto& t : *scanned) {
+      if (layout.tensors.size() % 4096 == 0 && stop.stop_requested()) return stopped();
       auto tensor = make_tensor(t.name, t.dtype, std::move(t.shape), t.begin, t.end, data_start, file);
       if (!tensor) {
         ok = false;  // the full parser below reports the first fault in its own order
@@ -201,7 +207,7 @@ Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64
   return layout;
 }
 
-Result<SafetensorsLayout> read_safetensors(const io::ByteSource& source) {
+Result<SafetensorsLayout> read_safetensors(const io::ByteSource& source, std::stop_token stop) {
   const std::string& file = source.name();
   const uint64_t size = source.size();
   if (size < 8)
@@ -219,7 +225,7 @@ Result<SafetensorsLayout> read_safetensors(const io::ByteSource& source) {
   if (auto ok = source.read_at(8, std::as_writable_bytes(std::span(text))); !ok)
     return std::unexpected(ok.error());
   // Writers pad with spaces to a multiple of 8; JSON allows trailing whitespace, so no trimming.
-  auto layout = parse_safetensors_header(text, 8 + header_len, file);
+  auto layout = parse_safetensors_header(text, 8 + header_len, file, stop);
   if (!layout) return layout;
   const uint64_t expected = layout->data_start + layout->data_size;
   if (size < expected)

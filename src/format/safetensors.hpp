@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,11 +24,12 @@ struct SafetensorsLayout {
 
 // Validates the JSON header alone (names, dtypes, shapes, offsets: no holes, no overlap, start 0).
 // `file_name` is only for messages. Errors: Code::bad_data.
+// With `stop` requested (checked every few thousand tensors), Code::stopped.
 Result<SafetensorsLayout> parse_safetensors_header(std::string_view json, uint64_t data_start,
-                                                   std::string_view file_name);
+                                                   std::string_view file_name, std::stop_token stop = {});
 
 // Reads the header of a file through `source` and checks it against the file's size.
 // A file shorter than its header says is Code::no_source ("incomplete"); malformed is bad_data.
-Result<SafetensorsLayout> read_safetensors(const io::ByteSource& source);
+Result<SafetensorsLayout> read_safetensors(const io::ByteSource& source, std::stop_token stop = {});
 
 }  // namespace tensorinit::format

@@ -120,7 +120,7 @@ bool scan_tensor(Scanner& s, ScannedTensor& t) {
 
 }  // namespace
 
-std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_view text) {
+std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_view text, std::stop_token stop) {
   Scanner s(text);
   if (!s.eat('{')) return std::nullopt;
   std::vector<ScannedTensor> tensors;
@@ -135,6 +135,7 @@ std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_vi
         metadata = true;
         continue;
       }
+      if (tensors.size() % 4096 == 0 && stop.stop_requested()) return std::nullopt;
       ScannedTensor& t = tensors.emplace_back();
       t.name = *key;
       if (!scan_tensor(s, t)) return std::nullopt;

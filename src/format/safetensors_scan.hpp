@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <string_view>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct ScannedTensor {
 // nullopt says nothing about validity: the caller then parses with a full JSON parser, which
 // accepts what is valid and words the error for what is not. Accepts nothing that full JSON
 // parsing with duplicate-key rejection would reject. Thread-safe.
-std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_view text);
+// With `stop` requested (checked every 4096 entries), nullopt too: the caller checks `stop` first.
+std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_view text, std::stop_token stop = {});
 
 }  // namespace tensorinit::format

@@ -97,7 +97,7 @@ CandidateProbe SystemEnvironment::probe_source(const manifest::Source& source, m
       probe.fault = remote.error();
     }
   } else {
-    auto index = format::index_local_model(source.path, format);
+    auto index = format::index_local_model(source.path, format, stop_);
     if (index) probe.index = std::move(*index);
     else probe.fault = index.error();
   }

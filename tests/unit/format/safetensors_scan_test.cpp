@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -143,4 +144,16 @@ TEST_CASE("safetensors scan: accepts nothing nlohmann rejects, reads what nlohma
     CHECK(tensors == scanned->size());  // no duplicate the DOM would have merged
   }
   CHECK(accepted > 100);
+}
+
+TEST_CASE("safetensors: a requested stop ends the parse of a large header (Code::stopped)") {
+  std::vector<TensorSpec> specs;
+  for (size_t i = 0; i < 20'000; ++i) specs.push_back({fmt::format("t{}", i), "U8", {1}, 1});
+  const std::string head = safetensors_head(specs, {});
+  std::stop_source stop;
+  stop.request_stop();
+  auto r = parse_safetensors_header(std::string_view(head).substr(8), head.size(), "m", stop.get_token());
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == tensorinit::Code::stopped);
+  CHECK(parse_safetensors_header(std::string_view(head).substr(8), head.size(), "m").has_value());
 }
