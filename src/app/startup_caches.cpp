@@ -1,9 +1,12 @@
 #include "app/startup_caches.hpp"
 
+#include <algorithm>
+#include <filesystem>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "app/cache_remote.hpp"
+#include "app/load_weights.hpp"
 #include "app/stop_signals.hpp"
 #include "util/log.hpp"
 
@@ -41,14 +44,49 @@ void log_outcome(const std::string& name, const std::string& what, const cache::
   else log::info(line);
 }
 
+std::filesystem::path resolved(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  p = (ec ? std::filesystem::path(path) : p).lexically_normal();
+  return p.has_filename() || p == p.root_path() ? p : p.parent_path();
+}
+
+bool holds(const std::filesystem::path& outer, const std::filesystem::path& inner) {
+  return std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end()).first == outer.end();
+}
+
+// Why the cache at `path` is neither restored nor saved, "" when it may be. A cache that is or
+// holds the arenas' directory would be restored (names overwritten), or emptied after a refused
+// archive, beside the load and other instances' arenas, and its save would archive them; one that
+// holds or lies in a local weight source would mix its files with the weights (symlinks resolved).
+std::string overlap(const std::string& path, const manifest::Manifest& m, const std::string& shm_dir) {
+  const auto cache = resolved(path);
+  if (holds(cache, resolved(shm_dir)))
+    return fmt::format("{} is or holds {}, where the arenas live: neither restored nor saved", path, shm_dir);
+  for (const auto& source : m.model.sources) {
+    if (source.type != SourceType::image && source.type != SourceType::volume) continue;
+    const auto weights = resolved(source.path);
+    if (holds(cache, weights) || holds(weights, cache))
+      return fmt::format("{} overlaps the weight source {}: neither restored nor saved", path, source.path);
+  }
+  return "";
+}
+
 }  // namespace
 
 StartupCaches::StartupCaches(const manifest::Manifest& manifest) {
+  const std::string shm_dir = shm_dir_from_env();
   for (const auto& c : manifest.caches) {
     auto entry = std::make_unique<Entry>();
     entry->spec = {.name = c.name, .path = c.path, .max_size = c.max_size};
     for (const auto& source : c.sources) entry->spec.stores.push_back(store_for(source, c.name));
     entry->save = c.save;
+    if (std::string why = overlap(c.path, manifest, shm_dir); !why.empty()) {
+      cache::Outcome refused{.state = "refused", .message = why};
+      log_outcome(c.name, "restore", refused);
+      entry->restored = std::move(refused);
+      entry->save = manifest::CacheSave::never;
+    }
     caches_.push_back(std::move(entry));
   }
 }
@@ -67,6 +105,7 @@ void StartupCaches::start_restore(std::stop_token stop) {
   restore_on_signal_.emplace(stop, std::function<void()>([this] { restore_stop_.request_stop(); }));
   for (auto& c : caches_) {
     Entry* e = c.get();
+    if (e->restored) continue;  // refused before it began (overlap)
     e->restore_thread = std::jthread([this, e, token = restore_stop_.get_token()] {
       cache::Outcome o = cache::restore(e->spec, token);
       std::lock_guard lock(mutex_);

@@ -94,14 +94,20 @@ std::optional<std::string> safe_relative_path(std::string_view path) {
 
 bool link_stays_inside(std::string_view entry_path, std::string_view target) {
   if (target.empty() || target.front() == '/' || target.find('\0') != std::string_view::npos) return false;
-  // Depth of the directory holding the link, then walk the target's segments.
+  // Depth of the directory holding the link, then walk the target's segments. A '..' counts only
+  // before the first name: the kernel resolves "x/.." as the parent of what x points to, so with
+  // x -> "." (inside) the target "x/.." is the cache's parent, although it reads as inside. Leading
+  // '..' climb the real directories holding the link (SECURE_SYMLINKS: none of them is a link).
   int depth = static_cast<int>(std::count(entry_path.begin(), entry_path.end(), '/'));
+  bool named = false;
   size_t start = 0;
   while (start <= target.size()) {
     size_t slash = std::min(target.find('/', start), target.size());
     std::string_view segment = target.substr(start, slash - start);
     start = slash + 1;
     if (segment.empty() || segment == ".") continue;
+    if (segment == ".." && named) return false;
+    named = named || segment != "..";
     depth += segment == ".." ? -1 : 1;
     if (depth < 0) return false;
   }
@@ -127,10 +133,30 @@ std::string ContentHash::finish() {
   return hex;
 }
 
+namespace {
+
+// Opens `dir/rel` one component at a time, none of them a symlink (O_NOFOLLOW on each): a
+// directory the server swapped for a link since the walk fails with ELOOP or ENOTDIR rather than
+// lead the read (of tensorinit, often root) out of the cache. `dir` itself may be a link.
+UniqueFd open_beneath(const std::string& dir, const std::string& rel) {
+  UniqueFd at(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  size_t start = 0;
+  while (at) {
+    const size_t slash = rel.find('/', start);
+    const std::string name = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (slash == std::string::npos) return UniqueFd(::openat(at.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    at = UniqueFd(::openat(at.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    start = slash + 1;
+  }
+  return at;
+}
+
+}  // namespace
+
 Status read_entry(const std::string& dir, const TreeEntry& entry, std::stop_token stop,
                   const std::function<Status(std::span<const std::byte>)>& piece) {
   const std::string path = printable(join(dir, entry.path));
-  UniqueFd fd(::open(join(dir, entry.path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd fd = open_beneath(dir, entry.path);
   if (!fd) return fail(Code::bad_data, fmt::format("{}: changed while saving ({})", path, std::strerror(errno)));
   std::vector<std::byte> buffer(std::min<uint64_t>(kPiece, std::max<uint64_t>(entry.size, 1)));
   uint64_t done = 0;

@@ -32,7 +32,8 @@ inline constexpr size_t kMaxEntries = 1'000'000;
 std::optional<std::string> safe_relative_path(std::string_view path);
 
 // Whether a symlink at `entry_path` (safe, relative) pointing to `target` resolves, lexically,
-// inside the directory: relative target, never climbing above the root.
+// inside the directory: relative target, never climbing above the root, '..' only before the first
+// name (after one, it would climb out of whatever that name links to).
 bool link_stays_inside(std::string_view entry_path, std::string_view target);
 
 enum class EntryType : char { file = 'f', directory = 'd', symlink = 'l' };

@@ -98,3 +98,17 @@ TEST_CASE("cache unpack: over max_size, zip bombs, torn and lying archives are r
   check_refused("not an archive at all", "");
   check_refused(ArchiveBuilder().record().file("late", "x").bytes(), "after the record");
 }
+
+TEST_CASE("cache unpack: a symlink whose '..' follows another restored symlink is refused (attacker)") {
+  // "x" -> "." stays inside; "y" -> "x/.." looks inside lexically but the kernel resolves it as
+  // <dir>/.. (the parent of the cache), and "z" -> "x/../etc" as a sibling of the cache (/etc for
+  // a cache at /cache). Before the fix both were restored: the server then wrote through them.
+  check_refused(ArchiveBuilder().symlink("x", ".").symlink("y", "x/..").record().bytes(), "symlink pointing out");
+  check_refused(ArchiveBuilder().symlink("x", ".").symlink("z", "x/../etc").record().bytes(), "symlink pointing out");
+  check_refused(ArchiveBuilder().symlink("a/x", "..").symlink("a/y", "x/../..").record().bytes(),
+                "symlink pointing out");
+  CHECK_FALSE(link_stays_inside("y", "x/.."));
+  CHECK_FALSE(link_stays_inside("a/b/y", "x/../z"));
+  CHECK(link_stays_inside("a/b/y", "../../x/z"));  // leading '..' climb real directories only
+  CHECK(link_stays_inside("a/b/y", "./../x"));
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Attacks on start-up caches (manifest `caches:`) found by the attacker's review, each a start of
+real processes: a cache poisoned by one server (a symlink chain that reads as inside but resolves
+out of the directory) must not let the next replica's server write outside its cache; a cache
+pointed at the arenas' directory or the weights is neither restored nor saved.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_caches as tc  # noqa: E402  (its manifest, run, check; TMP is this test's TEST_TMP)
+from test_caches import TENSORINIT, TMP, check, run  # noqa: E402
+
+
+def manifest(name, cache_dir, vol, script):
+    """test_caches' signal-mode manifest, its server script replaced by `script` ($1: the cache)."""
+    with open(tc.SERVER, "w") as f:
+        f.write(script)
+    return tc.manifest(name, cache_dir, [f"{{type: volume, path: {vol}}}"])
+
+
+def symlink_chain():
+    # x -> "." is inside; y -> "x/.." reads as inside but is the cache's parent. One server saves
+    # them (a compromised or careless one); the next replica restores them and writes "y/escaped".
+    vol, parent = os.path.join(TMP, "vol"), os.path.join(TMP, "replicas")
+    os.makedirs(parent)
+    poison = 'cd "$1" && ln -s . x && ln -s x/.. y && ln -s x/../outside z\n'
+    r = run(manifest("poison", os.path.join(parent, "c1"), vol, poison))
+    check("poisoning start: exit 0 (saved)", r.returncode == 0 and os.path.exists(os.path.join(vol, "inductor.tar.zst")),
+          r.stderr[-600:])
+    victim = 'printf pwned > "$1/y/escaped" 2>/dev/null; printf pwned > "$1/z" 2>/dev/null; exit 0\n'
+    r = run(manifest("victim", os.path.join(parent, "c2"), vol, victim))
+    check("victim start: exit 0 (a cache never fails a start)", r.returncode == 0, r.stderr[-600:])
+    check("victim start: the chain is refused", "symlink pointing out" in r.stderr, r.stderr[-600:])
+    check("victim start: nothing written outside its cache",
+          not os.path.exists(os.path.join(parent, "escaped")) and not os.path.exists(os.path.join(parent, "outside")),
+          os.listdir(parent))
+
+
+def cache_in_shm():
+    # The operator points the cache at the arenas' directory (or one holding it, or the weights):
+    # a save would archive this instance's arena, table and lock for the next start to restore
+    # beside its load; a refused archive would empty it. Refused up front; the start goes on.
+    shm, vol = os.path.join(TMP, "shm"), os.path.join(TMP, "vol-shm")
+    os.makedirs(shm)
+    env = dict(os.environ, TENSORINIT_SHM_DIR=shm)
+    for case, path in [("equal", shm), ("holds", TMP), ("weights", os.path.join(TMP, "model", "cache"))]:
+        r = run(manifest("shm-" + case, path, vol, "exit 0\n"), env)
+        check(f"cache {case} the arenas' directory or weights: exit 0", r.returncode == 0, r.stderr[-600:])
+        check(f"cache {case}: refused, said so", "neither restored nor saved" in r.stderr, r.stderr[-600:])
+        check(f"cache {case}: nothing saved", not os.path.exists(os.path.join(vol, "inductor.tar.zst")), os.listdir(vol)
+              if os.path.isdir(vol) else "")
+        check(f"cache {case}: nothing left in the arenas' directory", os.listdir(shm) == [], os.listdir(shm))
+
+
+def main():
+    shutil.rmtree(TMP, ignore_errors=True)
+    os.makedirs(TMP)
+    subprocess.run([TENSORINIT, "synth", "--size", "1MiB", "--seed", "5", os.path.join(TMP, "model")], check=True,
+                   capture_output=True)
+    symlink_chain()
+    cache_in_shm()
+    print(f"{tc.failures} failed")
+    return 1 if tc.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
