@@ -108,6 +108,7 @@ void StartupCaches::start_restore(std::stop_token stop) {
     if (e->restored) continue;  // refused before it began (overlap)
     e->restore_thread = std::jthread([this, e, token = restore_stop_.get_token()] {
       cache::Outcome o = cache::restore(e->spec, token);
+      if (event_) event_(fmt::format("cache {} {}", e->spec.name, o.state));
       std::lock_guard lock(mutex_);
       e->restored = std::move(o);
     });
@@ -142,6 +143,7 @@ void StartupCaches::start_save(manifest::CacheSave when) {
     e->save_thread = std::jthread([this, e, restored_sha, stop = save_stop_.get_token()] {
       cache::Outcome o = cache::save(e->spec, restored_sha, stop);
       log_outcome(e->spec.name, "save", o);
+      if (event_) event_(fmt::format("cache {} {}", e->spec.name, o.state));
       std::lock_guard lock(mutex_);
       e->saved = std::move(o);
       saved_cv_.notify_all();

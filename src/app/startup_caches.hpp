@@ -30,6 +30,10 @@ class StartupCaches {
 
   bool empty() const { return caches_.empty(); }
 
+  // Called (from the restore and save threads, so it must be thread-safe) with "cache NAME
+  // restored", "cache NAME saved" (the outcome's state) as each ends: the report's timeline.
+  void on_event(std::function<void(const std::string&)> event) { event_ = std::move(event); }
+
   // Starts every restore (no-op without caches); wait_restored() joins them and logs each outcome.
   // `stop` (a stop signal) ends them, as does destruction: the directories are left empty.
   void start_restore(std::stop_token stop);
@@ -58,6 +62,7 @@ class StartupCaches {
   std::optional<std::stop_callback<std::function<void()>>> restore_on_signal_;
   mutable std::mutex mutex_;  // guards restored and saved (written by the threads)
   std::condition_variable saved_cv_;
+  std::function<void(const std::string&)> event_;
 };
 
 }  // namespace tensorinit::app
