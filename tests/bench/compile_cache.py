@@ -91,22 +91,24 @@ def main():
     os.environ.setdefault("TEST_TMP", work)
     os.environ.setdefault("TESTS_DIR", os.path.dirname(HERE))
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-    from test_remote_s3 import start_moto  # noqa: E402
+    from test_remote_s3 import moto_user, start_moto  # noqa: E402
     import boto3
 
     subprocess.run([TENSORINIT, "synth", "--size", "1MiB", os.path.join(work, "model")], check=True, capture_output=True)
     moto, endpoint = start_moto()
     try:
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIABENCH", AWS_SECRET_ACCESS_KEY="bench")
-        boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="AKIABENCH",
-                     aws_secret_access_key="bench").create_bucket(Bucket="caches")
+        creds = moto_user(endpoint, "bench")  # moto enforces SigV4 after its first actions
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=creds["aws_access_key_id"],
+                   AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"])
+        s3_client = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, **creds)
+        s3_client.create_bucket(Bucket="caches")
         volume = [f"{{type: volume, path: {os.path.join(work, 'volume')}}}"]
         s3 = [f'{{type: s3, url: "s3://caches/bench/", endpoint: "{endpoint}"}}']
         cache_dir = os.path.join(work, "cache")
-        # Seed: one cold start saving to each.
-        _, seeded_volume = start(work, "seed-volume", cache_dir, volume, "on-exit", python, env, 18181)
-        _, seeded_s3 = start(work, "seed-s3", cache_dir, s3, "on-exit", python, env, 18181)
-        print(f"seeded: volume {seeded_volume['save']['message']}; s3 {seeded_s3['save']['message']}", flush=True)
+        # Seed: one cold start saving to the volume; the same archive uploaded to s3.
+        _, seeded = start(work, "seed-volume", cache_dir, volume, "on-exit", python, env, 18181)
+        s3_client.upload_file(seeded["save"]["archive"], "caches", "bench/compile.tar.zst")
+        print(f"seeded: {seeded['save']['message']}", flush=True)
         cases = {"cold (first start)": [f"{{type: volume, path: {os.path.join(work, 'empty-volume')}}}"],
                  "restored from volume": volume, "restored from s3": s3}
         times = {c: [] for c in cases}
@@ -117,6 +119,8 @@ def main():
             for case in order:
                 seconds, entry = start(work, f"r{r}-{names.index(case)}", cache_dir, cases[case], "never", python, env,
                                        18181)
+                if case != names[0] and entry["restore"]["state"] != "restored":
+                    raise SystemExit(f"{case}: not restored: {entry['restore']['message']}")
                 times[case].append(seconds)
                 restore_s[case].append(entry["restore"]["seconds"])
                 print(f"round {r}: {case}: ready in {seconds:.2f}s ({entry['restore']['state']}, "

@@ -184,6 +184,17 @@ def volume_tests():
     check("hostile archives: nothing escaped", not os.path.exists(os.path.join(TMP, "escaped"))
           and not os.path.exists(os.path.join(TMP, "absolute-escape")) and not os.path.exists("/etc/passwd-2"))
 
+    # An unreachable http source with credentials in its URL: the start goes on, nothing printed.
+    d = os.path.join(TMP, "http-secret")
+    r = run(manifest("http-secret", d, ['{type: http, url: "http://user:hunter2@127.0.0.1:1/caches/?token=tok3n", '
+                                        'retries: 0}'], save="on-exit"))
+    outputs = r.stderr + open(os.path.join(TMP, "http-secret.report.json")).read()
+    check("http source unreachable: the server starts, restore failed, save has no writable source",
+          r.returncode == 0 and report("http-secret")["restore"]["state"] == "failed"
+          and report("http-secret")["save"]["state"] == "failed", r.stderr[-600:])
+    check("http source: no userinfo or query token printed", "hunter2" not in outputs and "tok3n" not in outputs,
+          outputs[-600:])
+
     # Saving more than max_size is refused (and the start is fine).
     d = os.path.join(TMP, "too-big")
     r = run(manifest("too-big", d, [f"{{type: volume, path: {os.path.join(TMP, 'vol2')}}}"], max_size="1KiB",
