@@ -1,5 +1,7 @@
 #include "cache/startup_cache.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -10,6 +12,7 @@
 #include "cache/content.hpp"
 #include "cache/pack.hpp"
 #include "cache/unpack.hpp"
+#include "util/fd.hpp"
 #include "util/units.hpp"
 
 namespace tensorinit::cache {
@@ -36,6 +39,14 @@ Outcome restore(const CacheSpec& cache, std::stop_token stop) {
   std::error_code ec;
   std::filesystem::create_directories(cache.path, ec);
   if (ec) return finish(with("failed", fmt::format("{}: {}", cache.path, ec.message())), start);
+  // Instances sharing the directory (a host path mounted into several containers) would restore
+  // into it at once, and one's refused archive empties the other's files: the first holds it
+  // (flock, released when the restore ends); the others keep it as it is.
+  UniqueFd held(::open(cache.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!held || ::flock(held.get(), LOCK_EX | LOCK_NB) != 0)
+    return finish(with("kept", fmt::format("{} is being restored by another instance: kept as it is, nothing restored",
+                                           cache.path)),
+                  start);
   if (!directory_is_empty(cache.path))
     return finish(with("kept", fmt::format("{} is not empty: kept as it is, nothing restored", cache.path)), start);
   auto api = archive_library();

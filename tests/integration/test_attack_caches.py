@@ -4,6 +4,7 @@ real processes: a cache poisoned by one server (a symlink chain that reads as in
 out of the directory) must not let the next replica's server write outside its cache; a cache
 pointed at the arenas' directory or the weights is neither restored nor saved.
 """
+import fcntl
 import os
 import shutil
 import subprocess
@@ -57,6 +58,26 @@ def cache_in_shm():
         check(f"cache {case}: nothing left in the arenas' directory", os.listdir(shm) == [], os.listdir(shm))
 
 
+def shared_directory():
+    # Two containers mount one host directory as their cache and start together: both saw it
+    # empty and restored into it at once (one's refusal emptying the other's files). The
+    # restore holds the directory (flock); here the test holds it as the other instance would.
+    vol, shared = os.path.join(TMP, "vol-shared"), os.path.join(TMP, "shared")
+    r = run(manifest("shared-seed", os.path.join(TMP, "seed"), vol, 'printf v1 > "$1/k"\n'))
+    check("shared directory: an archive to restore", r.returncode == 0 and os.path.exists(os.path.join(vol, "inductor.tar.zst")),
+          r.stderr[-600:])
+    os.makedirs(shared)
+    fd = os.open(shared, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = run(manifest("shared-second", shared, vol, "exit 0\n"))
+    finally:
+        os.close(fd)
+    check("shared directory being restored by another: exit 0, kept as it is",
+          r.returncode == 0 and "being restored by another instance" in r.stderr and os.listdir(shared) == [],
+          r.stderr[-600:])
+
+
 def main():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
@@ -64,6 +85,7 @@ def main():
                    capture_output=True)
     symlink_chain()
     cache_in_shm()
+    shared_directory()
     print(f"{tc.failures} failed")
     return 1 if tc.failures else 0
 
