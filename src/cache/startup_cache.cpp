@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 
@@ -19,6 +21,9 @@ namespace tensorinit::cache {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Present in a cache directory while a restore writes into it.
+constexpr std::string_view kRestoringMarker = ".tensorinit-restoring";
 
 Outcome finish(Outcome o, Clock::time_point start) {
   o.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -47,6 +52,10 @@ Outcome restore(const CacheSpec& cache, std::stop_token stop) {
     return finish(with("kept", fmt::format("{} is being restored by another instance: kept as it is, nothing restored",
                                            cache.path)),
                   start);
+  // A restore killed midway (SIGKILL, OOM, the node) leaves torn files that the next start would
+  // keep as the server's own: the marker says so, and that start empties the directory first.
+  const std::string marker = cache.path + "/" + std::string(kRestoringMarker);
+  if (::access(marker.c_str(), F_OK) == 0) empty_directory(cache.path);
   if (!directory_is_empty(cache.path))
     return finish(with("kept", fmt::format("{} is not empty: kept as it is, nothing restored", cache.path)), start);
   auto api = archive_library();
@@ -62,7 +71,11 @@ Outcome restore(const CacheSpec& cache, std::stop_token stop) {
       continue;
     }
     UnpackLimits limits{.max_size = cache.max_size, .prefetch = store->prefetch()};
+    UniqueFd mark(::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!mark || ::fsync(mark.get()) != 0)
+      return finish(with("failed", fmt::format("{}: {}", marker, std::strerror(errno))), start);
     auto unpacked = unpack(**api, **opened, cache.path, limits, stop);
+    if (unpacked) ::unlink(marker.c_str());  // a refused one was emptied, the marker with it
     Outcome o;
     o.where = store->name();
     if (!unpacked) {

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_caches as tc  # noqa: E402  (its manifest, run, check; TMP is this test's TEST_TMP)
@@ -78,6 +79,33 @@ def shared_directory():
           r.stderr[-600:])
 
 
+def killed_mid_restore():
+    # SIGKILL (OOM, the node) while a restore writes: the next start found the directory not empty
+    # and kept the torn files as the server's. Whenever the kill lands, the next start must give
+    # the server each file whole or not at all.
+    vol, seed, d = os.path.join(TMP, "vol-kill"), os.path.join(TMP, "kill-seed"), os.path.join(TMP, "kill-cache")
+    os.makedirs(seed)
+    blob = os.urandom(48 << 20)  # incompressible: the restore writes for a while
+    with open(os.path.join(seed, "blob"), "wb") as f:
+        f.write(blob)
+    r = run(manifest("kill-seed", seed, vol, "exit 0\n"))  # not empty: kept, then saved
+    check("killed mid-restore: an archive to restore", r.returncode == 0 and os.path.exists(os.path.join(vol, "inductor.tar.zst")),
+          r.stderr[-600:])
+    p = subprocess.Popen([TENSORINIT, "run", "-f", manifest("kill-victim", d, vol, "exit 0\n")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while p.poll() is None and not os.path.exists(os.path.join(d, "blob")):  # the event: the file appears
+        time.sleep(0.002)
+    caught = p.poll() is None
+    p.kill()
+    p.wait()
+    print(f"# killed {'during' if caught else 'after'} the restore")
+    r = run(manifest("kill-next", d, vol, "exit 0\n"))
+    path = os.path.join(d, "blob")
+    whole = not os.path.exists(path) or open(path, "rb").read() == blob
+    check("killed mid-restore: the next start gives the file whole or not at all", r.returncode == 0 and whole,
+          r.stderr[-600:])
+
+
 def main():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
@@ -86,6 +114,7 @@ def main():
     symlink_chain()
     cache_in_shm()
     shared_directory()
+    killed_mid_restore()
     print(f"{tc.failures} failed")
     return 1 if tc.failures else 0
 
