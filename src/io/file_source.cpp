@@ -133,6 +133,14 @@ Status FileSource::read_at(uint64_t offset, std::span<std::byte> out) const {
   return pread_fully(fd_.get(), offset, out, path_);
 }
 
+Status FileSource::read_buffered(uint64_t offset, std::span<std::byte> out) const {
+  return pread_fully(fd_.get(), offset, out, path_);
+}
+
+void FileSource::will_need(uint64_t offset, uint64_t len) const {
+  ::posix_fadvise(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_WILLNEED);
+}
+
 Status FileSource::warm(uint64_t offset, uint64_t len) const {
 #ifndef MADV_POPULATE_READ
   constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14; glibc 2.36 headers may lack it

@@ -55,6 +55,16 @@ class FileSource final : public ByteSource {
   // else the buffered one. Thread-safe (pread).
   Status read_at(uint64_t offset, std::span<std::byte> out) const override;
 
+  // Through the page cache whatever direct() says (the read controller's buffered mode).
+  // Thread-safe (pread).
+  Status read_buffered(uint64_t offset, std::span<std::byte> out) const;
+  // Announces a read of [offset, offset + len) (POSIX_FADV_WILLNEED): the kernel queues the whole
+  // range at once instead of growing its readahead window, which readers sharing one descriptor
+  // at interleaved offsets keep resetting. A hint: failures are ignored. Thread-safe.
+  void will_need(uint64_t offset, uint64_t len) const;
+  // The buffered descriptor, for kernel-side copies (splice into the host arena). Thread-safe.
+  int buffered_fd() const { return fd_.get(); }
+
   // Brings [offset, offset + len) into the page cache without copying it anywhere
   // (MADV_POPULATE_READ on a read-only mapping; a buffered read where the kernel lacks it).
   // Thread-safe.

@@ -1,7 +1,10 @@
 #include "stage/pipeline.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -72,20 +75,124 @@ Status parallel_items(size_t items, unsigned workers, std::stop_token stop, cons
   return work.result();
 }
 
-// Reads the chunk into `buffer` from its aligned-down start: the aligned body in one read (O_DIRECT
-// for direct files), the unaligned tail at the end of a file (under one block) in another. The
-// filter, if any, sees the bytes before the sink.
-Status read_staged(const io::ByteSource& file, const Chunk& chunk, std::byte* buffer, std::span<const Piece> pieces,
-                   Sink& sink, ChunkFilter* filter, size_t chunk_index) {
+// The average piece a chunk must have for a splice (below it, HostSink gathers pieces into one write).
+constexpr uint64_t kSplicePiece = 64 << 10;
+
+// The read controller shared by the readers: hands out a setting per read and holds readers back
+// while the current setting's reads in flight are all taken. Thread-safe.
+class Governor {
+ public:
+  explicit Governor(ControllerOptions options) : controller_(std::move(options)) {}
+
+  struct Slot {
+    ReadController::Ticket ticket;
+    uint64_t bytes = 0;  // what this read may cover
+  };
+  // A read of up to `remaining` bytes: waits for a free slot under the current setting.
+  Slot acquire(uint64_t remaining) {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return active_ < controller_.upcoming().in_flight; });
+    const ReadSetting& s = controller_.upcoming();
+    const uint64_t bytes = s.mode == ReadMode::splice ? remaining : std::min(remaining, s.request);
+    ++active_;
+    return {controller_.begin(bytes, seconds()), bytes};
+  }
+  void release(const Slot& slot, uint64_t bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      --active_;
+      controller_.end(slot.ticket, bytes, seconds());
+    }
+    cv_.notify_all();
+  }
+  unsigned threads() const {
+    unsigned most = 1;
+    for (const auto& c : controller_.candidates()) most = std::max(most, c.in_flight);
+    return most;
+  }
+  void report(ReadChoices& out) {
+    std::lock_guard lock(mutex_);
+    out = {.candidates = controller_.candidates(), .phases = controller_.phases(), .best = controller_.best()};
+  }
+
+ private:
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  ReadController controller_;
+  unsigned active_ = 0;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// The settings to run with: the controller's candidates when tuning, else one fixed setting
+// (whole chunks, `readers` at once, each file's own mode).
+ControllerOptions governor_options(const ReadPlan& plan, std::span<const io::ByteSource* const> files, Sink& sink,
+                                   const PipelineOptions& options) {
+  const unsigned readers = std::max(1u, options.readers);
+  if (!options.tune)
+    return {.candidates = {{.mode = ReadMode::direct, .request = options.chunk_size, .in_flight = readers}}};
+  ReadFacts facts{.direct = options.tune->direct, .request = options.tune->request, .in_flight = options.tune->readers,
+                  .chunk_size = options.chunk_size, .max_in_flight = readers};
+  bool all_local = !files.empty() && !options.filter && !sink.staging();
+  for (const io::ByteSource* f : files) {
+    const auto* local = dynamic_cast<const io::FileSource*>(f);
+    if (local && local->direct()) facts.direct_available = true;
+    all_local = all_local && local && sink.takes_descriptor(local->buffered_fd());
+  }
+  facts.splice_available = all_local;
+  ControllerOptions out = controller_options(candidates_for(facts), plan.bytes);
+  if (options.tune->probe_bytes) {
+    out.probe_bytes = options.tune->probe_bytes;
+    out.exploit_bytes = 4 * options.tune->probe_bytes;
+  }
+  return out;
+}
+
+// Reads [offset, + out.size()) of `file` in `mode`: buffered through the page cache for a local
+// file; otherwise the source's own way (O_DIRECT where enabled and aligned), with an unaligned tail
+// (under one block, at the end of a file) read on its own.
+Status read_range(const io::ByteSource& file, const io::FileSource* local, ReadMode mode, uint64_t offset,
+                  std::span<std::byte> out) {
+  if (mode != ReadMode::direct && local) return local->read_buffered(offset, out);
+  const uint64_t align = file.alignment();
+  const uint64_t body = out.size() / align * align;
+  if (body > 0)
+    if (auto ok = file.read_at(offset, out.first(body)); !ok) return ok;
+  if (out.size() > body)
+    if (auto ok = file.read_at(offset + body, out.subspan(body)); !ok) return ok;
+  return {};
+}
+
+// One chunk, read in the controller's requests into `buffer` from its aligned-down start (or
+// spliced into the sink), filtered, handed to the sink.
+Status read_chunk(Governor& governor, const io::ByteSource& file, const Chunk& chunk, std::byte* buffer,
+                  std::span<const Piece> pieces, Sink& sink, ChunkFilter* filter, size_t chunk_index) {
+  const auto* local = dynamic_cast<const io::FileSource*>(&file);
   const uint64_t align = file.alignment();
   const uint64_t lead = chunk.offset % align;
   const uint64_t start = chunk.offset - lead;
   const uint64_t total = lead + chunk.len;
-  const uint64_t body = total / align * align;
-  if (body > 0)
-    if (auto ok = file.read_at(start, std::span(buffer, body)); !ok) return ok;
-  if (total > body)
-    if (auto ok = file.read_at(start + body, std::span(buffer + body, total - body)); !ok) return ok;
+  bool announced = false;
+  for (uint64_t at = 0; at < total;) {
+    const auto slot = governor.acquire(total - at);
+    const ReadMode mode = slot.ticket.setting.mode;
+    if (local && mode != ReadMode::direct && !announced) {
+      local->will_need(start + at, total - at);
+      announced = true;
+    }
+    // Splices cost two system calls per piece: chunks of many small tensors are read and gathered.
+    if (mode == ReadMode::splice && at == 0 && !filter && chunk.len / std::max<uint32_t>(chunk.piece_count, 1) >= kSplicePiece) {
+      auto ok = sink.consume_from(chunk, pieces, local->buffered_fd(), local->name());
+      governor.release(slot, ok ? chunk.len : 0);
+      return ok;
+    }
+    const uint64_t n = std::min(slot.bytes, total - at);
+    auto ok = read_range(file, local, mode, start + at, std::span(buffer + at, n));
+    governor.release(slot, ok ? n : 0);
+    if (!ok) return ok;
+    at += n;
+  }
   if (filter)
     if (auto ok = filter->filter(chunk_index, std::span(buffer + lead, chunk.len)); !ok) return ok;
   return sink.consume(chunk, pieces, buffer + lead);
@@ -103,50 +210,46 @@ size_t item_count(const ReadPlan& plan, const PipelineOptions& options) {
   return options.filter->item_starts().empty() ? 0 : options.filter->item_starts().size() - 1;
 }
 
-// The pipeline over a sink's own buffers (pinned, for the cuda sink): a reader takes a buffer per
-// chunk and hands it back after consume; the sink recycles it once its copies are done.
-Status run_pooled(const ReadPlan& plan, std::span<const io::ByteSource* const> files, Sink& sink,
-                  StagingBuffers& pool, const PipelineOptions& options, std::stop_token stop,
-                  std::atomic<uint64_t>& done) {
-  if (pool.buffer_size() < options.chunk_size + 2 * kStagingAlign)
-    return fail(Code::internal, "staging buffers are smaller than a chunk");
-  return parallel_items(item_count(plan, options), options.readers, stop, [&]() -> ItemBody {
-    return [&](size_t item) -> Status {
-      for (auto [i, end] = item_chunks(options, item); i < end; ++i) {
-        if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");
-        const Chunk& chunk = plan.chunks[i];
-        const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
-        auto buffer = pool.acquire();
-        if (!buffer) return std::unexpected(buffer.error());
-        auto ok = read_staged(*files[chunk.file], chunk, *buffer, pieces, sink, options.filter, i);
-        pool.release(*buffer);
-        if (!ok) return ok;
-        done.fetch_add(chunk.len, std::memory_order_relaxed);
-      }
-      return {};
-    };
-  });
-}
+// Where a reader's chunk goes: its own buffer, or one of the sink's (pinned, for the cuda sink),
+// taken per chunk and handed back after consume; the sink recycles it once its copies are done.
+struct ReaderBuffer {
+  std::unique_ptr<AlignedBuffer> own;
+  StagingBuffers* pool = nullptr;
+  Result<std::byte*> take() { return pool ? pool->acquire() : Result<std::byte*>(own->data); }
+  void give_back(std::byte* b) {
+    if (pool) pool->release(b);
+  }
+};
 
 }  // namespace
 
 Status run_pipeline(const ReadPlan& plan, std::span<const io::ByteSource* const> files, Sink& sink,
                     const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done) {
-  if (StagingBuffers* pool = sink.staging()) return run_pooled(plan, files, sink, *pool, options, stop, done);
-  return parallel_items(item_count(plan, options), options.readers, stop, [&]() -> ItemBody {
-    auto buffer = std::make_shared<AlignedBuffer>(options.chunk_size + 2 * kStagingAlign);
-    return [&, buffer](size_t item) -> Status {
+  StagingBuffers* pool = sink.staging();
+  if (pool && pool->buffer_size() < options.chunk_size + 2 * kStagingAlign)
+    return fail(Code::internal, "staging buffers are smaller than a chunk");
+  Governor governor(governor_options(plan, files, sink, options));
+  auto ok = parallel_items(item_count(plan, options), governor.threads(), stop, [&]() -> ItemBody {
+    auto reader = std::make_shared<ReaderBuffer>();
+    if (pool) reader->pool = pool;
+    else reader->own = std::make_unique<AlignedBuffer>(options.chunk_size + 2 * kStagingAlign);
+    return [&, reader](size_t item) -> Status {
       for (auto [i, end] = item_chunks(options, item); i < end; ++i) {
         if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");
         const Chunk& chunk = plan.chunks[i];
         const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
-        if (auto ok = read_staged(*files[chunk.file], chunk, buffer->data, pieces, sink, options.filter, i); !ok)
-          return ok;
+        auto buffer = reader->take();
+        if (!buffer) return std::unexpected(buffer.error());
+        auto read = read_chunk(governor, *files[chunk.file], chunk, *buffer, pieces, sink, options.filter, i);
+        reader->give_back(*buffer);
+        if (!read) return read;
         done.fetch_add(chunk.len, std::memory_order_relaxed);
       }
       return {};
     };
   });
+  if (options.choices) governor.report(*options.choices);
+  return ok;
 }
 
 Status warm_page_cache(const ReadPlan& plan, std::span<const io::FileSource* const> files,

@@ -3,12 +3,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <stop_token>
+#include <vector>
 
 #include "io/byte_source.hpp"
 #include "io/file_source.hpp"
 #include "stage/layout.hpp"
+#include "stage/read_controller.hpp"
 #include "stage/sink.hpp"
 
 namespace tensorinit::stage {
@@ -27,10 +30,30 @@ class ChunkFilter {
   virtual Status filter(size_t chunk, std::span<std::byte> bytes) = 0;
 };
 
+// What the user fixed; nullopt where they left `auto` to the read controller.
+struct ReadTuning {
+  std::optional<bool> direct;         // stage.direct_io on/off
+  std::optional<uint64_t> request;    // stage.chunk_size: whole chunks per read
+  std::optional<unsigned> readers;    // stage.readers: reads in flight
+  uint64_t probe_bytes = 0;           // 0: controller_options' budgets (tests set small ones)
+};
+
+// What the read controller did, for the report.
+struct ReadChoices {
+  std::vector<ReadSetting> candidates;
+  std::vector<ReadPhase> phases;
+  ReadSetting best;  // the setting that carried the load (fastest latest epoch)
+};
+
 struct PipelineOptions {
-  unsigned readers = 4;
+  unsigned readers = 4;  // reader threads; when tuned, the most reads in flight
   uint64_t chunk_size = 16ull << 20;
   ChunkFilter* filter = nullptr;  // none: every chunk is an item of its own, passed through as read
+  // Set: the read controller (stage/read_controller.hpp) picks mode, request size and reads in
+  // flight within what it leaves open. Unset: `readers` threads read whole chunks, each file with
+  // its own mode (O_DIRECT where enabled).
+  std::optional<ReadTuning> tune;
+  ReadChoices* choices = nullptr;  // filled when set
 };
 
 // Reads every chunk of `plan` into a staging buffer per reader (aligned, so sources with an

@@ -31,16 +31,28 @@ class Sink {
   // Without staging(), the buffer is reused as soon as this returns; with it, the buffer goes back
   // through release() and the sink decides when it may be overwritten. Thread-safe for distinct chunks.
   virtual Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) = 0;
+
+  // Whether consume_from can copy from `fd` itself, kernel to kernel (the read controller's splice
+  // mode). Thread-safe.
+  virtual bool takes_descriptor(int /*fd*/) const { return false; }
+  // Takes one chunk straight from the file behind `fd` (named `name` in errors): file bytes
+  // [chunk.offset, + chunk.len) as they are now. Only where takes_descriptor(fd). A file shorter
+  // than the chunk is Code::bad_data. Thread-safe for distinct chunks.
+  virtual Status consume_from(const Chunk& chunk, std::span<const Piece> pieces, int fd, const std::string& name);
 };
 
 // Writes pieces into a host arena through its file descriptor. Measured here (1 GiB, /dev/shm):
 // memcpy into the shared mapping 0.39-0.57 GB/s with one minor fault per 4 KiB page (each page
 // allocated and zeroed, then overwritten); pwrite 0.89-1.09 GB/s with almost no faults, since
-// tmpfs skips zeroing pages that are written whole.
+// tmpfs skips zeroing pages that are written whole. From a descriptor it splices through a pipe
+// per thread: the page cache's pages go into the pipe by reference and are copied once, into
+// tmpfs, where pread + pwrite copies twice (copy_file_range refuses across filesystems: EXDEV).
 class HostSink final : public Sink {
  public:
   HostSink(int arena_fd, std::string arena_name) : fd_(arena_fd), name_(std::move(arena_name)) {}
   Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override;
+  bool takes_descriptor(int fd) const override;
+  Status consume_from(const Chunk& chunk, std::span<const Piece> pieces, int fd, const std::string& name) override;
 
  private:
   int fd_;

@@ -1,0 +1,138 @@
+#include "stage/read_controller.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+namespace tensorinit::stage {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kBlock = 4096;
+
+uint64_t fit_request(uint64_t request, uint64_t chunk_size) {
+  const uint64_t r = std::min(request, std::max(chunk_size, kBlock));
+  return std::max(kBlock, r / kBlock * kBlock);
+}
+
+}  // namespace
+
+const char* to_string(ReadMode mode) {
+  switch (mode) {
+    case ReadMode::buffered: return "buffered";
+    case ReadMode::direct: return "direct";
+    case ReadMode::splice: return "splice";
+  }
+  return "?";
+}
+
+std::vector<ReadSetting> candidates_for(const ReadFacts& facts) {
+  const unsigned most = std::max(1u, facts.max_in_flight);
+  const auto in_flight = [&](unsigned wanted) { return std::min(most, facts.in_flight.value_or(wanted)); };
+  const auto request = [&](uint64_t wanted) { return fit_request(facts.request.value_or(wanted), facts.chunk_size); };
+  // Through the page cache: splice where the sink takes descriptors (one copy fewer), else pread.
+  const ReadMode cached = facts.splice_available ? ReadMode::splice : ReadMode::buffered;
+  std::vector<ReadSetting> out;
+  const auto add = [&](ReadMode mode, uint64_t req, unsigned flight) {
+    const ReadSetting s{.mode = mode, .request = request(req), .in_flight = in_flight(flight)};
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  };
+  const bool direct = facts.direct_available && facts.direct.value_or(true);
+  const bool through_cache = !direct || !facts.direct.has_value();
+  // Measured on this machine's virtual disk (docs/notes/tuning.md): O_DIRECT with 1-4 MiB requests
+  // and 16-32 MiB in flight led most often when cold; through the page cache, a few readers with
+  // the chunk announced ahead (the kernel then keeps the device busy) and the copy on both cores.
+  if (direct) {
+    add(ReadMode::direct, 1 * kMiB, 16);
+    add(ReadMode::direct, 4 * kMiB, 8);
+  }
+  if (through_cache) {
+    add(cached, facts.chunk_size, 2);
+    add(cached, facts.chunk_size, 4);
+  }
+  return out;
+}
+
+ControllerOptions controller_options(std::vector<ReadSetting> candidates, uint64_t total) {
+  ControllerOptions o;
+  o.candidates = std::move(candidates);
+  o.probe_bytes = std::clamp<uint64_t>(total / 32, 32 * kMiB, 256 * kMiB);
+  o.exploit_bytes = 8 * o.probe_bytes;
+  return o;
+}
+
+ReadController::ReadController(ControllerOptions options) : options_(std::move(options)) {
+  if (options_.candidates.empty()) options_.candidates.push_back({});
+  latest_rate_.resize(options_.candidates.size());
+}
+
+std::optional<size_t> ReadController::best_candidate() const {
+  std::optional<size_t> best;
+  for (size_t i = 0; i < latest_rate_.size(); ++i)
+    if (latest_rate_[i] && (!best || *latest_rate_[i] > *latest_rate_[*best])) best = i;
+  return best;
+}
+
+ReadSetting ReadController::best() const { return options_.candidates[best_candidate().value_or(0)]; }
+
+void ReadController::open_next() {
+  const size_t n = options_.candidates.size();
+  Epoch e;
+  if (n == 1) {  // nothing to choose: one epoch for the whole load
+    e.candidate = 0;
+    e.budget = std::numeric_limits<uint64_t>::max();
+  } else if (probed_ < n) {  // the first round: every candidate once
+    e.candidate = probed_++;
+    e.phase.probe = true;
+  } else if (last_was_probe_) {
+    e.candidate = best_candidate().value_or(0);
+  } else {  // between exploits: probe one other candidate again (round robin)
+    const size_t best = best_candidate().value_or(0);
+    do reprobe_next_ = (reprobe_next_ + 1) % n;
+    while (reprobe_next_ == best);
+    e.candidate = reprobe_next_;
+    e.phase.probe = true;
+  }
+  e.phase.setting = options_.candidates[e.candidate];
+  if (e.budget == 0) e.budget = e.phase.probe ? options_.probe_bytes : options_.exploit_bytes;
+  last_was_probe_ = e.phase.probe;
+  epochs_.push_back(e);
+}
+
+const ReadSetting& ReadController::upcoming() {
+  if (epochs_.empty() || epochs_.back().issued >= epochs_.back().budget) open_next();
+  return epochs_.back().phase.setting;
+}
+
+ReadController::Ticket ReadController::begin(uint64_t bytes, double now) {
+  upcoming();
+  Epoch& e = epochs_.back();
+  if (!e.started) {
+    e.first_start = now;
+    e.last_end = now;
+    e.started = true;
+  }
+  e.issued += std::max<uint64_t>(bytes, 1);
+  ++e.outstanding;
+  return {static_cast<uint32_t>(epochs_.size() - 1), e.phase.setting};
+}
+
+void ReadController::end(const Ticket& ticket, uint64_t bytes, double now) {
+  if (ticket.epoch >= epochs_.size()) return;
+  Epoch& e = epochs_[ticket.epoch];
+  if (e.outstanding > 0) --e.outstanding;
+  e.phase.bytes += bytes;
+  e.last_end = std::max(e.last_end, now);
+  e.phase.seconds = e.last_end - e.first_start;
+  if (finished(e) && e.phase.seconds > 0) latest_rate_[e.candidate] = e.phase.rate();
+}
+
+std::vector<ReadPhase> ReadController::phases() const {
+  std::vector<ReadPhase> out;
+  out.reserve(epochs_.size());
+  for (const Epoch& e : epochs_)
+    if (e.started) out.push_back(e.phase);
+  return out;
+}
+
+}  // namespace tensorinit::stage

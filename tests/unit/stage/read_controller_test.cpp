@@ -1,0 +1,168 @@
+#include "stage/read_controller.hpp"
+
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <map>
+
+namespace tensorinit::stage {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+
+// A fake volume: reads of `request` bytes, one at a time, each taking request / rate(setting, t)
+// seconds of a fake clock. Serial reads make the epoch's rate exactly the setting's rate.
+struct FakeVolume {
+  std::function<double(const ReadSetting&, double now)> rate;  // bytes per second
+  double now = 0;
+  std::map<ReadMode, uint64_t> bytes_by_mode;
+
+  void read(ReadController& c, uint64_t total, uint64_t request = 4 * kMiB) {
+    for (uint64_t done = 0; done < total; done += request) {
+      const auto ticket = c.begin(request, now);
+      now += static_cast<double>(request) / rate(ticket.setting, now);
+      c.end(ticket, request, now);
+      bytes_by_mode[ticket.setting.mode] += request;
+    }
+  }
+};
+
+const ReadSetting kDirect1{.mode = ReadMode::direct, .request = 1 * kMiB, .in_flight = 16};
+const ReadSetting kDirect4{.mode = ReadMode::direct, .request = 4 * kMiB, .in_flight = 8};
+const ReadSetting kBuffered{.mode = ReadMode::buffered, .request = 16 * kMiB, .in_flight = 2};
+
+ControllerOptions three(uint64_t probe = 32 * kMiB, uint64_t exploit = 256 * kMiB) {
+  return {.candidates = {kDirect1, kDirect4, kBuffered}, .probe_bytes = probe, .exploit_bytes = exploit};
+}
+
+TEST_CASE("read controller: probes every candidate once, then holds the fastest") {
+  ReadController c(three());
+  FakeVolume v{.rate = [](const ReadSetting& s, double) { return s == kDirect4 ? 2e9 : 0.5e9; }};
+  v.read(c, 2048 * kMiB);
+  const auto phases = c.phases();
+  REQUIRE(phases.size() >= 4);
+  CHECK(phases[0].setting == kDirect1);
+  CHECK(phases[1].setting == kDirect4);
+  CHECK(phases[2].setting == kBuffered);
+  for (size_t i = 0; i < 3; ++i) CHECK(phases[i].probe);
+  CHECK_FALSE(phases[3].probe);
+  CHECK(phases[3].setting == kDirect4);
+  CHECK(phases[3].rate() == doctest::Approx(2e9));
+  CHECK(c.best() == kDirect4);
+  // Probing costs a bounded share: most bytes went the fast way.
+  const auto direct4 = [&] {
+    uint64_t b = 0;
+    for (const auto& p : phases)
+      if (p.setting == kDirect4) b += p.bytes;
+    return b;
+  }();
+  CHECK(direct4 > 1600 * kMiB);
+}
+
+TEST_CASE("read controller: keeps probing, and moves when the volume changes mid-load") {
+  ReadController c(three());
+  // Buffered reads are fastest until t = 2 s, then direct 1 MiB reads are (a volume that changed).
+  FakeVolume v{.rate = [](const ReadSetting& s, double now) {
+    if (now < 2.0) return s == kBuffered ? 1.8e9 : 0.6e9;
+    return s == kDirect1 ? 2.0e9 : 0.5e9;
+  }};
+  v.read(c, 1024 * kMiB);
+  CHECK(c.best() == kBuffered);
+  v.read(c, 6144 * kMiB);
+  CHECK(c.best() == kDirect1);
+  const auto phases = c.phases();
+  CHECK(phases.back().setting == kDirect1);
+  CHECK_FALSE(phases.back().probe);
+  // Between exploits it probed the others again.
+  size_t reprobes = 0;
+  for (size_t i = 3; i < phases.size(); ++i) reprobes += phases[i].probe;
+  CHECK(reprobes >= 2);
+}
+
+TEST_CASE("read controller: one candidate is one epoch with no probing") {
+  ReadController c({.candidates = {kDirect4}, .probe_bytes = 32 * kMiB, .exploit_bytes = 64 * kMiB});
+  FakeVolume v{.rate = [](const ReadSetting&, double) { return 1e9; }};
+  v.read(c, 1024 * kMiB);
+  REQUIRE(c.phases().size() == 1);
+  CHECK_FALSE(c.phases()[0].probe);
+  CHECK(c.phases()[0].bytes == 1024 * kMiB);
+}
+
+TEST_CASE("read controller: overlapping reads of one epoch count from first start to last end") {
+  ReadController c(three(8 * kMiB));
+  const auto a = c.begin(4 * kMiB, 0.0);
+  const auto b = c.begin(4 * kMiB, 0.0);
+  CHECK(a.epoch == b.epoch);
+  CHECK(c.upcoming() == kDirect4);  // the first epoch's budget is issued: the next one opens
+  const auto d = c.begin(4 * kMiB, 0.1);
+  CHECK(d.epoch == a.epoch + 1);
+  c.end(a, 4 * kMiB, 0.2);
+  c.end(b, 4 * kMiB, 0.4);
+  c.end(d, 4 * kMiB, 0.3);
+  const auto phases = c.phases();
+  CHECK(phases[0].bytes == 8 * kMiB);
+  CHECK(phases[0].seconds == doctest::Approx(0.4));
+  CHECK(phases[0].rate() == doctest::Approx(8 * kMiB / 0.4));
+}
+
+TEST_CASE("read controller: an unfinished probe does not decide") {
+  ReadController c(three(4 * kMiB, 8 * kMiB));
+  const auto slow = c.begin(4 * kMiB, 0.0);  // candidate 0, never finishes in time
+  const auto p1 = c.begin(4 * kMiB, 0.0);
+  c.end(p1, 4 * kMiB, 0.01);
+  const auto p2 = c.begin(4 * kMiB, 0.01);
+  c.end(p2, 4 * kMiB, 0.03);
+  CHECK(c.upcoming() == kDirect4);  // the fastest finished one
+  c.end(slow, 4 * kMiB, 1.0);
+  CHECK(c.best() == kDirect4);
+}
+
+TEST_CASE("candidates: explicit choices win, auto probes what the files allow") {
+  SUBCASE("cold local files into the host arena") {
+    const auto all = candidates_for({.direct_available = true, .splice_available = true, .max_in_flight = 16});
+    REQUIRE(all.size() == 4);
+    CHECK(all[0] == kDirect1);
+    CHECK(all[1] == kDirect4);
+    CHECK(all[2].mode == ReadMode::splice);
+    CHECK(all[2].request == 16 * kMiB);
+  }
+  SUBCASE("direct_io on: direct only") {
+    for (const auto& s : candidates_for({.direct = true, .direct_available = true})) CHECK(s.mode == ReadMode::direct);
+  }
+  SUBCASE("direct_io off, or warm files: through the page cache only") {
+    for (const auto& s : candidates_for({.direct = false, .direct_available = true})) CHECK(s.mode == ReadMode::buffered);
+    for (const auto& s : candidates_for({})) CHECK(s.mode == ReadMode::buffered);
+  }
+  SUBCASE("direct_io on but refused by the filesystem: buffered") {
+    const auto all = candidates_for({.direct = true, .direct_available = false});
+    REQUIRE_FALSE(all.empty());
+    CHECK(all[0].mode == ReadMode::buffered);
+  }
+  SUBCASE("readers and chunk_size given: every candidate uses them") {
+    const auto all = candidates_for({.request = 2 * kMiB, .in_flight = 3, .direct_available = true});
+    for (const auto& s : all) {
+      CHECK(s.request == 2 * kMiB);
+      CHECK(s.in_flight == 3);
+    }
+    CHECK(all.size() == 2);  // direct and buffered
+  }
+  SUBCASE("everything given: one candidate") {
+    CHECK(candidates_for({.direct = true, .request = 4 * kMiB, .in_flight = 4, .direct_available = true}).size() == 1);
+  }
+  SUBCASE("requests never exceed the chunk, in flight never the readers memory allows") {
+    for (const auto& s : candidates_for({.direct_available = true, .chunk_size = 512 * 1024, .max_in_flight = 3})) {
+      CHECK(s.request <= 512 * 1024);
+      CHECK(s.in_flight <= 3);
+    }
+  }
+}
+
+TEST_CASE("controller options: probes are a small share of the load") {
+  const auto o = controller_options({kDirect1}, 2048 * kMiB);
+  CHECK(o.probe_bytes == 64 * kMiB);
+  CHECK(o.exploit_bytes == 512 * kMiB);
+  CHECK(controller_options({kDirect1}, 1 * kMiB).probe_bytes == 32 * kMiB);
+}
+
+}  // namespace
+}  // namespace tensorinit::stage
