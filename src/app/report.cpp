@@ -33,6 +33,28 @@ json decision_json(const plan::Decision& d) {
   return out;
 }
 
+// The read controller's choices: the setting that carried the load, the candidates, each phase.
+json reads_json(const stage::ReadChoices& r) {
+  const auto setting = [](const stage::ReadSetting& s) {
+    return json{{"mode", stage::to_string(s.mode)}, {"request", s.request}, {"readers", s.in_flight}};
+  };
+  json phases = json::array();
+  for (const auto& p : r.phases) {
+    json j = setting(p.setting);
+    j["probe"] = p.probe;
+    j["bytes"] = p.bytes;
+    j["seconds"] = p.seconds;
+    j["gbps"] = p.rate() / 1e9;
+    phases.push_back(std::move(j));
+  }
+  json candidates = json::array();
+  for (const auto& c : r.candidates) candidates.push_back(setting(c));
+  json out = setting(r.best);
+  out["candidates"] = std::move(candidates);
+  out["phases"] = std::move(phases);
+  return out;
+}
+
 void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
                   const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
                   const json& caches) {
@@ -50,6 +72,7 @@ void write_report(const std::string& path, const manifest::Manifest& manifest, c
     report["readers"] = loaded->staged.readers;
     report["chunk_size"] = loaded->staged.chunk_size;
     report["direct_io"] = loaded->staged.direct_io;
+    if (!loaded->staged.reads.phases.empty()) report["reads"] = reads_json(loaded->staged.reads);
     if (loaded->staged.compressed_bytes > 0) {  // packed files: what was read, what it decoded to
       report["compressed_bytes"] = loaded->staged.compressed_bytes;
       report["decoded_bytes"] = loaded->staged.decoded_bytes;

@@ -62,6 +62,7 @@ struct Stage {
   std::vector<int> devices{0};
   uint32_t readers = 0;  // 0 = auto
   uint64_t chunk_size = 16ull << 20;
+  bool chunk_size_set = false;  // given in the manifest; else the read controller sizes the reads
   DirectIo direct_io = DirectIo::automatic;
   uint64_t memory_limit = 1ull << 30;
 };

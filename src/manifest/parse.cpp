@@ -188,6 +188,7 @@ Stage parse_stage(const Fields& f, const Field& map) {
   if (chunk) {
     constexpr std::string_view allowed = "a power of two from 4KiB to 1GiB";
     stage.chunk_size = f.size(*chunk, allowed);
+    stage.chunk_size_set = true;
     uint64_t c = stage.chunk_size;
     if (c < kMinChunk || c > kMaxChunk || (c & (c - 1)) != 0)
       f.fail(*chunk, format_bytes(c) + " is not a valid chunk size (" + std::string(allowed) + ")");

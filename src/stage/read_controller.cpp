@@ -64,6 +64,13 @@ ControllerOptions controller_options(std::vector<ReadSetting> candidates, uint64
 ReadController::ReadController(ControllerOptions options) : options_(std::move(options)) {
   if (options_.candidates.empty()) options_.candidates.push_back({});
   latest_rate_.resize(options_.candidates.size());
+  exploit_bytes_ = options_.exploit_bytes;
+}
+
+bool ReadController::losing(const Epoch& e) const {
+  const auto best = best_candidate();
+  if (!e.phase.probe || !best || *best == e.candidate || e.phase.bytes < e.budget / 4 || e.phase.seconds <= 0) return false;
+  return e.phase.rate() < 0.5 * *latest_rate_[*best];
 }
 
 std::optional<size_t> ReadController::best_candidate() const {
@@ -86,12 +93,27 @@ void ReadController::open_next() {
     e.phase.probe = true;
   } else if (last_was_probe_) {
     e.candidate = best_candidate().value_or(0);
-  } else {  // between exploits: probe one other candidate again (round robin)
+    if (exploited_ && *exploited_ == e.candidate) exploit_bytes_ = std::min(exploit_bytes_ * 2, 64 * options_.probe_bytes);
+    else exploit_bytes_ = options_.exploit_bytes;
+    exploited_ = e.candidate;
+    e.budget = exploit_bytes_;
+  } else {  // between exploits: probe another candidate again (round robin, contenders first)
     const size_t best = best_candidate().value_or(0);
-    do reprobe_next_ = (reprobe_next_ + 1) % n;
-    while (reprobe_next_ == best);
-    e.candidate = reprobe_next_;
-    e.phase.probe = true;
+    const bool anyone = ++reprobes_ % 4 == 0;
+    const auto contender = [&](size_t i) {
+      return i != best && (anyone || !latest_rate_[i] || !latest_rate_[best] || *latest_rate_[i] >= 0.5 * *latest_rate_[best]);
+    };
+    size_t pick = best;
+    for (size_t step = 1; step <= n && pick == best; ++step)
+      if (contender((reprobe_next_ + step) % n)) pick = (reprobe_next_ + step) % n;
+    if (pick == best) {  // no contender: keep exploiting
+      e.candidate = best;
+      e.budget = exploit_bytes_;
+    } else {
+      reprobe_next_ = pick;
+      e.candidate = pick;
+      e.phase.probe = true;
+    }
   }
   e.phase.setting = options_.candidates[e.candidate];
   if (e.budget == 0) e.budget = e.phase.probe ? options_.probe_bytes : options_.exploit_bytes;
@@ -100,6 +122,7 @@ void ReadController::open_next() {
 }
 
 const ReadSetting& ReadController::upcoming() {
+  if (!epochs_.empty() && losing(epochs_.back())) epochs_.back().budget = epochs_.back().issued;  // cut short
   if (epochs_.empty() || epochs_.back().issued >= epochs_.back().budget) open_next();
   return epochs_.back().phase.setting;
 }

@@ -146,6 +146,22 @@ void count_packed(StagedModel& staged, const std::vector<std::unique_ptr<format:
     }
 }
 
+// What the report says of the reads: what carried the load when the controller chose.
+void note_choices(StagedModel& staged) {
+  if (staged.reads.phases.empty()) return;
+  staged.direct_io = staged.direct_io && staged.reads.best.mode == ReadMode::direct;
+  staged.readers = staged.reads.best.in_flight;
+}
+
+// The read controller takes what the manifest leaves at auto (stage/read_controller.hpp).
+ReadTuning tuning_for(const manifest::Stage& stage) {
+  ReadTuning tuning;
+  if (stage.direct_io != manifest::DirectIo::automatic) tuning.direct = stage.direct_io == manifest::DirectIo::on;
+  if (stage.chunk_size_set) tuning.request = stage.chunk_size;
+  if (stage.readers) tuning.readers = stage.readers;
+  return tuning;
+}
+
 }  // namespace
 
 unsigned choose_readers(const manifest::Stage& stage, unsigned usable_cores) {
@@ -203,7 +219,13 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
   staged.readers = choose_readers(reader_budget(manifest.stage, index, staged.chunk_size), usable_cores());
   const ReadPlan plan = *tensorizer ? (*tensorizer)->plan() : plan_reads(index, staged.layout, staged.chunk_size);
   staged.bytes = plan.bytes;
-  const PipelineOptions options{.readers = staged.readers, .chunk_size = staged.chunk_size, .filter = tensorizer->get()};
+  // Local files are read as the controller finds fastest; remote ones keep their readers (each a
+  // connection), their mode being the remote's.
+  PipelineOptions options{.readers = staged.readers, .chunk_size = staged.chunk_size, .filter = tensorizer->get()};
+  if (opened.empty() && *target != Target::pagecache) {
+    options.tune = tuning_for(manifest.stage);
+    options.choices = &staged.reads;
+  }
   if (*target == Target::pagecache) {
     if (!opened.empty()) {  // remote: reading writes the files through to the cache the server reads
       NullSink discard;
@@ -229,10 +251,12 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
         !ok)
       return std::unexpected(ok.error());
     count_packed(staged, *decoders);
+    note_choices(staged);
     return staged;
   }
   HostSink sink(staged.arenas.back().fd(), staged.arenas.back().path());
   if (auto ok = run_pipeline(plan, sources, sink, options, stop, progress); !ok) return std::unexpected(ok.error());
+  note_choices(staged);
   if (auto ok = unchanged(); !ok) return std::unexpected(ok.error());
   count_packed(staged, *decoders);
   for (auto& published : staged.arenas)

@@ -13,6 +13,7 @@
 #include "io/byte_source.hpp"
 #include "manifest/manifest.hpp"
 #include "stage/layout.hpp"
+#include "stage/pipeline.hpp"
 #include "stage/shm_arena.hpp"
 
 namespace tensorinit::stage {
@@ -37,7 +38,8 @@ struct StagedModel {
   ArenaLayout layout;
   unsigned readers = 0;
   uint64_t chunk_size = 0;
-  bool direct_io = false;                            // O_DIRECT used for at least one file
+  bool direct_io = false;                            // O_DIRECT carried the load (the controller's choice)
+  ReadChoices reads;                                 // the read controller's candidates and phases
   uint64_t bytes = 0;                                // tensor bytes staged
   // Packed files (0 when none is packed): compressed bytes read, and what their frames decoded
   // to (whole frames: a little over their share of `bytes` when reads cut frames).

@@ -166,3 +166,33 @@ TEST_CASE("controller options: probes are a small share of the load") {
 
 }  // namespace
 }  // namespace tensorinit::stage
+
+namespace tensorinit::stage {
+namespace {
+
+TEST_CASE("read controller: a slow probe is cut short, and slow candidates are seldom probed again") {
+  ReadController c(three());
+  FakeVolume v{.rate = [](const ReadSetting& s, double) { return s == kBuffered ? 0.1e9 : s == kDirect4 ? 2e9 : 1.5e9; }};
+  v.read(c, 8192 * kMiB, 1 * kMiB);
+  const auto phases = c.phases();
+  uint64_t slow = 0;
+  size_t slow_probes = 0, fast_probes = 0;
+  for (const auto& p : phases) {
+    if (p.setting == kBuffered) {
+      slow += p.bytes;
+      ++slow_probes;
+      CHECK(p.bytes <= 32 * kMiB / 4 + 1 * kMiB);  // cut at a quarter of the probe
+    } else if (p.probe && p.setting == kDirect1) {
+      ++fast_probes;
+    }
+  }
+  CHECK(slow_probes >= 1);
+  CHECK(slow_probes <= fast_probes);
+  CHECK(slow <= 4 * 9 * kMiB);  // 0.4% of the load, where uncut probes would take 2.5%
+  // Exploit epochs grow while re-probes lose: few epochs for 8 GiB.
+  CHECK(phases.size() < 24);
+  CHECK(c.best() == kDirect4);
+}
+
+}  // namespace
+}  // namespace tensorinit::stage
