@@ -18,7 +18,8 @@ enum class SourceType { image, volume, s3, http };
 enum class Format { automatic, safetensors, tensorizer, packed };
 enum class Policy { ordered, fastest };
 enum class Verify { none, size, checksums };
-enum class Target { host, pagecache, cuda, automatic };
+// discard: read, verify, drop (benchmarks only: the read pipeline alone; needs handoff.mode none).
+enum class Target { host, pagecache, cuda, automatic, discard };
 enum class DirectIo { automatic, on, off };
 enum class HandoffMode { exec, signal, none };
 enum class StartWhen { early, after_load };

@@ -19,6 +19,7 @@ const char* to_string(Target target) {
     case Target::pagecache: return "pagecache";
     case Target::cuda: return "cuda";
     case Target::automatic: return "auto";
+    case Target::discard: return "discard";
   }
   return "?";
 }

@@ -172,7 +172,8 @@ Stage parse_stage(const Fields& f, const Field& map) {
     stage.target = f.word<Target>(*field, {{"host", Target::host},
                                            {"pagecache", Target::pagecache},
                                            {"cuda", Target::cuda},
-                                           {"auto", Target::automatic}});
+                                           {"auto", Target::automatic},
+                                           {"discard", Target::discard}});
   if (const Field* field = find(keys, "devices")) stage.devices = parse_devices(f, *field);
   if (const Field* field = find(keys, "readers")) {
     constexpr std::string_view allowed = "auto or an integer 1..1024";
@@ -273,6 +274,11 @@ Manifest parse_root(const Fields& f, const YAML::Node& root) {
   if (const Field* field = find(keys, "caches")) manifest.caches = parse_caches(f, *field);
   if (const Field* field = find(keys, "report")) manifest.report = f.optional_text(*field, "a file path, or \"\" for none");
 
+  if (manifest.stage.target == Target::discard && manifest.handoff.mode != HandoffMode::none) {
+    std::optional<Field> mode = handoff ? child(*handoff, "mode") : std::nullopt;
+    f.fail(mode ? *mode : *child(*stage, "target"), "stage.target discard (a benchmark of the reads: nothing is kept) "
+                                                    "needs handoff.mode: none");
+  }
   // GPU memory belongs to the process that allocated it: an exec'd server would find nothing.
   if (manifest.stage.target == Target::cuda && manifest.handoff.mode == HandoffMode::exec) {
     std::optional<Field> mode = handoff ? child(*handoff, "mode") : std::nullopt;

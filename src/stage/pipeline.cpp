@@ -112,7 +112,7 @@ class Governor {
   }
   void report(ReadChoices& out) {
     std::lock_guard lock(mutex_);
-    out = {.candidates = controller_.candidates(), .phases = controller_.phases(), .best = controller_.best()};
+    out = {.candidates = controller_.candidates(), .phases = controller_.phases(), .best = controller_.carried()};
   }
 
  private:

@@ -42,7 +42,7 @@ struct ReadTuning {
 struct ReadChoices {
   std::vector<ReadSetting> candidates;
   std::vector<ReadPhase> phases;
-  ReadSetting best;  // the setting that carried the load (fastest latest epoch)
+  ReadSetting best;  // the setting that carried the load (read the most bytes)
 };
 
 struct PipelineOptions {

@@ -82,6 +82,12 @@ std::optional<size_t> ReadController::best_candidate() const {
 
 ReadSetting ReadController::best() const { return options_.candidates[best_candidate().value_or(0)]; }
 
+ReadSetting ReadController::carried() const {
+  std::vector<uint64_t> bytes(options_.candidates.size());
+  for (const Epoch& e : epochs_) bytes[e.candidate] += e.phase.bytes;
+  return options_.candidates[static_cast<size_t>(std::max_element(bytes.begin(), bytes.end()) - bytes.begin())];
+}
+
 void ReadController::open_next() {
   const size_t n = options_.candidates.size();
   Epoch e;

@@ -93,6 +93,8 @@ class ReadController {
   std::vector<ReadPhase> phases() const;
   // The candidate whose latest finished epoch was fastest; the first candidate before any finished.
   ReadSetting best() const;
+  // The setting that read the most bytes so far (what carried the load, for the report).
+  ReadSetting carried() const;
   const std::vector<ReadSetting>& candidates() const { return options_.candidates; }
 
  private:

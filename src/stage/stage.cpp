@@ -30,13 +30,14 @@ using manifest::Target;
 
 // cuda and auto wait for `startup` (begun by the caller while it planned), or start CUDA now.
 Result<Target> resolve_target(const manifest::Stage& stage, CudaStartup* startup, double& cuda_seconds) {
-  if (stage.target == Target::host || stage.target == Target::pagecache) return stage.target;
+  if (stage.target == Target::host || stage.target == Target::pagecache || stage.target == Target::discard)
+    return stage.target;
   std::optional<CudaStartup> own;
   if (!startup || !startup->started()) startup = &own.emplace(stage);
   const Status ready = startup->wait();
   cuda_seconds = startup->seconds();
   switch (stage.target) {
-    case Target::host: case Target::pagecache: return stage.target;
+    case Target::host: case Target::pagecache: case Target::discard: return stage.target;
     case Target::cuda:
       if (auto ok = ready; !ok)
         return fail(Code::unavailable, fmt::format("stage.target is cuda but CUDA is unusable: {}", ok.error().message));
@@ -250,6 +251,14 @@ Result<StagedModel> stage_model(const manifest::Manifest& manifest, const format
                                 unchanged);
         !ok)
       return std::unexpected(ok.error());
+    count_packed(staged, *decoders);
+    note_choices(staged);
+    return staged;
+  }
+  if (*target == Target::discard) {  // read, verify (filters, unchanged files), keep nothing
+    NullSink discard;
+    if (auto ok = run_pipeline(plan, sources, discard, options, stop, progress); !ok) return std::unexpected(ok.error());
+    if (auto ok = unchanged(); !ok) return std::unexpected(ok.error());
     count_packed(staged, *decoders);
     note_choices(staged);
     return staged;

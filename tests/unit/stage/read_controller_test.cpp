@@ -49,6 +49,7 @@ TEST_CASE("read controller: probes every candidate once, then holds the fastest"
   CHECK(phases[3].setting == kDirect4);
   CHECK(phases[3].rate() == doctest::Approx(2e9));
   CHECK(c.best() == kDirect4);
+  CHECK(c.carried() == kDirect4);
   // Probing costs a bounded share: most bytes went the fast way.
   const auto direct4 = [&] {
     uint64_t b = 0;

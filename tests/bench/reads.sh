@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The read path alone (issue 15 parts 1-2): tensorinit host / pagecache / discard against the best
+# plain reads (dd buffered, a small fio O_DIRECT sweep, cp into /dev/shm) and the PyPI peers, on
+# one file, interleaved (the order rotates each round), page cache dropped before every cold run.
+# Prints median GB/s with min and max, each row's ratio to the best plain read, and the read
+# controller's choices per tensorinit run. `--throttle MBPS` runs every method inside a cgroup
+# whose reads of the disk are throttled (the "slow volume" behaviour). Needs root. Not a test.
+#
+#   tests/bench/reads.sh [--size 2GiB] [--rounds 3] [--dir /var/tmp/tensorinit-reads]
+#                        [--tensorinit BIN] [--baseline BIN] [--throttle MBPS] [--only "REGEX"]
+# Peers: BENCH_PY names a python with torch and safetensors (PYTHONPATH may add
+# runai_model_streamer); unset or failing: the peer rows are skipped.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+SIZE=2GiB ROUNDS=3 DIR=/var/tmp/tensorinit-reads TI=$ROOT/build/tensorinit BASE="" THROTTLE=0 ONLY=.
+while (($#)); do
+  case $1 in
+    --size) SIZE=$2 ;; --rounds) ROUNDS=$2 ;; --dir) DIR=$2 ;; --tensorinit) TI=$2 ;;
+    --baseline) BASE=$2 ;; --throttle) THROTTLE=$2 ;; --only) ONLY=$2 ;;
+    *) echo "reads.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+[[ $(id -u) == 0 ]] || { echo "reads.sh: needs root (drop_caches, cgroups)" >&2; exit 1; }
+say() { printf '[reads %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+now() { date +%s.%N; }
+mkdir -p "$DIR"
+MODEL=$DIR/model-$SIZE
+[[ -f $MODEL/.complete ]] || { rm -rf "$MODEL"; "$TI" synth --size "$SIZE" "$MODEL" >&2; sync; touch "$MODEL/.complete"; }
+FILE=$(ls "$MODEL"/*.safetensors | head -1)
+BYTES=$(stat -c %s "$FILE")
+OUT=$DIR/results-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+say "$(nproc) cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); file $BYTES bytes; load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The slow volume: a read throttle on the disk under DIR, in a cgroup every method runs in.
+CG=""
+majmin=$(lsblk -no MAJ:MIN "$(findmnt -no SOURCE --target "$DIR" | sed 's/\[.*//')" 2>/dev/null | head -1 | xargs)
+if ((THROTTLE > 0)); then
+  if [[ -d /sys/fs/cgroup/blkio ]]; then
+    CG=/sys/fs/cgroup/blkio/tensorinit-reads; mkdir -p "$CG"
+    echo "$majmin $((THROTTLE * 1000000))" >"$CG/blkio.throttle.read_bps_device"
+  else
+    CG=/sys/fs/cgroup/tensorinit-reads; mkdir -p "$CG"; echo +io >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    echo "$majmin rbps=$((THROTTLE * 1000000))" >"$CG/io.max"
+  fi
+  trap 'rmdir "$CG" 2>/dev/null || true' EXIT
+  say "reads of $majmin throttled to $THROTTLE MB/s in $CG"
+fi
+inside() { if [[ -n $CG ]]; then sh -c "echo \$\$ >'$CG/cgroup.procs' && exec \"\$@\"" sh "$@"; else "$@"; fi; }
+
+manifest() {  # target -> path
+  cat >"$OUT/m-$1.yaml" <<EOF
+version: 1
+model: {name: readsbench, sources: [{type: volume, path: $MODEL}]}
+stage: {target: $1}
+handoff: {mode: none}
+report: ""
+EOF
+  echo "$OUT/m-$1.yaml"
+}
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+warm() { cat "$FILE" >/dev/null; }
+timed() {  # command... -> "BYTES SECONDS"
+  local s; s=$(now); inside "$@" >/dev/null 2>>"$OUT/stderr.txt" || return 1
+  awk -v a="$s" -v b="$(now)" -v n="$BYTES" 'BEGIN { printf "%d %.6f\n", n, b - a }'
+}
+ti() {  # bin target tag -> "BYTES STAGE_SECONDS" (the report's stage phase; wall time in the log)
+  local rep=$OUT/report-$3-$ROUND.json
+  inside "$1" load -f "$(manifest "$2")" --report "$rep" 2>>"$OUT/stderr.txt" || return 1
+  python3 - "$rep" "$3" >>"$OUT/choices.txt" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1])); c = r.get("reads") or {}
+ph = " ".join(f"{p['mode'][0]}{p['request'] >> 20}Mx{p['readers']}{'?' if p['probe'] else ''}:{p['gbps']:.2f}"
+              for p in c.get("phases", []))
+print(f"{sys.argv[2]}: {r['throughput_gbps']:.2f} GB/s, carried by {c.get('mode')} {c.get('request', 0) >> 20}M x{c.get('readers')}; phases {ph}")
+EOF
+  python3 -c "import json,sys; r=json.load(open('$rep')); print(r['bytes'], r['seconds']['stage'])"
+}
+peer() {  # name -> "BYTES SECONDS"
+  [[ -n ${BENCH_PY:-} ]] || return 1
+  inside "$BENCH_PY" "$HERE/peers.py" "load-$1" "$MODEL" 2>>"$OUT/stderr.txt" |
+    python3 -c "import json,sys; r=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(r['bytes'], r['seconds'])"
+}
+fio_read() {  # bs depth
+  inside fio --name=r --filename="$FILE" --readonly --rw=read --direct=1 --bs="$1" --iodepth="$2" --ioengine=io_uring \
+    --output-format=json 2>>"$OUT/stderr.txt" |
+    python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]['read']; print(j['io_bytes'], j['runtime']/1000)"
+}
+cp_shm() { local s; s=$(now); inside cp "$FILE" /dev/shm/readsbench.cp; awk -v a="$s" -v b="$(now)" -v n="$BYTES" 'BEGIN { printf "%d %.6f\n", n, b - a }'; rm -f /dev/shm/readsbench.cp; }
+
+# name | before (drop|warm) | command
+METHODS=(
+  "dd bs=4M (buffered)|drop|timed dd if=$FILE of=/dev/null bs=4M"
+  "fio O_DIRECT 16M x16|drop|fio_read 16M 16"
+  "fio O_DIRECT 4M x8|drop|fio_read 4M 8"
+  "fio O_DIRECT 1M x32|drop|fio_read 1M 32"
+  "cp into /dev/shm (cold)|drop|cp_shm"
+  "tensorinit host (cold)|drop|ti $TI host host-cold"
+  "tensorinit pagecache (cold)|drop|ti $TI pagecache pagecache-cold"
+  "tensorinit discard (cold)|drop|ti $TI discard discard-cold"
+  "peer safetensors (cold)|drop|peer safetensors"
+  "peer runai (cold)|drop|peer runai"
+  "cp into /dev/shm (warm)|warm|cp_shm"
+  "tensorinit host (warm)|warm|ti $TI host host-warm"
+)
+[[ -n $BASE ]] && METHODS+=("baseline host (cold)|drop|ti $BASE host base-cold" "baseline host (warm)|warm|ti $BASE host base-warm")
+mapfile -t METHODS < <(printf '%s\n' "${METHODS[@]}" | grep -E -- "^[^|]*($ONLY)")
+printf '# method\tround\tbytes\tseconds\n' >"$OUT/results.tsv"
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+  n=${#METHODS[@]}
+  for ((k = 0; k < n; k++)); do  # rotate the order each round
+    IFS='|' read -r name before cmd <<<"${METHODS[$(((k + ROUND - 1) % n))]}"
+    $before
+    if r=$($cmd); then printf '%s\t%d\t%s\t%s\n' "$name" "$ROUND" ${r} >>"$OUT/results.tsv"; else say "SKIP $name (round $ROUND)"; fi
+  done
+  say "round $ROUND done"
+done
+python3 - "$OUT/results.tsv" <<'EOF' | tee "$OUT/table.txt"
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#"): continue
+    m, _, b, s = line.rstrip("\n").split("\t")
+    rows.setdefault(m, []).append(int(b) / float(s) / 1e9)
+med = {m: statistics.median(v) for m, v in rows.items()}
+plain = [m for m in med if m.startswith(("dd", "fio"))]
+best = max(plain, key=med.get) if plain else None
+print(f"{'method':<30} {'GB/s med':>8} {'min':>6} {'max':>6} {'n':>2}  {'/best plain':>11}")
+for m, v in rows.items():
+    r = f"{med[m] / med[best]:11.2f}" if best else ""
+    print(f"{m:<30} {med[m]:8.2f} {min(v):6.2f} {max(v):6.2f} {len(v):2d}  {r}")
+if best: print(f"best plain read: {best} ({med[best]:.2f} GB/s)")
+EOF
+echo "controller's choices (per run):"; cat "$OUT/choices.txt"
+say "results in $OUT; load $(cut -d' ' -f1-3 /proc/loadavg)"
