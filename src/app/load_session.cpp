@@ -5,7 +5,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
+
 #include "manifest/signals.hpp"
+#include "util/atomic_file.hpp"
+#include "util/units.hpp"
 #include "util/log.hpp"
 
 namespace tensorinit::app {
@@ -16,6 +21,7 @@ LoadSession::LoadSession(const manifest::Manifest& manifest, std::string report_
 
 LoadSession::~LoadSession() {
   stop_.reset();
+  remove_ready_file();
   if (loaded_ && !keep_) ::unlink(loaded_->table_path.c_str());
   loaded_.reset();  // the arenas (unless kept), then the name (lock_, a member)
 }
@@ -56,6 +62,7 @@ Status LoadSession::stage(const plan::Decision& decision, std::stop_token stop, 
   auto staged = stage_weights(manifest_, decision, stop, phases_, cuda, shm_dir_);
   if (!staged) return std::unexpected(staged.error());
   loaded_ = std::move(*staged);
+  phases_.mark("weights_ready");
   if (keep_) keep(true);
   return {};
 }
@@ -94,6 +101,8 @@ Error LoadSession::fail(Error error) {
 }
 
 void LoadSession::report_unless_done(int exit_code) {
+  remove_ready_file();
+  if (reported_ && !failed_ && (server_was_ready_ || server_.restarts > 0)) report(nullptr);
   if (reported_ || exit_code == 0) return;
   fail(Error{static_cast<Code>(exit_code),
              fmt::format("tensorinit ended with exit code {} before the weights were staged", exit_code)});
@@ -110,9 +119,83 @@ void LoadSession::report_again() {
 }
 
 void LoadSession::report(const Error* error) {
-  write_report(report_path_, manifest_, loaded_ ? &*loaded_ : nullptr, decision_, error, phases_,
-               caches_ && !caches_->empty() ? caches_->report() : nlohmann::json());
+  write_run_report(report_path_, manifest_, loaded_ ? &*loaded_ : nullptr, decision_, error, phases_, server_,
+                   caches_ && !caches_->empty() ? caches_->report() : nlohmann::json());
   reported_ = true;
+}
+
+void LoadSession::server_spawned(pid_t, unsigned restart) {
+  phases_.mark(restart == 0 ? "server_spawned" : "server_restarted");
+  server_.restarts = restart;
+}
+
+void LoadSession::server_exited(int code, bool restarting) {
+  phases_.mark("server_exited");
+  remove_ready_file();
+  (void)code, (void)restarting;
+}
+
+void LoadSession::server_failed(const Error& error) {
+  remove_ready_file();
+  report(&error);
+  failed_ = true;
+}
+
+void LoadSession::server_ready() {
+  const double at = phases_.mark("server_ready");
+  const double spawned = std::max(phases_.last("server_spawned"), phases_.last("server_restarted"));
+  const double weights = phases_.last("weights_ready");
+  if (server_was_ready_) {  // a restarted server: how long the restart took, exit to ready
+    log::info(fmt::format("ready again after restart {}: {:.3f}s from the server's exit to its successor's ready",
+                          server_.restarts, at - phases_.last("server_exited")));
+    report(nullptr);
+    write_ready_file(at);
+    return;
+  }
+  server_was_ready_ = true;
+  server_.ready = at;
+  server_.server = at - std::max(spawned, weights);
+  report(nullptr);
+  log::info(fmt::format("ready {:.3f}s after the process start: start-up {:.3f}s, {}; server spawned at {:.3f}s, "
+                        "weights ready at {:.3f}s, then the server {:.3f}s to answer",
+                        at, phases_.startup(), phases_.summary(), spawned, weights, *server_.server));
+  write_ready_file(at);  // last: whoever sees the file finds the report and the line written
+}
+
+void LoadSession::write_ready_file(double at) {
+  if (ready_file_.empty()) return;
+  const std::string text = fmt::format("{{\"ready\": true, \"seconds\": {:.3f}, \"restarts\": {}}}\n", at, server_.restarts);
+  if (auto ok = write_file_atomically(ready_file_, text); !ok)
+    log::warn(fmt::format("ready file not written: {}", ok.error().message));
+}
+
+void LoadSession::set_ready_file(std::string path) {
+  ready_file_ = std::move(path);
+  remove_ready_file();  // one left by an earlier start would say ready too early
+}
+
+void LoadSession::remove_ready_file() {
+  if (!ready_file_.empty()) ::unlink(ready_file_.c_str());
+}
+
+Status LoadSession::guard_weights() {
+  if (!loaded_) return tensorinit::fail(Code::internal, "guarding weights that were not staged");
+  auto guard = phases_.time("digest", [&] { return ArenaGuard::take(*loaded_); });
+  if (!guard) return std::unexpected(guard.error());
+  guard_ = std::move(*guard);
+  return {};
+}
+
+Status LoadSession::check_weights() {
+  if (!loaded_ || !guard_) return tensorinit::fail(Code::internal, "restarting on weights that were not guarded");
+  const auto start = Phases::Clock::now();
+  auto ok = guard_->check(*loaded_);
+  const double seconds = std::chrono::duration<double>(Phases::Clock::now() - start).count();
+  server_.restart_check_seconds += seconds;
+  if (ok)
+    log::info(fmt::format("restart: {} of staged weights checked unchanged in {:.3f}s", format_bytes(guard_->bytes()),
+                          seconds));
+  return ok;
 }
 
 }  // namespace tensorinit::app

@@ -9,14 +9,18 @@
 // supervisor's worker while the main thread waits in supervise, which joins it).
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
 
+#include "app/arena_guard.hpp"
 #include "app/load_weights.hpp"
 #include "app/phases.hpp"
 #include "app/startup_caches.hpp"
+#include "app/report.hpp"
 #include "app/stop_signals.hpp"
 #include "manifest/manifest.hpp"
 #include "plan/decision.hpp"
@@ -60,7 +64,8 @@ class LoadSession {
   // with (128+N when a stop signal arrived). Logs nothing: the caller prints the one error line.
   Error fail(Error error);
   // After supervise: a session that never reported (the supervisor stopped before staging ended,
-  // or could not start) reports the exit code it got.
+  // or could not start) reports the exit code it got; one whose server was ready or restarted
+  // rewrites its report with the final counts. The ready file goes.
   void report_unless_done(int exit_code);
 
   // The run's start-up caches (not owned; must outlive the session): load() restores them while
@@ -68,6 +73,21 @@ class LoadSession {
   void set_caches(StartupCaches* caches) { caches_ = caches; }
   // After a successful session's server ended (caches saved): the report again, same outcome.
   void report_again();
+  // The server's life (run, signal mode), called on the supervisor's loop (init::Events).
+  void server_spawned(pid_t pid, unsigned restart);  // the timeline
+  // The timeline, the report rewritten with seconds.ready, the ready file, one line on stderr.
+  void server_ready();
+  void server_exited(int code, bool restarting);  // the timeline; the ready file goes
+  // tensorinit failed the start (not ready in time, a restart refused): the report says so. What
+  // was staged goes with the session, once the server is stopped.
+  void server_failed(const Error& error);
+  // Written (atomically) at each ready, removed when the server exits and at the end; "": none.
+  void set_ready_file(std::string path);
+
+  // Restart without reload (app/arena_guard.hpp): the weights' digest right after staging (on the
+  // staging thread, before any server is told), checked before each restart.
+  Status guard_weights();
+  Status check_weights();
 
   const LoadedWeights* loaded() const { return loaded_ ? &*loaded_ : nullptr; }
   // Leaves the arenas and the table in shm_dir after the session (load --keep, handoff none,
@@ -77,6 +97,8 @@ class LoadSession {
 
  private:
   void report(const Error* error);
+  void remove_ready_file();
+  void write_ready_file(double seconds);
 
   const manifest::Manifest& manifest_;
   std::string report_path_;
@@ -87,6 +109,10 @@ class LoadSession {
   std::optional<LoadedWeights> loaded_;
   std::unique_ptr<StopOnSignal> stop_;
   StartupCaches* caches_ = nullptr;
+  std::optional<ArenaGuard> guard_;
+  ServerFacts server_;
+  std::string ready_file_;
+  bool server_was_ready_ = false;
   int signal_ = 0;
   bool keep_ = false;
   bool reported_ = false;

@@ -5,6 +5,7 @@
 
 #include "app/decision_json.hpp"
 #include "app/load_weights.hpp"
+#include "app/report.hpp"
 #include "util/atomic_file.hpp"
 #include "util/log.hpp"
 
@@ -58,6 +59,12 @@ json reads_json(const stage::ReadChoices& r) {
 void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
                   const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
                   const json& caches) {
+  write_run_report(path, manifest, loaded, decision, error, phases, ServerFacts{}, caches);
+}
+
+void write_run_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
+                      const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
+                      const ServerFacts& server, const json& caches) {
   if (path.empty()) return;
   json report = {{"version", 1}, {"ok", error == nullptr}, {"model", manifest.model.name}};
   if (loaded) report["decision"] = decision_json(loaded->decision);
@@ -78,9 +85,18 @@ void write_report(const std::string& path, const manifest::Manifest& manifest, c
       report["decoded_bytes"] = loaded->staged.decoded_bytes;
     }
   }
-  json seconds = {{"total", phases.total()}};
+  // total: from the process start; startup + the phases add up to it, but for the gaps between
+  // them and (signal mode, start early) the server's start, which overlaps the stage.
+  json seconds = {{"total", phases.total()}, {"startup", phases.startup()}};
   for (const auto& [name, s] : phases.all()) seconds[name] = s;
+  if (server.ready) seconds["ready"] = *server.ready;
+  if (server.server) seconds["server"] = *server.server;
+  if (server.restarts > 0) seconds["restart_checks"] = server.restart_check_seconds;
   report["seconds"] = std::move(seconds);
+  json timeline = json::array();
+  for (const auto& [event, at] : phases.timeline()) timeline.push_back({{"event", event}, {"at", at}});
+  report["timeline"] = std::move(timeline);
+  report["restarts"] = server.restarts;
   const double stage_s = phases.seconds("stage");
   report["throughput_gbps"] =
       loaded && stage_s > 0 ? static_cast<double>(loaded->staged.bytes) / stage_s / 1e9 : 0.0;

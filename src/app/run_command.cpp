@@ -6,13 +6,16 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 
 #include "app/commands.hpp"
 #include "app/load_session.hpp"
 #include "app/startup_caches.hpp"
+#include "app/server_hooks.hpp"
 #include "manifest/expand.hpp"
 #include "init/exec.hpp"
+#include "init/supervisor.hpp"
 #include "util/ioprio.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
@@ -103,13 +106,66 @@ void save_caches_at_exit(StartupCaches& caches, LoadSession& session, int code) 
   session.report_again();
 }
 
+// handoff.ready.file, else `ready` beside the report (none without a report).
+std::string ready_file_for(const manifest::Manifest& m) {
+  if (m.handoff.ready == manifest::ReadyProbe::none) return "";
+  if (m.handoff.ready_file) return *m.handoff.ready_file;
+  if (m.report.empty()) return "";
+  return (std::filesystem::path(m.report).parent_path() / "ready").string();
+}
+
+init::ReadyWatch ready_watch(const manifest::Handoff& h) {
+  init::ReadyWatch watch{.timeout = h.ready_timeout};
+  if (h.ready == manifest::ReadyProbe::socket) watch.by = init::ReadyWatch::By::socket;
+  if (h.ready == manifest::ReadyProbe::http || h.ready == manifest::ReadyProbe::tcp) {
+    watch.by = init::ReadyWatch::By::probe;
+    watch.probe = {.http = h.ready == manifest::ReadyProbe::http, .host = h.ready_host, .port = h.ready_port,
+                   .path = h.ready_path};
+  }
+  return watch;
+}
+
+init::RestartPolicy restart_policy(const manifest::Handoff& h) {
+  using When = init::RestartPolicy::When;
+  const When when = h.restart == manifest::Restart::always       ? When::always
+                    : h.restart == manifest::Restart::on_failure ? When::on_failure
+                                                                  : When::never;
+  return {.when = when, .max_restarts = h.max_restarts, .first_delay = h.restart_delay,
+          .max_delay = h.restart_delay_max};
+}
+
+// The supervisor's events: the session's (timeline, report, ready file, weights check), then
+// each hook's.
+init::Events server_events(LoadSession& session, const std::vector<ServerHooks>& hooks) {
+  init::Events events;
+  events.spawned = [&session, &hooks](pid_t pid, unsigned restart) {
+    session.server_spawned(pid, restart);
+    for (const auto& h : hooks)
+      if (h.spawned) h.spawned(pid, restart);
+  };
+  events.ready = [&session, &hooks] {
+    session.server_ready();
+    for (const auto& h : hooks)
+      if (h.ready) h.ready();
+  };
+  events.exited = [&session, &hooks](int code, bool restarting) {
+    session.server_exited(code, restarting);
+    for (const auto& h : hooks)
+      if (h.exited) h.exited(code, restarting);
+  };
+  events.check_before_restart = [&session] { return session.check_weights(); };
+  events.failed = [&session](const Error& error) { session.server_failed(error); };
+  return events;
+}
+
 }  // namespace
 
 // Signal mode: decide first (headers only: milliseconds), so the server starts knowing
 // TENSORINIT_MODEL_DIR; then stage on the supervisor's worker while the server imports. The
 // plan stops on TERM/INT/HUP/QUIT like exec mode's (128+N), before any child exists.
 Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const RunFlags& flags,
-                            std::vector<std::string> command, const init::InheritedSignals& inherited) {
+                            std::vector<std::string> command, const init::InheritedSignals& inherited,
+                            const std::vector<ServerHooks>& hooks) {
   const manifest::Manifest& m = session.manifest();
   std::optional<stage::CudaStartup> cuda;
   Result<plan::Decision> decided = fail(Code::internal, "not decided");
@@ -127,6 +183,11 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
     if (session.stop_watching() != 0 && decided) decided = fail(Code::stopped, "stopped by a signal while planning");
   }
   if (!decided) return std::unexpected(session.fail(decided.error()));
+  for (const auto& h : hooks)
+    if (h.before_start)
+      if (auto ok = h.before_start(); !ok) return std::unexpected(session.fail(ok.error()));
+  const bool restarts = m.handoff.restart != manifest::Restart::never;
+  session.set_ready_file(ready_file_for(m));
   const auto env = handoff_env(m, *decided, session.shm_dir());
   init::SignalHandoff handoff{
       .stage = [&](std::stop_token stop) -> Status {
@@ -137,6 +198,8 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
         std::optional<ScopedIoPriority> yield;
         if (m.handoff.start == manifest::StartWhen::early) yield.emplace(IoPriority{.cls = IoClass::idle});
         if (auto ok = session.stage(*decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
+        if (restarts)  // before any server is told: the digest is of the bytes as staged
+          if (auto ok = session.guard_weights(); !ok) return std::unexpected(session.fail(ok.error()));
         session.succeed();
         return {};
       },
@@ -145,8 +208,12 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
       .socket_path = socket_path_for(m, session.shm_dir()),
       .table_path = table_path_for(m, session.shm_dir())};
   init::Options options{.command = expand_handoff_vars(std::move(command), env), .env = env,
-                        .grace = flags.grace.value_or(m.handoff.grace), .group = flags.group, .handoff = &handoff};
+                        .grace = flags.grace.value_or(m.handoff.grace), .group = flags.group, .handoff = &handoff,
+                        .ready = ready_watch(m.handoff), .restart = restart_policy(m.handoff),
+                        .events = server_events(session, hooks)};
   const int code = init::supervise(options, inherited);
+  for (const auto& h : hooks)
+    if (h.at_end) h.at_end(code);
   session.report_unless_done(code);
   save_caches_at_exit(caches, session, code);
   return code;  // the arenas and the table go with the session, then the name
@@ -168,7 +235,11 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   if (m->handoff.mode != HandoffMode::none && command.empty())
     return std::unexpected(session.fail(
         Error{Code::usage, fmt::format("{}: handoff.command is empty and no COMMAND was given after '--'", m->file)}));
-  if (m->handoff.mode == HandoffMode::signal) return run_signal_mode(session, caches, *flags, command, inherited);
+  // Features acting on the server's life (app/server_hooks.hpp) register here.
+  std::vector<ServerHooks> hooks;
+  hooks.push_back({.ready = [&caches] { caches.start_save(manifest::CacheSave::on_ready); }});
+  if (m->handoff.mode == HandoffMode::signal)
+    return run_signal_mode(session, caches, *flags, command, inherited, hooks);
 
   if (auto loaded = session.load(); !loaded) return std::unexpected(session.fail(loaded.error()));
   session.succeed();

@@ -1,6 +1,7 @@
 #include "handoff/socket.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,10 +18,17 @@ using asio::local::stream_protocol;
 struct ReadySocket::Client {
   explicit Client(asio::io_context& io) : socket(io), timer(io) {}
   stream_protocol::socket socket;
-  asio::steady_timer timer;          // bounds the answer's write
-  std::array<char, 256> discard{};   // what the client writes: read and ignored
+  asio::steady_timer timer;          // bounds the answer's write, then the wait for the client's close
+  std::array<char, 256> buffer{};
+  std::string line;                  // what the client wrote since its last newline (bounded)
+  pid_t peer = 0;                    // SO_PEERCRED
   bool answered = false;
+  bool written = false;              // the answer is out
+  bool read_done = false;            // the client's side reached EOF (or failed)
+  bool closed = false;
 };
+
+constexpr size_t kMaxLine = 256;  // longer lines are dropped: the protocol's are a word or two
 
 ReadySocket::ReadySocket(asio::io_context& io, std::string path, SocketLimits limits)
     : io_(io), path_(std::move(path)), limits_(limits), acceptor_(io) {}
@@ -59,23 +67,34 @@ void ReadySocket::accept_next() {
     accepting_ = false;
     if (!ec) {
       ++clients_;
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (::getsockopt(client->socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) client->peer = cred.pid;
       if (answer_) {
         answer(client);
       } else {
         waiting_.push_back(client);
-        watch(client);
       }
+      watch(client);
     }
     accept_next();
   });
 }
 
-// Reads (and ignores) what a waiting client writes, to learn when it goes away.
+// Reads what a client writes: its lines (`ready`), and when it goes away.
 void ReadySocket::watch(std::shared_ptr<Client> client) {
   client->socket.async_read_some(
-      asio::buffer(client->discard), [this, client, alive = alive_](const boost::system::error_code& ec, size_t) {
-        if (!*alive || client->answered) return;
-        if (!ec) return watch(client);
+      asio::buffer(client->buffer), [this, client, alive = alive_](const boost::system::error_code& ec, size_t n) {
+        if (!*alive || client->closed) return;
+        if (!ec) {
+          take_lines(client, n);
+          return watch(client);
+        }
+        client->read_done = true;
+        if (client->answered) {
+          if (client->written) finish(client);
+          return;
+        }
         // EOF: gone, or only done writing (shutdown(SHUT_WR), `nc -U` with stdin at EOF): a
         // stream socket whose peer is closed reports POLLHUP; one that only half-closed still waits.
         pollfd p{client->socket.native_handle(), POLLIN, 0};
@@ -84,10 +103,33 @@ void ReadySocket::watch(std::shared_ptr<Client> client) {
       });
 }
 
+void ReadySocket::take_lines(const std::shared_ptr<Client>& client, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const char c = client->buffer[i];
+    if (c != '\n') {
+      if (client->line.size() <= kMaxLine) client->line.push_back(c);
+      continue;
+    }
+    std::string line = std::move(client->line);
+    client->line.clear();
+    if (line.size() > kMaxLine) continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::string word = line.substr(0, line.find(' '));
+    if (word == "ready" && on_ready_) on_ready_(client->peer);
+  }
+}
+
 void ReadySocket::drop_waiting(const std::shared_ptr<Client>& client) {
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), client), waiting_.end());
+  finish(client);
+}
+
+void ReadySocket::finish(const std::shared_ptr<Client>& client) {
+  if (client->closed) return;
+  client->closed = true;
+  client->timer.cancel();
   boost::system::error_code ignored;
   client->socket.close(ignored);
-  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), client), waiting_.end());
   release_place();
 }
 
@@ -101,18 +143,17 @@ void ReadySocket::answer(std::shared_ptr<Client> client) {
   // went away gets EPIPE (asio sends with MSG_NOSIGNAL: no SIGPIPE to forward by mistake).
   client->answered = true;
   client->timer.expires_after(limits_.write_timeout);
-  client->timer.async_wait([client](const boost::system::error_code& ec) {
-    boost::system::error_code ignored;
-    if (!ec) client->socket.close(ignored);  // never read its answer: the write ends, aborted
+  client->timer.async_wait([this, client, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive) finish(client);  // never read its answer, or never closed: dropped
   });
   auto body = answer_;
   asio::async_write(client->socket, asio::buffer(*body),
-                    [this, client, body, alive = alive_](const boost::system::error_code&, size_t) {
+                    [this, client, body, alive = alive_](const boost::system::error_code& ec, size_t) {
+                      if (!*alive || client->closed) return;
+                      client->written = true;
                       boost::system::error_code ignored;
-                      client->timer.cancel();
-                      client->socket.shutdown(stream_protocol::socket::shutdown_both, ignored);
-                      client->socket.close(ignored);
-                      if (*alive) release_place();
+                      client->socket.shutdown(stream_protocol::socket::shutdown_send, ignored);
+                      if (ec || client->read_done) finish(client);  // else read on until it closes
                     });
 }
 

@@ -1,7 +1,5 @@
-// The init loop: one Asio io_context on the main thread, fed by a signalfd (every catchable
-// signal stays blocked; none is ever delivered to a handler), two timers and the readiness
-// socket. The staging worker reports back by posting to the same loop, so all state below is
-// touched by one thread only.
+// The init loop (state and threading: supervisor_loop.hpp): signals, reaping, staging, shutdown.
+// Readiness and restarts: supervisor_restart.cpp.
 #include "init/supervisor.hpp"
 
 #include <sys/signalfd.h>
@@ -14,10 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "handoff/socket.hpp"
@@ -25,74 +21,17 @@
 #include "init/reaper.hpp"
 #include "init/signals.hpp"
 #include "init/spawn.hpp"
+#include "init/supervisor_loop.hpp"
+#include "util/atomic_file.hpp"
 #include "util/log.hpp"
 
 namespace tensorinit::init {
+namespace detail {
 namespace {
 
-namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(Code::io, "cannot read the tensor table " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-class Supervisor {
- public:
-  Supervisor(const Options& options, const InheritedSignals& inherited)
-      : options_(options), inherited_(inherited), handoff_(options.handoff) {}
-
-  int run();
-
- private:
-  bool open_signalfd();
-  void read_signals();
-  void wait_for_signals();
-  void on_signal(int sig);
-  void on_stop_signal(int sig);
-  void reap();
-  void on_child_change(pid_t pid, int status);
-  void forward(int sig);
-  bool start_server();
-  void start_stage();
-  void on_stage_done(Status result);
-  void send_ready_signal();
-  void drain_others();
-  void arm_deadline();
-  void on_deadline();
-  void maybe_finish();
-  int exit_code() const;
-
-  const Options& options_;
-  const InheritedSignals& inherited_;
-  const SignalHandoff* handoff_;
-  asio::io_context io_;
-  std::optional<asio::posix::stream_descriptor> signals_;
-  asio::steady_timer deadline_{io_};
-  asio::steady_timer kill_again_{io_};
-  asio::steady_timer ready_poll_{io_};
-  std::unique_ptr<handoff::ReadySocket> socket_;
-
-  pid_t main_pid_ = -1;
-  bool main_alive_ = false;
-  bool children_left_ = false;
-  bool owns_terminal_ = false;
-  std::optional<int> main_code_;
-  std::optional<int> stop_signal_;  // SIGTERM (or SIGINT before a child existed) received
-  std::optional<int> forced_code_;  // the staging error's code, or 126/127 of a late spawn
-  bool deadline_armed_ = false;
-  bool killing_ = false;
-  bool started_ = false;   // past the start-up signals: until then nothing can finish the loop
-  bool finished_ = false;
-
-  enum class Stage { none, running, done } stage_ = Stage::none;
-  std::stop_source stop_;
-  std::thread worker_;
-};
+}  // namespace
 
 int Supervisor::run() {
   if (!become_subreaper()) log::warn("cannot become a child subreaper; orphans will not be reaped");
@@ -112,7 +51,11 @@ int Supervisor::run() {
       return socket.error().exit_code();
     }
     socket_ = std::move(*socket);
+    if (options_.ready.by == ReadyWatch::By::socket)
+      socket_->on_ready_message([this](pid_t peer) { on_ready_message(peer); });
   }
+  staged_ok_ = handoff_ == nullptr;
+  next_delay_ = options_.restart.first_delay;
   if (handoff_ == nullptr || handoff_->start_early) {
     if (!start_server()) return *forced_code_;
   }
@@ -167,7 +110,7 @@ void Supervisor::on_signal(int sig) {
     reap();
     return;
   }
-  if (main_pid_ < 0) {  // no server yet (after-load staging, or before the spawn)
+  if (main_pid_ < 0 || restart_pending_) {  // no server yet (after-load staging, before the spawn, a restart delay)
     if (sigismember(&inherited_.ignored, sig) == 1 || default_is_ignore(sig)) return;
     if (is_stop_signal(sig)) {
       on_stop_signal(sig);
@@ -187,6 +130,7 @@ void Supervisor::on_signal(int sig) {
     ::kill(-main_pid_, SIGCONT);
     return;
   }
+  if (sig == SIGINT) no_restart_ = true;  // Ctrl-C: the server's exit that follows is no failure to restart
   if (main_alive_) forward(sig);
 }
 
@@ -196,6 +140,9 @@ void Supervisor::on_stop_signal(int sig) {
   if (main_alive_) forward(sig);
   if (stop_signal_) return;
   stop_signal_ = sig;
+  probe_.reset();
+  ready_deadline_.cancel();
+  if (restart_pending_) cancel_restart(sig);
   if (stage_ == Stage::running) stop_.request_stop();
   if (socket_) socket_->fail(128 + sig, "tensorinit is stopping");
   if (main_alive_) arm_deadline();
@@ -213,6 +160,7 @@ void Supervisor::reap() {
   // Only when something is left: with no children there are no descendants either (every one
   // has a chain of parents ending in a child of ours), and the /proc walk is skipped.
   if (main_was_alive && !main_alive_ && children_left_) drain_others();
+  try_restart();  // waits for the old server's leftovers to be gone
   maybe_finish();
 }
 
@@ -226,8 +174,7 @@ void Supervisor::on_child_change(pid_t pid, int status) {
   }
   main_alive_ = false;
   main_code_ = exit_code_of(status);
-  if (stage_ == Stage::running) stop_.request_stop();
-  if (socket_) socket_->fail(*main_code_, "the server exited");
+  on_server_exited();
 }
 
 void Supervisor::drain_others() {
@@ -271,6 +218,7 @@ bool Supervisor::start_server() {
   main_pid_ = *pid;
   main_alive_ = true;
   children_left_ = true;
+  on_server_started();
   return true;
 }
 
@@ -297,7 +245,7 @@ void Supervisor::on_stage_done(Status result) {
     return;
   }
   if (result && socket_) {
-    auto table = read_file(handoff_->table_path);
+    auto table = read_whole_file(handoff_->table_path, "tensor table");
     if (table) {
       socket_->ready(std::move(*table));
     } else {
@@ -315,9 +263,11 @@ void Supervisor::on_stage_done(Status result) {
     maybe_finish();
     return;
   }
+  staged_ok_ = true;
   if (handoff_->start_early) {
     send_ready_signal();
-  } else {
+    maybe_ready();  // the server may have answered before its weights were there
+  } else if (!restart_pending_) {
     start_server();  // after-load: the weights are ready at exec, no signal needed
   }
   maybe_finish();
@@ -339,15 +289,15 @@ void Supervisor::send_ready_signal() {
 }
 
 void Supervisor::maybe_finish() {
-  if (!started_ || finished_ || stage_ == Stage::running || main_alive_ || children_left_) return;
+  if (!started_ || finished_ || stage_ == Stage::running || main_alive_ || children_left_ || restart_pending_) return;
   finished_ = true;
   io_.stop();
 }
 
-}  // namespace
+}  // namespace detail
 
 int supervise(const Options& options, const InheritedSignals& inherited) {
-  Supervisor supervisor(options, inherited);
+  detail::Supervisor supervisor(options, inherited);
   return supervisor.run();
 }
 

@@ -24,6 +24,8 @@ enum class DirectIo { automatic, on, off };
 enum class HandoffMode { exec, signal, none };
 enum class StartWhen { early, after_load };
 enum class CacheSave { never, on_ready, on_exit };
+enum class ReadyProbe { none, http, tcp, socket };
+enum class Restart { never, on_failure, always };
 
 struct Source {
   SourceType type = SourceType::image;
@@ -74,6 +76,18 @@ struct Handoff {
   int signal = 10;  // SIGUSR1
   StartWhen start = StartWhen::early;
   std::chrono::milliseconds grace{10000};
+  // handoff.ready: how tensorinit learns the server is ready (manifest/handoff_keys.cpp).
+  ReadyProbe ready = ReadyProbe::none;
+  std::string ready_host;        // http, tcp: a host name or address (IPv6 without brackets)
+  std::string ready_port;        // http (default 80), tcp
+  std::string ready_path = "/";  // http: path and query sent in the GET
+  std::chrono::milliseconds ready_timeout{600000};  // from each server start
+  std::optional<std::string> ready_file;  // written at ready; unset: `ready` beside the report; "": none
+  // handoff.restart: the server restarted on the staged weights (signal mode only).
+  Restart restart = Restart::never;
+  uint32_t max_restarts = 5;
+  std::chrono::milliseconds restart_delay{1000};      // first delay; doubles
+  std::chrono::milliseconds restart_delay_max{30000}; // the cap (not a key: max(30s, restart_delay))
 };
 
 // A start-up cache (contract "caches"): a directory the server fills and reuses, restored from
@@ -113,5 +127,7 @@ const char* to_string(Verify);
 const char* to_string(DirectIo);
 const char* to_string(StartWhen);
 const char* to_string(CacheSave);
+const char* to_string(ReadyProbe);
+const char* to_string(Restart);
 
 }  // namespace tensorinit::manifest

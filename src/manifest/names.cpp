@@ -65,6 +65,25 @@ const char* to_string(DirectIo direct_io) {
 
 const char* to_string(StartWhen start) { return start == StartWhen::early ? "early" : "after-load"; }
 
+const char* to_string(ReadyProbe probe) {
+  switch (probe) {
+    case ReadyProbe::none: return "none";
+    case ReadyProbe::http: return "http";
+    case ReadyProbe::tcp: return "tcp";
+    case ReadyProbe::socket: return "socket";
+  }
+  return "?";
+}
+
+const char* to_string(Restart restart) {
+  switch (restart) {
+    case Restart::never: return "never";
+    case Restart::on_failure: return "on-failure";
+    case Restart::always: return "always";
+  }
+  return "?";
+}
+
 const char* to_string(CacheSave save) {
   switch (save) {
     case CacheSave::never: return "never";

@@ -13,6 +13,7 @@
 #include "manifest/caches.hpp"
 #include "manifest/expand.hpp"
 #include "manifest/fields.hpp"
+#include "manifest/handoff_keys.hpp"
 #include "manifest/remote_keys.hpp"
 #include "manifest/manifest.hpp"
 #include "manifest/signals.hpp"
@@ -238,7 +239,8 @@ int parse_handoff_signal(const Fields& f, const Field& field) {
 }
 
 Handoff parse_handoff(const Fields& f, const Field& map) {
-  Entries keys = f.entries(map, {"mode", "command", "signal", "start", "grace"});
+  Entries keys = f.entries(map, {"mode", "command", "signal", "start", "grace", "ready", "restart", "max_restarts",
+                                 "restart_delay"});
   Handoff handoff;
   if (const Field* field = find(keys, "mode"))
     handoff.mode = f.word<HandoffMode>(*field, {{"exec", HandoffMode::exec},
@@ -249,6 +251,9 @@ Handoff parse_handoff(const Fields& f, const Field& map) {
   if (const Field* field = find(keys, "start"))
     handoff.start = f.word<StartWhen>(*field, {{"early", StartWhen::early}, {"after-load", StartWhen::after_load}});
   if (const Field* field = find(keys, "grace")) handoff.grace = f.duration(*field, "e.g. 10s, 500ms, 1m");
+  parse_supervision_keys(f, map, handoff, {.mode = find(keys, "mode"), .ready = find(keys, "ready"),
+                                           .restart = find(keys, "restart"), .max_restarts = find(keys, "max_restarts"),
+                                           .restart_delay = find(keys, "restart_delay")});
   return handoff;
 }
 

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <fmt/format.h>
 
 #include "util/fd.hpp"
@@ -61,6 +63,14 @@ Status fsync_parent_directory(const std::string& path) {
   if (!fd || ::fsync(fd.get()) != 0)
     return fail(Code::io, fmt::format("{}: cannot sync the directory: {}", dir, std::strerror(errno)));
   return {};
+}
+
+Result<std::string> read_whole_file(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(Code::io, "cannot read the " + std::string(what) + " " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace tensorinit

@@ -17,6 +17,9 @@ Status write_file_atomically(const std::string& path, std::string_view content);
 // init), they do not collide between instances sharing a directory.
 std::string random_suffix();
 
+// The whole content of a small file (a table, a record); Code::io naming `what` and the path.
+Result<std::string> read_whole_file(const std::string& path, std::string_view what = "file");
+
 // fsyncs the directory holding `path`, so that a rename or unlink in it is durable.
 Status fsync_parent_directory(const std::string& path);
 

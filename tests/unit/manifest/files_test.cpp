@@ -58,6 +58,11 @@ TEST_CASE("manifest: config/tensorinit.reference.yaml parses and states the true
   CHECK(m->handoff.signal == defaults.handoff.signal);
   CHECK(m->handoff.start == defaults.handoff.start);
   CHECK(m->handoff.grace == defaults.handoff.grace);
+  CHECK(m->handoff.ready == defaults.handoff.ready);
+  CHECK(m->handoff.ready_timeout == defaults.handoff.ready_timeout);
+  CHECK(m->handoff.restart == defaults.handoff.restart);
+  CHECK(m->handoff.max_restarts == defaults.handoff.max_restarts);
+  CHECK(m->handoff.restart_delay == defaults.handoff.restart_delay);
   CHECK(m->report == defaults.report);
   // It shows one source of each type.
   REQUIRE(m->model.sources.size() == 4);

@@ -9,6 +9,7 @@ Standard library only; numpy and torch are used when installed.
     w = weights.tensor("embed.weight")      # torch.Tensor, else numpy.ndarray, else memoryview
     result = weights.load_into_module(model)  # model built on the meta device
     print(result.missing, result.unexpected)
+    tc.notify_ready()                       # serving now (handoff.ready: {socket: true})
 
 Install: `pip install examples/clients/python` (from the repository root); see its README.md.
 """
@@ -20,14 +21,14 @@ from typing import Optional
 
 from ._optional import numpy, torch
 from .cuda import CudaIpc
-from .handoff import ReadySignal, Table, TensorinitError, parse_answer, read_table, wait_ready
+from .handoff import ReadySignal, Table, TensorinitError, notify_ready, parse_answer, read_table, wait_ready
 from .weights import DTYPES, LoadResult, StagedWeights
 
 __version__ = "0.1.0"
 _DTYPES = DTYPES  # the name of the single-file client (0.0)
 
 __all__ = ["TensorinitError", "wait_ready", "read_table", "ReadySignal", "StagedWeights",
-           "wait_and_open", "LoadResult", "CudaIpc", "DTYPES", "Table", "parse_answer", "numpy", "torch"]
+           "wait_and_open", "notify_ready", "LoadResult", "CudaIpc", "DTYPES", "Table", "parse_answer", "numpy", "torch"]
 
 
 def wait_and_open(timeout: Optional[float] = None) -> StagedWeights:

@@ -6,6 +6,8 @@ header line and closes:
     "ready <n>\\n" followed by n bytes of the tensor table (JSON)
     "error <code> <message>\\n"
 Extra "key=value" tokens after the known header fields are reserved; they are ignored here.
+A client may also write the line "ready\n": the server tells tensorinit it is ready to serve
+(handoff.ready: {socket: true}); only the server and its descendants are believed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Dict, Optional
 
 Table = Dict[str, Any]
 
-__all__ = ["TensorinitError", "wait_ready", "read_table", "ReadySignal", "Table"]
+__all__ = ["TensorinitError", "wait_ready", "read_table", "ReadySignal", "Table", "notify_ready"]
 
 
 class TensorinitError(RuntimeError):
@@ -81,6 +83,25 @@ def wait_ready(socket_path: Optional[str] = None, timeout: Optional[float] = Non
         except socket.timeout:
             raise TimeoutError("weights not ready within %s s" % timeout) from None
     return parse_answer(b"".join(chunks))
+
+
+def notify_ready(socket_path: Optional[str] = None) -> bool:
+    """Tells tensorinit the server is ready to serve (handoff.ready: {socket: true}): the report's
+    seconds.ready and the ready file come from this call. False when there is no socket to tell
+    (exec mode, or not under tensorinit)."""
+    path = socket_path or os.environ.get("TENSORINIT_SOCKET")
+    if not path:
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+        sock.sendall(b"ready\n")
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(1 << 16):  # tensorinit's answer (the table): not needed here
+            pass
+    return True
 
 
 def read_table(path: Optional[str] = None) -> Table:

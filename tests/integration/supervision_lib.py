@@ -1,0 +1,137 @@
+"""Helpers for the readiness and restart tests (test_ready.py, test_restart.py): manifests for a
+synthetic model, tensorinit run in the background, waiting on files (events, never sleeps)."""
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+TENSORINIT = os.environ["TENSORINIT"]
+TEST_TMP = os.environ["TEST_TMP"]
+TESTS_DIR = os.environ["TESTS_DIR"]
+ROOT = os.path.dirname(os.path.abspath(TESTS_DIR))
+CLIENT = os.path.join(ROOT, "examples", "clients", "python")
+failures = 0
+_started = []
+
+
+@atexit.register
+def _kill_started():  # a test that raised leaves no tensorinit holding its model name
+    for proc in _started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def check(name, ok, detail=""):
+    global failures
+    print(("ok - " if ok else "not ok - ") + name + ("" if ok else ": " + str(detail)), flush=True)
+    failures += 0 if ok else 1
+
+
+def finish():
+    print("%d failed" % failures)
+    sys.exit(1 if failures else 0)
+
+
+def fresh_tmp():
+    subprocess.run(["rm", "-rf", TEST_TMP], check=True)
+    os.makedirs(TEST_TMP)
+
+
+def synth(size="4MiB", binary=None):
+    model = os.path.join(TEST_TMP, "model")
+    if not os.path.exists(model):
+        subprocess.run([binary or TENSORINIT, "synth", "--size", size, "--seed", "5", model], check=True,
+                       stderr=subprocess.DEVNULL)
+    return model
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_manifest(name, model, handoff, stage="{target: host}"):
+    path = os.path.join(TEST_TMP, name + ".yaml")
+    with open(path, "w") as f:
+        f.write("version: 1\nmodel: {name: %s, sources: [{type: image, path: \"%s\"}]}\n" % (name, model))
+        f.write("stage: %s\nreport: %s/%s.report.json\nhandoff:\n" % (stage, TEST_TMP, name))
+        for line in handoff:
+            f.write("  " + line + "\n")
+    return path
+
+
+def server_script(name, body):
+    """A Python server: `body` runs with tc (the client), LOG (append a JSON line) and TMP."""
+    path = os.path.join(TEST_TMP, "srv_" + name + ".py")  # not a module name (http.py)
+    with open(path, "w") as f:
+        f.write("import json, os, signal, socket, sys, time\nsys.path.insert(0, %r)\n" % CLIENT)
+        f.write("import tensorinit_client as tc\nTMP = %r\n" % TEST_TMP)
+        f.write("def LOG(**kw):\n    kw['pid'] = os.getpid()\n"
+                "    with open(os.path.join(TMP, %r + '.log'), 'a') as f: f.write(json.dumps(kw) + '\\n')\n" % name)
+        f.write(body)
+    return path
+
+
+def log_lines(name):
+    path = os.path.join(TEST_TMP, name + ".log")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def start(manifest, command, binary=None, env=None):
+    err = open(os.path.join(TEST_TMP, os.path.basename(manifest) + ".stderr"), "w")
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.Popen([binary or TENSORINIT, "run", "-f", manifest, "--"] + command, stderr=err,
+                            stdout=subprocess.DEVNULL, env=full_env)
+    _started.append(proc)
+    return proc
+
+
+def stderr_of(manifest):
+    with open(os.path.join(TEST_TMP, os.path.basename(manifest) + ".stderr")) as f:
+        return f.read()
+
+
+def wait_for(what, predicate, proc=None, limit=90):
+    """Waits for `predicate` (a file appearing, a log line); the limit only ends a hung test."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        if proc is not None and proc.poll() is not None and not predicate():
+            return False
+        time.sleep(0.01)
+    print("  gave up waiting for " + what, flush=True)
+    return False
+
+
+def report(name):
+    with open(os.path.join(TEST_TMP, name + ".report.json")) as f:
+        return json.load(f)
+
+
+def stop(proc, sig=signal.SIGTERM):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(timeout=90)
+
+
+def no_leftovers(name):
+    return not [n for n in os.listdir("/dev/shm") if ("tensorinit-" + name) in n]
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
