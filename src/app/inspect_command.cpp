@@ -22,7 +22,7 @@ Malformed files exit 65.
 std::string shape_text(const std::vector<uint64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 void print_json(const format::ModelIndex& index) {
-  nlohmann::json out = {{"format", index.format}, {"dir", index.dir}};
+  nlohmann::json out = {{"format", weight_format_name(index.format)}, {"dir", index.dir}};
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : index.files) {
     nlohmann::json file = {{"path", f.path}, {"bytes", f.size}};

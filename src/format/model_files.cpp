@@ -6,10 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "format/packed_model.hpp"
-#include "format/safetensors.hpp"
+#include "format/formats.hpp"
 #include "format/shard_index.hpp"
-#include "format/tensorizer.hpp"
 #include "io/file_source.hpp"
 #include "util/first_duplicate.hpp"
 
@@ -17,26 +15,6 @@ namespace tensorinit::format {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-bool is_tensorizer(const std::string& path, manifest::Format format) {
-  return format == manifest::Format::tensorizer || ends_with(path, ".tensors");
-}
-
-Status check_format(const std::string& path, manifest::Format format) {
-  using manifest::Format;
-  if ((format == Format::safetensors || format == Format::tensorizer) && ends_with(path, ".zst"))
-    return fail(Code::bad_data, fmt::format("{}: a packed file, but the manifest says format: {}", path,
-                                            manifest::to_string(format)));
-  if (format == Format::tensorizer && ends_with(path, ".safetensors"))
-    return fail(Code::bad_data, fmt::format("{}: a safetensors file, but the manifest says format: tensorizer", path));
-  if (format == Format::safetensors && ends_with(path, ".tensors"))
-    return fail(Code::bad_data, fmt::format("{}: a tensorizer file, but the manifest says format: safetensors", path));
-  return {};
-}
 
 Result<ShardIndex> read_shard_index(const fs::path& file) {
   std::error_code ec;
@@ -51,7 +29,8 @@ Result<ShardIndex> read_shard_index(const fs::path& file) {
   return parse_shard_index(text.str(), file.string());
 }
 
-Status add_file(ModelIndex& model, const std::string& path, std::stop_token stop = {}) {
+// Opens `path`, picks its format (format_of_file) and indexes it into `model`.
+Status add_file(ModelIndex& model, const std::string& path, Format requested, std::stop_token stop = {}) {
   if (stop.stop_requested()) return fail(Code::stopped, "indexing stopped");
   auto source = io::FileSource::open(path);
   if (!source) {
@@ -59,40 +38,22 @@ Status add_file(ModelIndex& model, const std::string& path, std::stop_token stop
     if (e.code == Code::no_source) e.message = fmt::format("incomplete: {} is absent", path);
     return std::unexpected(e);
   }
-  std::vector<TensorEntry> tensors;
-  WeightFile file{.path = path, .size = (*source)->size()};
-  if (model.format == "packed" || ends_with(path, ".zst")) {
-    auto layout = read_packed_safetensors(**source, file);
-    if (!layout) return std::unexpected(layout.error());
-    tensors = std::move(layout->tensors);
-  } else if (model.format == "tensorizer") {
-    auto layout = read_tensorizer(**source);
-    if (!layout) return std::unexpected(layout.error());
-    tensors = std::move(layout->tensors);
-  } else {
-    auto layout = read_safetensors(**source, stop);
-    if (!layout) return std::unexpected(layout.error());
-    tensors = std::move(layout->tensors);
-  }
-  const auto file_index = static_cast<uint32_t>(model.files.size());
-  file.source = std::move(*source);
-  model.files.push_back(std::move(file));
-  for (auto& t : tensors) {
-    t.file = file_index;
-    model.tensors.push_back(std::move(t));
-  }
-  return {};
+  auto format = format_of_file(path, requested, source->get());
+  if (!format) return std::unexpected(format.error());
+  const io::FileSource& bytes = **source;
+  WeightFile file{.path = path, .size = bytes.size(), .source = std::move(*source)};
+  return add_weight_file(model, bytes, std::move(file), *format, stop);
 }
 
 // A shard named in the index, or its packed copy (`NAME.zst`, as `tensorinit pack` names it) when
 // the manifest says packed or only the packed copy is there.
-std::string shard_path(const fs::path& dir, const std::string& shard, manifest::Format format) {
+std::string shard_path(const fs::path& dir, const std::string& shard, Format format) {
   const std::string plain = (dir / shard).string();
-  if (ends_with(shard, ".zst") || format == manifest::Format::safetensors || format == manifest::Format::tensorizer)
-    return plain;
+  const std::string_view packed_ext = format_info(Format::packed).extension;
+  if (shard.ends_with(packed_ext) || format == Format::safetensors || format == Format::tensorizer) return plain;
+  const std::string packed = plain + std::string(packed_ext);
   std::error_code ec;
-  if (format == manifest::Format::packed || (!fs::exists(plain, ec) && fs::exists(plain + ".zst", ec)))
-    return plain + ".zst";
+  if (format == Format::packed || (!fs::exists(plain, ec) && fs::exists(packed, ec))) return packed;
   return plain;
 }
 
@@ -130,7 +91,7 @@ Result<std::vector<std::string>> list_files(const fs::path& dir, std::string_vie
   return files;
 }
 
-Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format, std::stop_token stop) {
+Result<ModelIndex> index_directory(const fs::path& dir, Format format, std::stop_token stop) {
   ModelIndex model;
   model.dir = dir.string();
   const fs::path index_path = dir / kShardIndexName;
@@ -141,74 +102,54 @@ Result<ModelIndex> index_directory(const fs::path& dir, manifest::Format format,
     auto index = read_shard_index(index_path);
     if (!index) return std::unexpected(index.error());
     for (const auto& shard : index->shards)
-      if (auto ok = add_file(model, shard_path(dir, shard, format), stop); !ok) return std::unexpected(ok.error());
-    if (std::all_of(model.files.begin(), model.files.end(), [](const WeightFile& f) { return f.packed; }))
-      model.format = "packed";
+      if (auto ok = add_file(model, shard_path(dir, shard, format), format, stop); !ok) return std::unexpected(ok.error());
     if (auto ok = check_against_index(model, *index, index_path.string()); !ok) return std::unexpected(ok.error());
     return model;
   }
-  // Safetensors files first (unless the manifest says tensorizer); a directory of *.tensors only
-  // is a tensorizer model.
-  auto listed = list_files(dir, ".safetensors");
-  if (listed && (listed->empty() || format == manifest::Format::tensorizer) && format != manifest::Format::safetensors) {
-    listed = list_files(dir, ".tensors");
-    if (listed && !listed->empty()) model.format = "tensorizer";
+  // The files of the format asked for, else (format: auto) of the first format in the table's
+  // order that has any: *.safetensors, else *.tensors, else *.zst.
+  std::vector<std::string> files;
+  for (const FormatInfo& f : formats()) {
+    if (format != Format::automatic && format != f.format) continue;
+    auto listed = list_files(dir, f.extension);
+    if (!listed) return std::unexpected(listed.error());
+    files = std::move(*listed);
+    if (!files.empty()) break;
   }
-  // Packed files (*.zst) when the manifest says so, or when there is nothing else.
-  if (listed && (listed->empty() || format == manifest::Format::packed) && format != manifest::Format::safetensors &&
-      format != manifest::Format::tensorizer) {
-    listed = list_files(dir, ".zst");
-    if (listed && !listed->empty()) model.format = "packed";
-  }
-  if (!listed) return std::unexpected(listed.error());
-  std::vector<std::string>& files = *listed;
   if (files.empty()) {
-    if (auto ok = check_format(dir.string() + "/", format); !ok) return std::unexpected(ok.error());
     // Missing rather than malformed: an empty cache directory or an unpopulated volume is a
     // candidate to skip, not bad data.
-    return fail(Code::no_source, fmt::format("missing: {} holds no {} files", dir.string(),
-                                             format == manifest::Format::tensorizer ? "*.tensors"
-                                             : format == manifest::Format::packed ? "*.zst"
-                                                                                  : "*.safetensors"));
+    return fail(Code::no_source, fmt::format("missing: {} holds no *{} files", dir.string(), format_info(format).extension));
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files)
-    if (auto ok = add_file(model, f, stop); !ok) return std::unexpected(ok.error());
+    if (auto ok = add_file(model, f, format, stop); !ok) return std::unexpected(ok.error());
   if (auto ok = check_unique_names(model, dir.string()); !ok) return std::unexpected(ok.error());
   return model;
 }
 
 }  // namespace
 
-Result<ModelIndex> index_local_model(const std::string& path, manifest::Format format, std::stop_token stop) {
+Result<ModelIndex> index_local_model(const std::string& path, Format format, std::stop_token stop) {
   std::error_code ec;
   auto status = fs::status(path, ec);
   if (ec || !fs::exists(status)) {
     if (ec && ec != std::errc::no_such_file_or_directory) return std::unexpected(unreadable(path, ec));
     return fail(Code::no_source, fmt::format("missing: {} does not exist", path));
   }
-  if (auto ok = check_format(path, format); !ok) return std::unexpected(ok.error());
   if (fs::is_directory(status)) return index_directory(path, format, stop);
   ModelIndex model;
   model.dir = fs::path(path).parent_path().string();
   if (model.dir.empty()) model.dir = ".";
-  if (is_tensorizer(path, format)) model.format = "tensorizer";
-  else if (is_packed_path(path, format)) model.format = "packed";
-  if (auto ok = add_file(model, path, stop); !ok) return std::unexpected(ok.error());
+  if (auto ok = add_file(model, path, format, stop); !ok) return std::unexpected(ok.error());
   return model;
 }
 
-Result<ModelIndex> index_model_files(const std::string& dir, const std::vector<std::string>& names,
-                                     manifest::Format format) {
+Result<ModelIndex> index_model_files(const std::string& dir, const std::vector<std::string>& names, Format format) {
   ModelIndex model;
   model.dir = dir;
-  for (const auto& name : names) {
-    const std::string path = dir + "/" + name;
-    if (auto ok = check_format(path, format); !ok) return std::unexpected(ok.error());
-    if (is_tensorizer(path, format)) model.format = "tensorizer";
-    else if (is_packed_path(path, format)) model.format = "packed";
-    if (auto ok = add_file(model, path); !ok) return std::unexpected(ok.error());
-  }
+  for (const auto& name : names)
+    if (auto ok = add_file(model, dir + "/" + name, format); !ok) return std::unexpected(ok.error());
   if (auto ok = check_unique_names(model, dir); !ok) return std::unexpected(ok.error());
   return model;
 }

@@ -1,7 +1,7 @@
 // A model on a local path: one weight file, or a directory (model.safetensors.index.json, else
-// every *.safetensors in it, else every *.tensors). Tensorizer files (*.tensors, or any file with
-// format: tensorizer) are read by read_tensorizer. Produces the tensor index, every size checked
-// against the headers.
+// every *.safetensors in it, else every *.tensors, else every *.zst: the order of format/formats.hpp).
+// Each file is read as format_of_file says. Produces the tensor index, every size checked against
+// the headers.
 #pragma once
 
 #include <stop_token>
@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "format/tensor_index.hpp"
-#include "manifest/manifest.hpp"
 #include "util/error.hpp"
 
 namespace tensorinit::format {
@@ -19,11 +18,11 @@ namespace tensorinit::format {
 //   Code::denied     unreadable
 //   Code::bad_data   malformed, or not the format asked for
 //   Code::stopped    `stop` was requested (checked between files and every few thousand tensors)
-Result<ModelIndex> index_local_model(const std::string& path, manifest::Format format, std::stop_token stop = {});
+Result<ModelIndex> index_local_model(const std::string& path, Format format, std::stop_token stop = {});
 
 // Exactly the files `names` (relative to `dir`), in that order: a cache directory holding what a
 // remote source's `files` listed. Same errors; tensor names must be unique across the files.
 Result<ModelIndex> index_model_files(const std::string& dir, const std::vector<std::string>& names,
-                                     manifest::Format format);
+                                     Format format);
 
 }  // namespace tensorinit::format

@@ -1,24 +1,8 @@
 #include "format/packed_model.hpp"
 
 #include "format/packed_source.hpp"
-#include "io/file_source.hpp"
 
 namespace tensorinit::format {
-namespace {
-
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
-bool is_packed_path(const std::string& path, manifest::Format format) {
-  using manifest::Format;
-  if (format == Format::packed || ends_with(path, ".zst")) return true;
-  if (format != Format::automatic || ends_with(path, ".safetensors") || ends_with(path, ".tensors")) return false;
-  auto file = io::FileSource::open(path);
-  return file && has_seekable_footer(**file);
-}
 
 Result<SafetensorsLayout> read_packed_safetensors(const io::ByteSource& file, WeightFile& info) {
   auto packed = PackedSource::open(file);

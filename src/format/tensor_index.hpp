@@ -6,11 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "util/weight_format.hpp"
+
 namespace tensorinit::io {
 class FileSource;  // io/file_source.hpp
 }  // namespace tensorinit::io
 
 namespace tensorinit::format {
+
+// safetensors | tensorizer | packed, or automatic in a request (util/weight_format.hpp); what each
+// means on disk: format/formats.hpp.
+using Format = WeightFormat;
 
 struct TensorEntry {
   std::string name;             // state-dict key
@@ -40,7 +46,9 @@ struct WeightFile {
 };
 
 struct ModelIndex {
-  std::string format = "safetensors";
+  // The files' format (never automatic). Packed and plain safetensors files mixed: safetensors
+  // (WeightFile::packed says which file is which); tensorizer never mixes with the others.
+  Format format = Format::safetensors;
   std::string dir;              // the model directory (TENSORINIT_MODEL_DIR)
   std::vector<WeightFile> files;
   std::vector<TensorEntry> tensors;  // in file order, then offset order

@@ -51,7 +51,7 @@ std::string encode_s3_key(std::string_view key) { return sigv4_uri_encode(key, /
 
 std::string S3Location::object_url(std::string_view key) const { return base_url + '/' + encode_s3_key(key); }
 
-Result<S3Location> parse_s3_location(const manifest::Source& source) {
+Result<S3Location> parse_s3_location(const S3Config& source) {
   auto bad = [&](std::string what) { return fail(Code::bad_manifest, fmt::format("{}: {}", source.where, what)); };
   std::string_view url = source.url.reveal();  // parsed here; messages print source.url (redacted)
   if (url.size() < 5 || !(url.substr(0, 5) == "s3://" || url.substr(0, 5) == "S3://"))

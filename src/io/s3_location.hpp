@@ -1,14 +1,29 @@
 // Where an s3 source's objects live on the wire: bucket and key prefix from `s3://bucket/prefix/`,
-// endpoint, region and addressing style from the manifest entry, and the URL of each object key.
+// endpoint, region and addressing style from the source's configuration, and the URL of each object key.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
-#include "manifest/manifest.hpp"
 #include "util/error.hpp"
+#include "util/redact.hpp"
+#include "util/url.hpp"
 
 namespace tensorinit::io {
+
+// An s3 source as configured (plan/remote_model.cpp fills it from the manifest entry; the names are
+// the manifest's keys). Printed only through Url and Secret, which redact.
+struct S3Config {
+  Url url;                         // s3://bucket[/prefix]
+  Url endpoint;                    // empty: AWS
+  std::string region;              // empty: us-east-1
+  std::optional<bool> path_style;  // unset: decided by parse_s3_location
+  std::string access_key_id;       // empty: AWS_ACCESS_KEY_ID
+  Secret secret_access_key;        // empty: AWS_SECRET_ACCESS_KEY
+  Secret session_token;            // empty: AWS_SESSION_TOKEN (see resolve_credentials)
+  std::string where;               // "file:line:col" of the entry, prefixed to every error
+};
 
 struct S3Location {
   std::string bucket;
@@ -23,13 +38,13 @@ struct S3Location {
   std::string object_url(std::string_view key) const;
 };
 
-// Reads source.url (s3://bucket[/prefix]; a non-empty prefix gets a trailing '/', the s3:// URL is
-// taken literally as the AWS CLI does, not percent-decoded), source.endpoint (default
-// https://s3.<region>.amazonaws.com; may carry a base path), source.region and source.path_style.
+// Reads config.url (s3://bucket[/prefix]; a non-empty prefix gets a trailing '/', the s3:// URL is
+// taken literally as the AWS CLI does, not percent-decoded), config.endpoint (default
+// https://s3.<region>.amazonaws.com; may carry a base path), config.region and config.path_style.
 // path_style unset: path-style when an endpoint is given (MinIO, Ceph, R2, GCS), virtual-hosted on
 // AWS unless the bucket is no DNS label set or has dots over https (the TLS wildcard
-// *.s3.<region>.amazonaws.com covers one label only). Errors: Code::bad_manifest naming source.where.
-Result<S3Location> parse_s3_location(const manifest::Source& source);
+// *.s3.<region>.amazonaws.com covers one label only). Errors: Code::bad_manifest naming config.where.
+Result<S3Location> parse_s3_location(const S3Config& config);
 
 // An object key as a URL path: each byte but A-Z a-z 0-9 - . _ ~ and '/' as %XX (upper-case hex),
 // the rule SigV4 signs for S3 (no double encoding). "a b+(1)=é" -> "a%20b%2B%281%29%3D%C3%A9".

@@ -175,7 +175,7 @@ std::string sha256_hex(std::string_view bytes) {
   return hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
-Result<AwsCredentials> resolve_credentials(const manifest::Source& source) {
+Result<AwsCredentials> resolve_credentials(const S3Config& source) {
   auto env = [](const char* name) {
     const char* v = std::getenv(name);
     return std::string(v ? v : "");

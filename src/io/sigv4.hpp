@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "io/http_request.hpp"
-#include "manifest/manifest.hpp"
+#include "io/s3_location.hpp"
 #include "util/error.hpp"
 #include "util/redact.hpp"
 
@@ -23,13 +23,13 @@ struct AwsCredentials {
   Secret session_token;  // empty: long-term keys, no x-amz-security-token
 };
 
-// The credentials of an s3 source. access_key_id and secret_access_key each come from the manifest,
+// The credentials of an s3 source. access_key_id and secret_access_key each come from the config,
 // else from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. The session token comes from the manifest,
 // else from AWS_SESSION_TOKEN only when the key id came from the environment too: a token belongs
 // to the temporary key it was issued with, and pairing an ambient token with the manifest's own
-// keys would make every request fail. Missing key id or secret: Code::denied naming source.where
+// keys would make every request fail. Missing key id or secret: Code::denied naming config.where
 // and the variable to set (never a value). Thread-safe if nothing modifies the environment.
-Result<AwsCredentials> resolve_credentials(const manifest::Source& source);
+Result<AwsCredentials> resolve_credentials(const S3Config& config);
 
 // SigV4's UriEncode: every byte but A-Z a-z 0-9 - . _ ~ becomes %XX (upper-case hex); '/' is kept
 // when keep_slash (object key paths) and encoded otherwise (query names and values).

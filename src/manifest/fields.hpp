@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +57,10 @@ class Fields {
   // One of a fixed set of words.
   template <class E>
   E word(const Field& field, std::initializer_list<std::pair<std::string_view, E>> words) const {
+    return word(field, std::span<const std::pair<std::string_view, E>>(words.begin(), words.size()));
+  }
+  template <class E>
+  E word(const Field& field, std::span<const std::pair<std::string_view, E>> words) const {
     std::string value = text(field, list_words(words));
     for (auto& [name, e] : words)
       if (value == name) return e;
@@ -71,7 +76,7 @@ class Fields {
 
  private:
   template <class E>
-  static std::string list_words(std::initializer_list<std::pair<std::string_view, E>> words) {
+  static std::string list_words(std::span<const std::pair<std::string_view, E>> words) {
     std::string out;
     for (auto& [name, e] : words) {
       if (!out.empty()) out += " | ";

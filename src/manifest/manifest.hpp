@@ -11,11 +11,12 @@
 #include "util/error.hpp"
 #include "util/redact.hpp"
 #include "util/url.hpp"
+#include "util/weight_format.hpp"
 
 namespace tensorinit::manifest {
 
 enum class SourceType { image, volume, s3, http };
-enum class Format { automatic, safetensors, tensorizer, packed };
+using Format = WeightFormat;  // automatic | safetensors | tensorizer | packed (util/weight_format.hpp)
 enum class Policy { ordered, fastest };
 enum class Verify { none, size, checksums };
 // discard: read, verify, drop (benchmarks only: the read pipeline alone; needs handoff.mode none).

@@ -33,15 +33,7 @@ const char* to_string(HandoffMode mode) {
   return "?";
 }
 
-const char* to_string(Format format) {
-  switch (format) {
-    case Format::automatic: return "auto";
-    case Format::safetensors: return "safetensors";
-    case Format::tensorizer: return "tensorizer";
-    case Format::packed: return "packed";
-  }
-  return "?";
-}
+const char* to_string(Format format) { return weight_format_name(format).data(); }
 
 const char* to_string(Policy policy) { return policy == Policy::ordered ? "ordered" : "fastest"; }
 

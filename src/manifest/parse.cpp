@@ -117,10 +117,7 @@ Model parse_model(const Fields& f, const Field& map) {
     model.sources.push_back(parse_source(f, item));
   if (model.sources.empty()) f.fail(sources, "no sources (a list of at least one source)");
   if (const Field* field = find(keys, "format"))
-    model.format = f.word<Format>(*field, {{"auto", Format::automatic},
-                                           {"safetensors", Format::safetensors},
-                                           {"tensorizer", Format::tensorizer},
-                                           {"packed", Format::packed}});
+    model.format = f.word<Format>(*field, kWeightFormatWords);
   if (const Field* field = find(keys, "policy"))
     model.policy = f.word<Policy>(*field, {{"ordered", Policy::ordered}, {"fastest", Policy::fastest}});
   if (const Field* field = find(keys, "cache")) model.cache = f.optional_text(*field, "a directory path");

@@ -2,10 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "format/packed_model.hpp"
-#include "format/safetensors.hpp"
+#include "format/formats.hpp"
 #include "format/shard_index.hpp"
-#include "format/tensorizer.hpp"
 #include "io/http_fetch.hpp"
 #include "io/http_source.hpp"
 #include "io/s3_location.hpp"
@@ -17,37 +15,20 @@ namespace {
 
 using manifest::SourceType;
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+// The tensors of one opened file, in the format format_of_file picks for its name (`url` is redacted
+// and ends with the name).
+Status index_file(format::ModelIndex& model, const io::ByteSource& source, const std::string& url,
+                  format::Format requested, std::stop_token stop) {
+  auto format = format::format_of_file(url, requested, &source);
+  if (!format) return std::unexpected(format.error());
+  return format::add_weight_file(model, source, format::WeightFile{.path = url, .size = source.size()}, *format, stop);
 }
 
-// The tensors of one opened file, by its name and the manifest's format.
-Status index_file(format::ModelIndex& model, const io::ByteSource& source, const std::string& name,
-                  const std::string& url, manifest::Format format) {
-  format::WeightFile file{.path = url, .size = source.size()};
-  std::vector<format::TensorEntry> tensors;
-  if (format == manifest::Format::tensorizer || ends_with(name, ".tensors")) {
-    auto layout = format::read_tensorizer(source);
-    if (!layout) return std::unexpected(layout.error());
-    tensors = std::move(layout->tensors);
-    model.format = "tensorizer";
-  } else if (format == manifest::Format::packed || ends_with(name, ".zst")) {
-    auto layout = format::read_packed_safetensors(source, file);
-    if (!layout) return std::unexpected(layout.error());
-    tensors = std::move(layout->tensors);
-    model.format = "packed";
-  } else {
-    auto layout = format::read_safetensors(source);
-    if (!layout) return std::unexpected(layout.error());
-    tensors = std::move(layout->tensors);
-  }
-  const auto index = static_cast<uint32_t>(model.files.size());
-  model.files.push_back(std::move(file));
-  for (auto& t : tensors) {
-    t.file = index;
-    model.tensors.push_back(std::move(t));
-  }
-  return {};
+// The one place a manifest s3 entry becomes io's config.
+io::S3Config s3_config(const manifest::Source& source) {
+  return {.url = source.url, .endpoint = source.endpoint, .region = source.region, .path_style = source.path_style,
+          .access_key_id = source.access_key_id, .secret_access_key = source.secret_access_key,
+          .session_token = source.session_token, .where = source.where};
 }
 
 // The source's URL as a redacted prefix ending in '/', without the "?..." that marks a query: the
@@ -67,9 +48,10 @@ Result<Endpoint> endpoint_for(const manifest::Source& source) {
     endpoint.http_prefix = source.url;
     return endpoint;
   }
-  auto location = io::parse_s3_location(source);
+  const io::S3Config config = s3_config(source);
+  auto location = io::parse_s3_location(config);
   if (!location) return std::unexpected(location.error());
-  auto credentials = io::resolve_credentials(source);
+  auto credentials = io::resolve_credentials(config);
   if (!credentials) return std::unexpected(credentials.error());
   endpoint.signer = std::make_shared<io::SigV4Signer>(std::move(*credentials), io::SigV4Options{.region = location->region});
   endpoint.s3 = std::move(*location);
@@ -93,7 +75,7 @@ unsigned remote_readers(const manifest::Source& source, unsigned usable_cores) {
   return source.connections ? source.connections : std::max(16u, 8 * usable_cores);
 }
 
-Result<RemoteModel> open_remote_model(const manifest::Source& source, manifest::Format format, std::stop_token stop) {
+Result<RemoteModel> open_remote_model(const manifest::Source& source, format::Format format, std::stop_token stop) {
   auto endpoint = endpoint_for(source);
   if (!endpoint) return std::unexpected(endpoint.error());
   const io::RemoteOptions options = options_for(source);
@@ -116,9 +98,7 @@ Result<RemoteModel> open_remote_model(const manifest::Source& source, manifest::
       model.shard_index = std::move(fetched->body);
       model.shard_index_url = index_name;
     } else if (fetched.error().code == Code::no_source) {
-      names = {format == manifest::Format::tensorizer ? "model.tensors"
-               : format == manifest::Format::packed   ? "model.safetensors.zst"
-                                                      : "model.safetensors"};
+      names = {std::string(format::format_info(format).default_file)};
     } else {
       return std::unexpected(fetched.error());
     }
@@ -133,7 +113,7 @@ Result<RemoteModel> open_remote_model(const manifest::Source& source, manifest::
     }
     std::shared_ptr<const io::HttpSource> file = std::move(*opened);
     const std::string url = remote_file_url(source, name);
-    if (auto ok = index_file(model.index, *file, name, url, format); !ok) return std::unexpected(ok.error());
+    if (auto ok = index_file(model.index, *file, url, format, stop); !ok) return std::unexpected(ok.error());
     model.files.push_back({.name = name, .url = url, .etag = file->etag(), .source = file});
   }
   if (shards) {

@@ -63,6 +63,6 @@ unsigned remote_readers(const manifest::Source& source, unsigned usable_cores);
 // Errors: Code::no_source (404: not there), Code::denied (401/403, missing credentials),
 // Code::unavailable (unreachable after retries, libcurl missing), Code::bad_data (malformed).
 // Messages name redacted URLs only.
-Result<RemoteModel> open_remote_model(const manifest::Source& source, manifest::Format format, std::stop_token stop);
+Result<RemoteModel> open_remote_model(const manifest::Source& source, format::Format format, std::stop_token stop);
 
 }  // namespace tensorinit::plan

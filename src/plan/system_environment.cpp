@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <memory>
 
+#include "format/formats.hpp"
 #include "format/model_files.hpp"
 #include "format/shard_index.hpp"
 #include "io/cache_record.hpp"
@@ -56,9 +57,7 @@ Result<format::ModelIndex> index_cache(const manifest::Source& cache, manifest::
         if (auto ok = check_cached_file(cache, fs::path(f.path).filename().string()); !ok) return std::unexpected(ok.error());
       return indexed;
     }
-    names = {format == manifest::Format::tensorizer ? "model.tensors"
-             : format == manifest::Format::packed   ? "model.safetensors.zst"
-                                                    : "model.safetensors"};
+    names = {std::string(format::format_info(format).default_file)};
   }
   for (const auto& name : names)
     if (auto ok = check_cached_file(cache, name); !ok) return std::unexpected(ok.error());

@@ -31,8 +31,8 @@ Result<std::unique_ptr<TensorizerReads>> TensorizerReads::prepare(const manifest
                                                                   std::span<const io::ByteSource* const> files,
                                                                   uint64_t memory_limit) {
   const bool verify = model.verify == manifest::Verify::checksums;
-  if (index.format != "tensorizer") {
-    if (verify && index.format == "safetensors")
+  if (index.format != format::Format::tensorizer) {
+    if (verify && index.format == format::Format::safetensors)
       log::info("model.verify checksums: safetensors files carry no checksums; checking sizes only");
     return nullptr;
   }

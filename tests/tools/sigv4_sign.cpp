@@ -42,8 +42,7 @@ int main(int argc, char** argv) {
   std::optional<std::chrono::system_clock::time_point> time;
   io::SigV4Options options;
   io::HttpRequest request;
-  manifest::Source source;
-  source.type = manifest::SourceType::s3;
+  io::S3Config source;
   source.where = "tensorinit_sigv4_sign";
   std::string key;
   bool have_key = false;

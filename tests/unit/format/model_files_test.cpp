@@ -22,7 +22,7 @@ using namespace tensorinit::format;
 using tensorinit::testing::TempDir;
 using tensorinit::testing::write_file;
 
-constexpr auto kAuto = manifest::Format::automatic;
+constexpr auto kAuto = format::Format::automatic;
 
 // A valid safetensors file holding `names`, each an F32 [n] tensor (n = 1, 2, ...), filled with `fill`.
 std::string model_file(const std::vector<std::string>& names, char fill = '\x11') {
@@ -69,7 +69,7 @@ TEST_CASE("format: a single file indexes with its directory as the model dir") {
   REQUIRE(m->files.size() == 1);
   CHECK(m->files[0].size == std::filesystem::file_size(golden));
   CHECK(m->tensors.size() == 10);
-  CHECK(m->format == "safetensors");
+  CHECK(m->format == Format::safetensors);
 }
 
 TEST_CASE("format: a missing path is no_source") {

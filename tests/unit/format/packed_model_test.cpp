@@ -24,7 +24,7 @@ namespace {
 using namespace tensorinit;
 using namespace tensorinit::format;
 using namespace tensorinit::testing;
-using manifest::Format;
+using format::Format;
 
 // bf16 tensors of assorted sizes (odd ones too), about `total` bytes.
 std::string model_bytes(size_t total, uint32_t seed = 1) {
@@ -83,7 +83,7 @@ TEST_CASE("a packed file indexes like the file it was packed from") {
   for (Format format : {Format::automatic, Format::packed}) {
     auto packed = index_local_model(dir / "model.safetensors.zst", format);
     REQUIRE_MESSAGE(packed.has_value(), packed.error().message);
-    CHECK(packed->format == "packed");
+    CHECK(packed->format == Format::packed);
     REQUIRE(packed->files.size() == 1);
     CHECK(packed->files[0].packed);
     CHECK(packed->files[0].size == plain->files[0].size);
@@ -116,7 +116,7 @@ TEST_CASE("a directory of packed files, and sharded packed models") {
   pack_to(dir / "b.safetensors", dir / "packed/model-2.safetensors.zst", 64 << 10);
   auto index = index_local_model(dir / "packed", Format::automatic);
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
-  CHECK(index->format == "packed");
+  CHECK(index->format == Format::packed);
   CHECK(index->files.size() == 2);
   CHECK(index->files[0].packed);
   CHECK(index->files[1].packed);
@@ -253,13 +253,13 @@ TEST_CASE("a sharded model keeps its index.json when some or all shards are pack
   REQUIRE_MESSAGE(mixed.has_value(), mixed.error().message);
   REQUIRE(mixed->files.size() == 2);
   for (const auto& f : mixed->files) CHECK(f.packed == f.path.ends_with("s1.safetensors.zst"));
-  CHECK(mixed->format == "safetensors");
+  CHECK(mixed->format == Format::safetensors);
   check_same_tensors_by_name(*mixed, *plain);
   pack_to(dir / "s2.safetensors", dir / "m/s2.safetensors.zst", 64 << 10);
   std::filesystem::remove(dir / "m/s2.safetensors");
   auto packed = index_local_model(dir / "m", Format::automatic);
   REQUIRE_MESSAGE(packed.has_value(), packed.error().message);
-  CHECK(packed->format == "packed");
+  CHECK(packed->format == Format::packed);
   check_same_tensors_by_name(*packed, *plain);
   // A tensor the index places elsewhere is still caught through the packed name.
   write_file(dir / "m/model.safetensors.index.json", R"({"weight_map":{"layer.0.weight":"s2.safetensors"}})");

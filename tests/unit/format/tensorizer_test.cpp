@@ -118,9 +118,9 @@ void check_error(const Result<TensorizerLayout>& r, Code code, std::string_view 
 }  // namespace
 
 TEST_CASE("format: the golden tiny-mixed.tensors indexes with byte-exact tensors") {
-  auto m = index_local_model(kGolden, manifest::Format::automatic);
+  auto m = index_local_model(kGolden, format::Format::automatic);
   REQUIRE_MESSAGE(m.has_value(), m.error().message);
-  CHECK(m->format == "tensorizer");
+  CHECK(m->format == Format::tensorizer);
   REQUIRE(m->files.size() == 1);
   const auto expect = nlohmann::json::parse(testing::read_file(kGolden + ".expect.json"))["tensors"];
   REQUIRE(m->tensors.size() == expect.size());
@@ -293,20 +293,20 @@ TEST_CASE("format: a directory of *.tensors files is a tensorizer model; format 
   Builder other;
   other.specs.push_back({"c", "|u1", {1}, "z"});
   testing::write_file(dir / "a.tensors", other.build());
-  auto m = index_local_model(dir.path(), manifest::Format::automatic);
+  auto m = index_local_model(dir.path(), format::Format::automatic);
   REQUIRE_MESSAGE(m.has_value(), m.error().message);
-  CHECK(m->format == "tensorizer");
+  CHECK(m->format == Format::tensorizer);
   REQUIRE(m->tensors.size() == 3);
   CHECK(m->tensors[0].name == "c");
   CHECK(m->tensors[0].file == 0);
   CHECK(m->tensors[2].file == 1);
-  auto wrong = index_local_model(dir / "a.tensors", manifest::Format::safetensors);
+  auto wrong = index_local_model(dir / "a.tensors", format::Format::safetensors);
   REQUIRE_FALSE(wrong.has_value());
   CHECK(wrong.error().code == Code::bad_data);
-  auto dup = index_local_model(dir.path(), manifest::Format::tensorizer);
+  auto dup = index_local_model(dir.path(), format::Format::tensorizer);
   REQUIRE(dup.has_value());
   testing::write_file(dir / "c.tensors", other.build());
-  dup = index_local_model(dir.path(), manifest::Format::tensorizer);
+  dup = index_local_model(dir.path(), format::Format::tensorizer);
   REQUIRE_FALSE(dup.has_value());
   CHECK(dup.error().message.find("'c' appears in more than one file") != std::string::npos);
 }

@@ -13,10 +13,9 @@ namespace {
 
 using namespace tensorinit;
 
-manifest::Source s3(std::string url, std::string endpoint = "", std::string region = "",
+io::S3Config s3(std::string url, std::string endpoint = "", std::string region = "",
                     std::optional<bool> path_style = std::nullopt) {
-  manifest::Source s;
-  s.type = manifest::SourceType::s3;
+  io::S3Config s;
   s.url = std::move(url);
   s.endpoint = std::move(endpoint);
   s.region = std::move(region);
@@ -25,13 +24,13 @@ manifest::Source s3(std::string url, std::string endpoint = "", std::string regi
   return s;
 }
 
-io::S3Location parsed(const manifest::Source& s) {
+io::S3Location parsed(const io::S3Config& s) {
   auto loc = io::parse_s3_location(s);
   REQUIRE_MESSAGE(loc.has_value(), (loc ? "" : loc.error().message));
   return *loc;
 }
 
-std::string refused(const manifest::Source& s) {
+std::string refused(const io::S3Config& s) {
   auto loc = io::parse_s3_location(s);
   REQUIRE_FALSE(loc.has_value());
   CHECK(loc.error().code == Code::bad_manifest);

@@ -234,8 +234,7 @@ class ScopedEnv {
 }  // namespace
 
 TEST_CASE("sigv4: credentials from the manifest, else the environment; missing ones are denied without secrets") {
-  manifest::Source s;
-  s.type = manifest::SourceType::s3;
+  io::S3Config s;
   s.where = "deploy.yaml:7:7";
   {
     ScopedEnv env("ENVKEY", "envsecret", "envtoken");
@@ -260,7 +259,7 @@ TEST_CASE("sigv4: credentials from the manifest, else the environment; missing o
   }
   {
     ScopedEnv env(nullptr, "envsecret", nullptr);
-    manifest::Source bare = s;
+    io::S3Config bare = s;
     bare.access_key_id.clear();
     auto c = io::resolve_credentials(bare);
     REQUIRE_FALSE(c.has_value());
@@ -273,7 +272,7 @@ TEST_CASE("sigv4: credentials from the manifest, else the environment; missing o
   }
   {
     ScopedEnv env("ENVKEY", "", nullptr);  // set but empty counts as missing
-    manifest::Source bare;
+    io::S3Config bare;
     bare.where = "deploy.yaml:9:7";
     auto c = io::resolve_credentials(bare);
     REQUIRE_FALSE(c.has_value());

@@ -90,7 +90,7 @@ struct Model {
     auto layout = format::read_tensorizer(*source);
     REQUIRE_MESSAGE(layout.has_value(), layout.error().message);
     index = {};
-    index.format = "tensorizer";
+    index.format = format::Format::tensorizer;
     index.files = {{"m.tensors", source->size()}};
     index.tensors = layout->tensors;
   }
@@ -316,7 +316,7 @@ TEST_CASE("tensorizer reads: a passphrase-derived key decrypts") {
 
 TEST_CASE("tensorizer reads: safetensors models have nothing to check; pagecache cannot serve ciphertext") {
   format::ModelIndex safetensors;
-  safetensors.format = "safetensors";
+  safetensors.format = format::Format::safetensors;
   auto none = TensorizerReads::prepare(model_config(true), safetensors, {}, 1 << 20, {}, kMemory);
   REQUIRE(none.has_value());
   CHECK(*none == nullptr);
