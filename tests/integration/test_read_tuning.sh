@@ -18,7 +18,9 @@ r = json.load(open(sys.argv[1]))
 c = r["reads"]
 assert c["mode"] in ("direct", "buffered", "splice") and c["readers"] >= 1 and c["request"] >= 4096, c
 assert len(c["candidates"]) >= 2, c
-assert sum(p["bytes"] for p in c["phases"]) == r["bytes"], (c, r["bytes"])
+# Reads count what they read: O_DIRECT reads start at the chunk's 4 KiB boundary, a little before it.
+read = sum(p["bytes"] for p in c["phases"])
+assert r["bytes"] <= read <= r["bytes"] * 1.01, (c, r["bytes"])
 assert all(p["gbps"] >= 0 and p["seconds"] >= 0 for p in c["phases"])
 PY
 done
