@@ -82,6 +82,11 @@ Status ArenaGuard::check(const LoadedWeights& loaded) const {
     if (::stat(arenas_[i].path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_ino) != arenas_[i].inode)
       return fail(Code::bad_data, fmt::format("{} is no longer the arena tensorinit staged (removed or replaced while "
                                               "the server ran): not restarting on it", arenas_[i].path));
+    // Truncated by the server (root ignores mode 0444): mapping the missing pages would end
+    // tensorinit with SIGBUS, leaving the arena behind (test_attack_restart).
+    if (::fstat(arena.fd(), &st) != 0 || static_cast<uint64_t>(st.st_size) < arena.size())
+      return fail(Code::bad_data, fmt::format("the arena {} was truncated while the server ran: not restarting on it",
+                                              arenas_[i].path));
     auto digest = digest_file(arena.fd(), arena.size(), seed_, usable_threads());
     if (!digest) return std::unexpected(digest.error());
     if (*digest != arenas_[i].digest)

@@ -17,6 +17,9 @@ using namespace std::chrono_literals;
 constexpr auto kFirstInterval = 10ms;
 constexpr auto kMaxInterval = 100ms;
 constexpr auto kTryTimeout = 1s;
+// A status line longer than this fails the try: a health endpoint streaming bytes without a newline
+// would otherwise grow tensorinit's memory at loopback speed for a whole try (test_attack_restart).
+constexpr size_t kMaxStatusLine = 64 << 10;
 
 int http_status(const std::string& line) {
   // "HTTP/1.x NNN ..." (HTTP/1.0 servers answer too).
@@ -32,7 +35,8 @@ int http_status(const std::string& line) {
 // One try at a time: resolve, connect, (http) write the request and read the status line.
 struct ReadyProbe::State : std::enable_shared_from_this<State> {
   State(asio::io_context& io, ProbeTarget t, std::function<void()> cb)
-      : target(std::move(t)), on_ready(std::move(cb)), resolver(io), socket(io), deadline(io), pause(io) {}
+      : target(std::move(t)), on_ready(std::move(cb)), resolver(io), socket(io), deadline(io), pause(io),
+        response(kMaxStatusLine) {}
 
   ProbeTarget target;
   std::function<void()> on_ready;
