@@ -207,6 +207,9 @@ class Oracle:
             table = f"tensorinit-{name}.json"
             anyone_ok = any(i.proc.returncode == 0 or variants.server_verified(i) for i in peers)
             any_kill = any(i.signal_sent and i.signal_sent[0] == "KILL" or i.hung for i in peers)
+            # A signal that reached the server's image (exec done) killed the server, not
+            # tensorinit: what it owned stays as any dead server's would (exec mode, not PID 1).
+            any_kill = any_kill or any(i.signal_sent and i.signal_comm not in (None, "tensorinit") for i in peers)
             if table in ours:
                 self.check_snapshot(peers[0], run.final_tables.get((shm, name)), "left in the shm dir",
                                     [v for i in peers for v in i.versions])

@@ -26,6 +26,7 @@ class Instance:
         self.pid = None            # tensorinit's pid as seen from here
         self.exited = threading.Event()
         self.signal_sent = None    # (name, seconds after start) once delivered
+        self.signal_comm = None    # /proc comm of the process the signal was sent to, just before
         self.mutated = None
         self.table_after_exit = None
         self.peers_running = False
@@ -180,6 +181,14 @@ class Run:
         time.sleep(s["delay_ms"] / 1000)
         if inst.exited.is_set():
             return
+        # Which image gets it: after exec (exec mode, not PID 1) the server owns the arena, and a
+        # server killed by the signal before its first line leaves it as any dead server would.
+        # Read before the kill: "not tensorinit" is then certain (exec has happened).
+        try:
+            with open(f"/proc/{inst.pid}/comm") as f:
+                inst.signal_comm = f.read().strip()
+        except OSError:
+            inst.signal_comm = None
         try:
             os.kill(inst.pid, SIGNALS[s["sig"]])
             inst.signal_at = time.monotonic()
