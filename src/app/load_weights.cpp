@@ -6,6 +6,8 @@
 #include "app/progress.hpp"
 #include "app/remote_cache.hpp"
 #include "plan/system_environment.hpp"
+#include "stage/stage.hpp"
+#include "stage/table.hpp"
 #include "util/atomic_file.hpp"
 #include "util/cpu.hpp"
 #include "util/redact.hpp"
@@ -34,24 +36,17 @@ std::string cache_dir_for(const manifest::Model& model) {
 }
 
 
-// A remote model staged through the write-through cache. Target pagecache hands the server files
-// to read, so every file must be landing in the cache.
-Result<stage::StagedModel> stage_remote(const manifest::Manifest& manifest, const plan::Decision& decision,
-                                        std::stop_token stop, std::atomic<uint64_t>& progress,
-                                        stage::CudaStartup* cuda, plan::Decision& staged_decision,
-                                        const std::string& shm_dir) {
+// A remote model staged through the write-through cache. Its files land there as they are read;
+// once the cache holds them all, the decision names the cached paths (where a server reading files
+// finds them).
+Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manifest::Manifest& manifest,
+                                        const plan::Decision& decision, std::stop_token stop,
+                                        std::atomic<uint64_t>& progress, plan::Decision& staged_decision) {
   RemoteCache cache(decision.remote, cache_dir_for(manifest.model));
-  if (manifest.stage.target == manifest::Target::pagecache && !cache.filling_all())
-    return fail(manifest.model.cache.empty() ? Code::bad_manifest : Code::unavailable,
-                manifest.model.cache.empty()
-                    ? fmt::format("{}: stage.target pagecache with a remote source needs model.cache (the server "
-                                  "reads the files from there)", manifest.file)
-                    : fmt::format("{}: another process is filling the cache; stage.target pagecache needs the "
-                                  "files there (retry, or use target host)", cache.dir()));
-  manifest::Manifest effective = manifest;
-  if (!effective.stage.readers)
-    effective.stage.readers = plan::remote_readers(decision.chosen_source(), usable_cores());
-  auto staged = stage::stage_model(effective, *decision.index, stop, progress, shm_dir, cuda, cache.sources());
+  request.remote = stage::RemoteFiles{.sources = cache.sources(), .cache_dir = cache.dir(),
+                                      .written_through = cache.filling_all()};
+  if (!request.read.readers) request.read.readers = plan::remote_readers(decision.chosen_source(), usable_cores());
+  auto staged = stage::stage_model(request, *decision.index, stop, progress);
   if (!staged) return staged;
   if (cache.commit()) {
     for (size_t i = 0; i < decision.remote->files.size(); ++i)
@@ -62,6 +57,37 @@ Result<stage::StagedModel> stage_remote(const manifest::Manifest& manifest, cons
 }
 
 }  // namespace
+
+stage::Target stage_target(manifest::Target target) {
+  switch (target) {
+    case manifest::Target::host: return stage::Target::host;
+    case manifest::Target::pagecache: return stage::Target::pagecache;
+    case manifest::Target::cuda: return stage::Target::cuda;
+    case manifest::Target::discard: return stage::Target::discard;
+    case manifest::Target::automatic: break;
+  }
+  return stage::Target::automatic;
+}
+
+stage::StageRequest stage_request(const manifest::Manifest& manifest, const std::string& shm_dir,
+                                  stage::CudaStartup* cuda) {
+  const manifest::Stage& s = manifest.stage;
+  std::optional<bool> direct_io;
+  if (s.direct_io != manifest::DirectIo::automatic) direct_io = s.direct_io == manifest::DirectIo::on;
+  return {.model_name = manifest.model.name,
+          .target = stage_target(s.target),
+          .devices = s.devices,
+          .read = {.readers = s.readers ? std::optional<unsigned>(s.readers) : std::nullopt,
+                   .chunk_size = s.chunk_size_set ? std::optional<uint64_t>(s.chunk_size) : std::nullopt,
+                   .direct_io = direct_io,
+                   .memory_limit = s.memory_limit},
+          .checks = {.checksums = manifest.model.verify == manifest::Verify::checksums,
+                     .key = manifest.model.key,
+                     .passphrase = manifest.model.passphrase},
+          .shm_dir = shm_dir,
+          .remote = std::nullopt,
+          .cuda_startup = cuda};
+}
 
 Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases& phases,
                                      std::optional<plan::Decision>& decision, std::stop_token stop) {
@@ -88,15 +114,18 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
   plan::Decision staged_decision = decision;
   auto staged = phases.time("stage", [&]() -> Result<stage::StagedModel> {
     ProgressDisplay display(index.tensor_bytes(), progress);
-    if (decision.remote) return stage_remote(manifest, decision, stop, progress, cuda, staged_decision, shm_dir);
-    return stage::stage_model(manifest, index, stop, progress, shm_dir, cuda);
+    stage::StageRequest request = stage_request(manifest, shm_dir, cuda);
+    if (decision.remote) return stage_remote(std::move(request), manifest, decision, stop, progress, staged_decision);
+    return stage::stage_model(request, index, stop, progress);
   });
   if (cuda && cuda->started()) phases.add("cuda_init", cuda->seconds());
   if (!staged) return std::unexpected(staged.error());
   LoadedWeights loaded{std::move(staged_decision), std::move(*staged), table_path_for(manifest, shm_dir)};
   auto written = phases.time("table", [&] {
-    const auto json = stage::tensor_table_json(manifest, loaded.decision.chosen_source(), *loaded.decision.index,
-                                               loaded.staged);
+    const manifest::Source& source = loaded.decision.chosen_source();
+    const stage::TableSource origin{.model = manifest.model.name, .type = manifest::to_string(source.type),
+                                    .path = source.path, .url = source.url};
+    const auto json = stage::tensor_table_json(origin, *loaded.decision.index, loaded.staged);
     return write_file_atomically(loaded.table_path, json);
   });
   if (!written) return std::unexpected(written.error());
@@ -114,7 +143,7 @@ std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Man
 std::string summary_line(const LoadedWeights& loaded, const Phases& phases) {
   const double stage_s = phases.seconds("stage");
   return fmt::format("staged {} to {} with {} readers ({}) at {:.2f} GB/s; {}", format_bytes(loaded.staged.bytes),
-                     manifest::to_string(loaded.staged.target), loaded.staged.readers,
+                     stage::to_string(loaded.staged.target), loaded.staged.readers,
                      loaded.staged.direct_io ? "O_DIRECT" : "buffered",
                      stage_s > 0 ? static_cast<double>(loaded.staged.bytes) / stage_s / 1e9 : 0.0, phases.summary());
 }

@@ -10,7 +10,8 @@
 #include "manifest/manifest.hpp"
 #include "plan/decision.hpp"
 #include "stage/cuda_startup.hpp"
-#include "stage/stage.hpp"
+#include "stage/request.hpp"
+#include "stage/staged_model.hpp"
 
 namespace tensorinit::app {
 
@@ -29,6 +30,15 @@ std::string table_path_for(const manifest::Manifest& manifest, const std::string
 
 // Where the readiness socket of signal mode goes: `<shm_dir>/tensorinit-<model>.sock`.
 std::string socket_path_for(const manifest::Manifest& manifest, const std::string& shm_dir = shm_dir_from_env());
+
+// The manifest's target in stage's words.
+stage::Target stage_target(manifest::Target target);
+
+// What stage_model is asked to do for `manifest`: target, devices, read settings (0 readers and
+// direct_io auto become nullopt), tensorizer checks, shm_dir. Local files; the caller adds
+// `remote` for a remote model.
+stage::StageRequest stage_request(const manifest::Manifest& manifest, const std::string& shm_dir,
+                                  stage::CudaStartup* cuda = nullptr);
 
 // The plan and index phases: which source, and its tensors. Fast (headers only), so signal mode
 // runs it before spawning the server, which then knows TENSORINIT_MODEL_DIR.

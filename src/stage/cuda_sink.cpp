@@ -66,10 +66,10 @@ CudaSink::~CudaSink() {
   }
 }
 
-CudaSink::Slot& CudaSink::slot_of(const std::byte* bytes) {
+CudaSink::Slot* CudaSink::slot_of(const std::byte* bytes) {
   for (Slot& slot : slots_)
-    if (bytes >= slot.data && bytes < slot.data + options_.buffer_bytes) return slot;
-  raise(Code::internal, "cuda sink: chunk bytes are not in a staging buffer");
+    if (bytes >= slot.data && bytes < slot.data + options_.buffer_bytes) return &slot;
+  return nullptr;
 }
 
 Status CudaSink::wait_slot(Slot& slot) {
@@ -97,7 +97,9 @@ Result<std::byte*> CudaSink::acquire() {
 }
 
 void CudaSink::release(std::byte* buffer) {
-  const size_t i = static_cast<size_t>(&slot_of(buffer) - slots_.data());
+  const Slot* slot = slot_of(buffer);
+  if (!slot) return;  // not one of ours: nothing to give back
+  const size_t i = static_cast<size_t>(slot - slots_.data());
   {
     std::lock_guard lock(mutex_);
     free_.push_back(i);
@@ -106,7 +108,9 @@ void CudaSink::release(std::byte* buffer) {
 }
 
 Status CudaSink::consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) {
-  Slot& slot = slot_of(bytes);
+  Slot* found = slot_of(bytes);
+  if (!found) return fail(Code::internal, "cuda sink: chunk bytes are not in a staging buffer");
+  Slot& slot = *found;
   const unsigned k = next_stream_.fetch_add(1, std::memory_order_relaxed);
   for (size_t a = 0; a < arenas_.size(); ++a) {
     const CudaArena& arena = arenas_[a];

@@ -13,12 +13,13 @@
 
 #include "stage/cuda_device.hpp"
 #include "stage/cuda_runtime.hpp"
+#include "stage/pipeline.hpp"
 #include "stage/sink.hpp"
 
 namespace tensorinit::stage {
 
 struct CudaSinkOptions {
-  size_t buffer_bytes = (16u << 20) + 8192;  // chunk_size + 2 * 4096 (the pipeline reads from the aligned-down start)
+  size_t buffer_bytes = staging_buffer_bytes(16u << 20);  // for the readers' largest chunk
   unsigned buffers = 4;                      // the ring; memory_limit / buffer_bytes at most
   unsigned streams_per_device = 2;
 };
@@ -51,7 +52,7 @@ class CudaSink final : public Sink, public StagingBuffers {
   };
   CudaSink(std::span<CudaArena> arenas, const CudaSinkOptions& options) : arenas_(arenas), options_(options) {}
   Status allocate();
-  Slot& slot_of(const std::byte* bytes);
+  Slot* slot_of(const std::byte* bytes);  // nullptr: not a staging buffer (never thrown: readers' threads)
   Status wait_slot(Slot& slot);
 
   std::span<CudaArena> arenas_;

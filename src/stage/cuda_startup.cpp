@@ -17,9 +17,9 @@ Status check_cuda_devices(const std::vector<int>& devices) {
   return {};
 }
 
-CudaStartup::CudaStartup(const manifest::Stage& stage) {
-  if (stage.target != manifest::Target::cuda && stage.target != manifest::Target::automatic) return;
-  thread_ = std::thread([this, devices = stage.devices] {
+CudaStartup::CudaStartup(Target target, std::vector<int> devices) {
+  if (target != Target::cuda && target != Target::automatic) return;
+  thread_ = std::thread([this, devices = std::move(devices)] {
     const auto t0 = std::chrono::steady_clock::now();
     result_ = check_cuda_devices(devices);
     if (result_) result_ = start_cuda(devices);

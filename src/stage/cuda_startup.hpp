@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "manifest/manifest.hpp"
+#include "stage/request.hpp"
 #include "util/error.hpp"
 
 namespace tensorinit::stage {
@@ -16,14 +16,14 @@ Status check_cuda_devices(const std::vector<int>& devices);
 
 class CudaStartup {
  public:
-  // Starts the thread when `stage.target` is cuda or auto; otherwise does nothing.
-  explicit CudaStartup(const manifest::Stage& stage);
+  // Starts the thread when `target` is cuda or auto; otherwise does nothing.
+  CudaStartup(Target target, std::vector<int> devices);
   ~CudaStartup();  // joins
   CudaStartup(const CudaStartup&) = delete;
   CudaStartup& operator=(const CudaStartup&) = delete;
 
   bool started() const { return thread_.joinable() || joined_; }
-  // Waits for the thread: success when every device in stage.devices exists and has a context.
+  // Waits for the thread: success when every device in `devices` exists and has a context.
   // Not thread-safe: one caller (stage_model) waits.
   const Status& wait();
   double seconds() const { return seconds_; }  // the thread's own wall time: the phase to report

@@ -13,9 +13,7 @@
 namespace tensorinit::stage {
 namespace {
 
-// Staging buffers suit O_DIRECT on any device we know (4 KiB logical blocks at most).
-constexpr size_t kStagingAlign = 4096;
-
+// Staging buffers (kStagingAlign) suit O_DIRECT on any device we know (4 KiB logical blocks at most).
 struct AlignedBuffer {
   explicit AlignedBuffer(size_t n)
       : size(n), data(static_cast<std::byte*>(std::aligned_alloc(kStagingAlign, n))) {}
@@ -226,13 +224,13 @@ struct ReaderBuffer {
 Status run_pipeline(const ReadPlan& plan, std::span<const io::ByteSource* const> files, Sink& sink,
                     const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done) {
   StagingBuffers* pool = sink.staging();
-  if (pool && pool->buffer_size() < options.chunk_size + 2 * kStagingAlign)
+  if (pool && pool->buffer_size() < staging_buffer_bytes(options.chunk_size))
     return fail(Code::internal, "staging buffers are smaller than a chunk");
   Governor governor(governor_options(plan, files, sink, options));
   auto ok = parallel_items(item_count(plan, options), governor.threads(), stop, [&]() -> ItemBody {
     auto reader = std::make_shared<ReaderBuffer>();
     if (pool) reader->pool = pool;
-    else reader->own = std::make_unique<AlignedBuffer>(options.chunk_size + 2 * kStagingAlign);
+    else reader->own = std::make_unique<AlignedBuffer>(staging_buffer_bytes(options.chunk_size));
     return [&, reader](size_t item) -> Status {
       for (auto [i, end] = item_chunks(options, item); i < end; ++i) {
         if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");

@@ -45,6 +45,12 @@ struct ReadChoices {
   ReadSetting best;  // the setting that carried the load (read the most bytes)
 };
 
+// The staging buffer a reader needs for reads of up to `chunk_size`: the pipeline reads from the
+// chunk start aligned down to 4 KiB to the end aligned up (O_DIRECT), so two blocks more. The one
+// place this size is written: the readers' buffers, the cuda sink's ring and the readers' budget.
+constexpr uint64_t kStagingAlign = 4096;
+constexpr uint64_t staging_buffer_bytes(uint64_t chunk_size) { return chunk_size + 2 * kStagingAlign; }
+
 struct PipelineOptions {
   unsigned readers = 4;  // reader threads; when tuned, the most reads in flight
   uint64_t chunk_size = 16ull << 20;

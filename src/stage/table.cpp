@@ -1,10 +1,11 @@
+#include "stage/table.hpp"
+
 #include <fmt/format.h>
 
 #include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "format/text.hpp"
-#include "stage/stage.hpp"
 
 namespace tensorinit::stage {
 namespace {
@@ -35,11 +36,10 @@ void append_json_string(std::string& out, std::string_view text) {
 
 // The tensors array is written directly: through nlohmann's DOM, 100,000 entries cost 0.93 s and
 // about 1 KiB of memory each (a std::map per entry), measured here; this loop is linear and small.
-std::string tensor_table_json(const manifest::Manifest& manifest, const manifest::Source& source,
-                              const format::ModelIndex& index, const StagedModel& staged) {
+std::string tensor_table_json(const TableSource& source, const format::ModelIndex& index, const StagedModel& staged) {
   using nlohmann::json;
-  json table = {{"version", 1}, {"model", manifest.model.name}};
-  table["source"] = {{"type", manifest::to_string(source.type)}};
+  json table = {{"version", 1}, {"model", source.model}};
+  table["source"] = {{"type", source.type}};
   if (source.path.empty()) table["source"]["url"] = source.url;
   else table["source"]["path"] = source.path;
   json arenas = json::array();
@@ -50,7 +50,7 @@ std::string tensor_table_json(const manifest::Manifest& manifest, const manifest
     arenas.push_back({{"index", arenas.size()}, {"device", "cuda:" + std::to_string(device.device)}, {"bytes", device.bytes},
                       {"ipc", {{"kind", "cuda_ipc"}, {"handle", device.ipc_handle}, {"device", device.device},
                                {"uuid", device.uuid}}}});
-  const bool pagecache = staged.target == manifest::Target::pagecache;
+  const bool pagecache = staged.target == Target::pagecache;
   if (!pagecache) table["arenas"] = std::move(arenas);
   std::string out = table.dump(1);  // "{\n ...\n}": the tensors go in before the closing brace
   out.resize(out.size() - 2);

@@ -4,14 +4,14 @@
 #include <chrono>
 #include <fmt/format.h>
 
-#include "format/tensorizer_header.hpp"
+#include "format/text.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
 namespace tensorinit::stage {
 namespace {
 
-using format::tensorizer_detail::printable_name;
+using format::printable;
 
 // One read under construction, and the work items they form.
 struct PlannedRead {
@@ -25,12 +25,12 @@ struct PlannedItem {
 
 }  // namespace
 
-Result<std::unique_ptr<TensorizerReads>> TensorizerReads::prepare(const manifest::Model& model,
+Result<std::unique_ptr<TensorizerReads>> TensorizerReads::prepare(const TensorChecks& checks,
                                                                   const format::ModelIndex& index,
                                                                   const ArenaLayout& layout, uint64_t chunk_size,
                                                                   std::span<const io::ByteSource* const> files,
                                                                   uint64_t memory_limit) {
-  const bool verify = model.verify == manifest::Verify::checksums;
+  const bool verify = checks.checksums;
   if (index.format != format::Format::tensorizer) {
     if (verify && index.format == format::Format::safetensors)
       log::info("model.verify checksums: safetensors files carry no checksums; checking sizes only");
@@ -43,7 +43,7 @@ Result<std::unique_ptr<TensorizerReads>> TensorizerReads::prepare(const manifest
   reads->verify_ = verify;
   reads->decrypts_ = encrypted;
   if (auto ok = reads->read_records(files); !ok) return std::unexpected(ok.error());
-  if (auto ok = reads->resolve_keys(model); !ok) return std::unexpected(ok.error());
+  if (auto ok = reads->resolve_keys(checks); !ok) return std::unexpected(ok.error());
   if (auto ok = reads->check_dataless(); !ok) return std::unexpected(ok.error());
   if (auto ok = reads->build_plan(layout, chunk_size, memory_limit); !ok) return std::unexpected(ok.error());
   return reads;
@@ -67,30 +67,30 @@ Status TensorizerReads::read_records(std::span<const io::ByteSource* const> file
 
 // One key for model.key; one per distinct Argon2id salt and parameters for model.passphrase
 // (tensorizer writes one for the whole file).
-Status TensorizerReads::resolve_keys(const manifest::Model& model) {
+Status TensorizerReads::resolve_keys(const TensorChecks& checks) {
   std::vector<std::pair<format::KeyDerivation, const format::TensorizerKey*>> derived;
   for (size_t i = 0; i < index_.tensors.size(); ++i) {
     const auto& cipher = records_[i].cipher;
     if (!cipher || index_.tensors[i].bytes == 0) continue;
     const std::string& file = index_.files[index_.tensors[i].file].path;
-    if (!model.key.empty()) {
+    if (!checks.key.empty()) {
       if (keys_.empty()) {
-        auto key = format::TensorizerKey::parse(model.key);
+        auto key = format::TensorizerKey::parse(checks.key);
         if (!key) return std::unexpected(key.error());
         keys_.push_back(std::make_unique<format::TensorizerKey>(std::move(*key)));
       }
       key_of_[i] = keys_.front().get();
       continue;
     }
-    if (model.passphrase.empty())
+    if (checks.passphrase.empty())
       return fail(Code::bad_data, fmt::format("{}: encrypted: set model.key (or model.passphrase) to load it", file));
     if (!cipher->derivation)
       return fail(Code::bad_data, fmt::format("{}: tensor {} was encrypted with a key, not a passphrase: set model.key",
-                                              file, printable_name(index_.tensors[i].name)));
+                                              file, printable(index_.tensors[i].name)));
     auto known = std::find_if(derived.begin(), derived.end(), [&](const auto& d) { return d.first == *cipher->derivation; });
     if (known == derived.end()) {
       const auto began = std::chrono::steady_clock::now();
-      auto key = format::TensorizerKey::derive(model.passphrase, *cipher->derivation);
+      auto key = format::TensorizerKey::derive(checks.passphrase, *cipher->derivation);
       if (!key) return fail(key.error().code, fmt::format("{}: {}", file, key.error().message));
       keys_.push_back(std::make_unique<format::TensorizerKey>(std::move(*key)));
       known = derived.insert(derived.end(), {*cipher->derivation, keys_.back().get()});
@@ -141,9 +141,9 @@ Status TensorizerReads::build_plan(const ArenaLayout& layout, uint64_t chunk_siz
         return fail(Code::bad_manifest,
                     fmt::format("{}: tensor {} is encrypted in chunks of {}, more than stage.memory_limit ({}) can "
                                 "buffer: raise stage.memory_limit", index_.files[tensor.file].path,
-                                printable_name(tensor.name), format_bytes(read_size), format_bytes(memory_limit)));
+                                printable(tensor.name), format_bytes(read_size), format_bytes(memory_limit)));
       log::info(fmt::format("{}: tensor {} is encrypted in chunks of {}: reading it in chunks of that size "
-                            "(stage.chunk_size {})", index_.files[tensor.file].path, printable_name(tensor.name),
+                            "(stage.chunk_size {})", index_.files[tensor.file].path, printable(tensor.name),
                             format_bytes(read_size), format_bytes(chunk_size)));
       chunk_size_ = read_size;
     }
@@ -201,26 +201,20 @@ Status TensorizerReads::build_plan(const ArenaLayout& layout, uint64_t chunk_siz
   return {};
 }
 
-std::string TensorizerReads::encrypted_file() const {
-  for (const auto& t : index_.tensors)
-    if (t.encrypted && t.bytes > 0) return index_.files[t.file].path;
-  return {};
-}
-
 // `data` is tensor bytes [at, at + data.size()): whole encryption chunks (the plan's doing).
 Status TensorizerReads::decrypt(size_t tensor, uint64_t at, std::span<std::byte> data) const {
   const auto& t = index_.tensors[tensor];
   const auto& cipher = *records_[tensor].cipher;
   const std::string& file = index_.files[t.file].path;
   if (at % cipher.chunk_size != 0 || (data.size() % cipher.chunk_size != 0 && at + data.size() != t.bytes))
-    return fail(Code::internal, fmt::format("{}: tensor {}: a read cuts an encryption chunk", file, printable_name(t.name)));
+    return fail(Code::internal, fmt::format("{}: tensor {}: a read cuts an encryption chunk", file, printable(t.name)));
   for (uint64_t done = 0; done < data.size(); done += cipher.chunk_size) {
     const uint64_t index = (at + done) / cipher.chunk_size;
     const auto part = data.subspan(done, std::min<uint64_t>(cipher.chunk_size, data.size() - done));
     if (!format::open_tensorizer_chunk(*key_of_[tensor], cipher, index, part))
       return fail(Code::bad_data,
                   fmt::format("{}: tensor {}: decryption failed at chunk {} of {}: wrong model.key or model.passphrase, "
-                              "or the data was altered", file, printable_name(t.name), index + 1, cipher.chunks()));
+                              "or the data was altered", file, printable(t.name), index + 1, cipher.chunks()));
   }
   return {};
 }
@@ -239,7 +233,7 @@ Status TensorizerReads::filter(size_t chunk_index, std::span<std::byte> bytes) {
     // One reader runs a tensor's reads in order (one item), so its running check is its own.
     auto& check = checks_[t];
     if (at == 0) check.emplace(records_[t]);
-    if (!check) return fail(Code::internal, fmt::format("tensor {} checked out of order", printable_name(tensor.name)));
+    if (!check) return fail(Code::internal, fmt::format("tensor {} checked out of order", printable(tensor.name)));
     check->update(data);
     if (at + piece.len == tensor.bytes) {
       auto ok = check->finish(index_.files[tensor.file].path, tensor.name);
@@ -248,34 +242,6 @@ Status TensorizerReads::filter(size_t chunk_index, std::span<std::byte> bytes) {
     }
   }
   return {};
-}
-
-Result<std::unique_ptr<TensorizerReads>> prepare_tensorizer_reads(const manifest::Model& model,
-                                                                  const format::ModelIndex& index,
-                                                                  const ArenaLayout& layout, uint64_t chunk_size,
-                                                                  std::span<const std::unique_ptr<io::FileSource>> files,
-                                                                  uint64_t memory_limit) {
-  std::vector<const io::ByteSource*> sources;
-  for (const auto& f : files) sources.push_back(f.get());
-  return TensorizerReads::prepare(model, index, layout, chunk_size, sources, memory_limit);
-}
-
-namespace {
-class DiscardSink final : public Sink {
- public:
-  Status consume(const Chunk&, std::span<const Piece>, const std::byte*) override { return {}; }
-};
-}  // namespace
-
-Status warm_through_filter(TensorizerReads& reads, std::span<const io::FileSource* const> files,
-                           const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done) {
-  if (reads.decrypts())
-    return fail(Code::no_source, fmt::format("{}: stage.target pagecache cannot serve an encrypted tensorizer file "
-                                             "(the server would read ciphertext); use target host or cuda",
-                                             reads.encrypted_file()));
-  std::vector<const io::ByteSource*> sources(files.begin(), files.end());
-  DiscardSink sink;
-  return run_pipeline(reads.plan(), sources, sink, options, stop, done);
 }
 
 }  // namespace tensorinit::stage

@@ -1,8 +1,9 @@
 // Tensorizer files that need more than a copy: `model.verify: checksums` (tensorizer's CRC-32 and
 // SHA-256 per tensor) and encrypted tensors (decrypted with model.key or model.passphrase). Both
 // happen in the readers' staging buffers, between the read and the sink, so they work the same
-// for every target: the host arena, the cuda sink's pinned buffers, and (checksums only) the
-// page cache, where the reads themselves fill the cache.
+// for every target: the host arena, the cuda sink's pinned buffers, and (checksums only: the
+// page cache refuses encrypted files, stage/destination.hpp) the page cache, where the reads
+// themselves fill the cache.
 //
 // The read plan is built for it (plan_reads is not used):
 // - an encrypted tensor is read in whole encryption chunks (tensorizer: 2 MiB, each with its own
@@ -24,10 +25,9 @@
 #include "format/tensor_index.hpp"
 #include "format/tensorizer.hpp"
 #include "io/byte_source.hpp"
-#include "io/file_source.hpp"
-#include "manifest/manifest.hpp"
 #include "stage/layout.hpp"
 #include "stage/pipeline.hpp"
+#include "stage/request.hpp"
 
 namespace tensorinit::stage {
 
@@ -40,7 +40,7 @@ class TensorizerReads final : public ChunkFilter {
   // chunk larger than `memory_limit`. An encryption chunk larger than `chunk_size` is read whole
   // (MACs cover whole chunks): chunk_size() then says how large the readers' buffers must be.
   // `files` are index.files' sources, in order.
-  static Result<std::unique_ptr<TensorizerReads>> prepare(const manifest::Model& model, const format::ModelIndex& index,
+  static Result<std::unique_ptr<TensorizerReads>> prepare(const TensorChecks& checks, const format::ModelIndex& index,
                                                           const ArenaLayout& layout, uint64_t chunk_size,
                                                           std::span<const io::ByteSource* const> files,
                                                           uint64_t memory_limit);
@@ -50,7 +50,6 @@ class TensorizerReads final : public ChunkFilter {
   uint64_t chunk_size() const { return chunk_size_; }
   bool decrypts() const { return decrypts_; }
   bool verifies() const { return verify_; }
-  std::string encrypted_file() const;  // the first file with encrypted data (for messages), or ""
 
   std::span<const uint32_t> item_starts() const override { return item_starts_; }
   Status filter(size_t chunk, std::span<std::byte> bytes) override;
@@ -58,7 +57,7 @@ class TensorizerReads final : public ChunkFilter {
  private:
   explicit TensorizerReads(const format::ModelIndex& index) : index_(index) {}
   Status read_records(std::span<const io::ByteSource* const> files);
-  Status resolve_keys(const manifest::Model& model);
+  Status resolve_keys(const TensorChecks& checks);
   Status check_dataless();
   Status build_plan(const ArenaLayout& layout, uint64_t chunk_size, uint64_t memory_limit);
   Status decrypt(size_t tensor, uint64_t at, std::span<std::byte> data) const;
@@ -75,18 +74,5 @@ class TensorizerReads final : public ChunkFilter {
   std::vector<uint32_t> piece_tensor_;                              // per plan_.pieces entry
   std::vector<uint32_t> item_starts_;
 };
-
-// stage_model's entry: TensorizerReads::prepare over the opened files.
-Result<std::unique_ptr<TensorizerReads>> prepare_tensorizer_reads(const manifest::Model& model,
-                                                                  const format::ModelIndex& index,
-                                                                  const ArenaLayout& layout, uint64_t chunk_size,
-                                                                  std::span<const std::unique_ptr<io::FileSource>> files,
-                                                                  uint64_t memory_limit);
-
-// The pagecache target with checksums: buffered reads through the filter fill the page cache,
-// the bytes are dropped. Encrypted files cannot be served (the cache would hold ciphertext:
-// Code::no_source, saying to use target host or cuda).
-Status warm_through_filter(TensorizerReads& reads, std::span<const io::FileSource* const> files,
-                           const PipelineOptions& options, std::stop_token stop, std::atomic<uint64_t>& done);
 
 }  // namespace tensorinit::stage

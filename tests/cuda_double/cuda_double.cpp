@@ -159,6 +159,8 @@ Error allocate(void** ptr, size_t size, bool pinned, unsigned flags = 0) {
   const size_t mapped = (std::max<size_t>(size, 1) + page - 1) / page * page;
   void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return kErrorMemoryAllocation;
+  // cudaMalloc does not clear memory (it holds what the last user left): never zeros here either.
+  if (!pinned) std::memset(p, 0xA5, size);
   s.allocations[reinterpret_cast<uintptr_t>(p)] = Allocation{
       .base = static_cast<std::byte*>(p), .size = size, .mapped = mapped, .pinned = pinned,
       .device = current_device, .portable = (flags & kHostAllocPortable) != 0, .id = s.next_id++};

@@ -10,6 +10,8 @@
 //    into it are still in flight (cudaMemcpy then waits for them, as the real one would, so the
 //    bytes it returns are settled);
 //  - any use of a freed pointer, stream or event; freeing memory a queued copy still uses;
+//  - device memory from cudaMalloc reads as 0xA5 bytes until written (the real one holds whatever
+//    the device held before, never a promise of zeros);
 //  - (stricter than UVA needs) a pinned buffer without cudaHostAllocPortable feeding another device.
 // Each violation is printed ("cuda double: VIOLATION: ...") and then aborts the process, or, when
 // configured to record (unit tests), is kept for the test to assert on. Freed memory is remapped

@@ -22,8 +22,7 @@ ALLOWED = {
     "format": {"io", "util"},
     "manifest": {"util"},
     "plan": {"format", "io", "manifest", "util"},
-    # stage -> manifest is temporary (issue 12: stage takes a plain request); drop it with CMake's edge.
-    "stage": {"format", "io", "manifest", "util"},
+    "stage": {"format", "io", "util"},
     "cache": {"io", "util"},
     "handoff": {"util"},
     "init": {"handoff", "util"},

@@ -12,29 +12,22 @@ struct Devices {
   ~Devices() { cuda_double::configure({}); }
 };
 
-manifest::Stage stage_for(manifest::Target target, std::vector<int> devices) {
-  manifest::Stage stage;
-  stage.target = target;
-  stage.devices = std::move(devices);
-  return stage;
-}
-
 TEST_CASE("cuda startup: runs on its own thread for cuda and auto, not for host") {
   Devices two(2);
-  CudaStartup host(stage_for(manifest::Target::host, {0}));
+  CudaStartup host(Target::host, std::vector<int>{0});
   CHECK_FALSE(host.started());
-  CudaStartup cuda(stage_for(manifest::Target::cuda, {1, 0}));
+  CudaStartup cuda(Target::cuda, std::vector<int>{1, 0});
   CHECK(cuda.started());
   CHECK(cuda.wait());
   CHECK(cuda.seconds() >= 0);
-  CudaStartup missing(stage_for(manifest::Target::automatic, {0, 2}));
+  CudaStartup missing(Target::automatic, std::vector<int>{0, 2});
   REQUIRE_FALSE(missing.wait());
   CHECK(missing.wait().error().message == "stage.devices: cuda:2 does not exist (2 CUDA devices)");
 }
 
 TEST_CASE("cuda startup: no driver is Code::unavailable with the runtime's reason") {
   Devices none(-1);
-  CudaStartup cuda(stage_for(manifest::Target::cuda, {0}));
+  CudaStartup cuda(Target::cuda, std::vector<int>{0});
   REQUIRE_FALSE(cuda.wait());
   CHECK(cuda.wait().error().code == Code::unavailable);
   CHECK(cuda.wait().error().message.find("cudaGetDeviceCount: CUDA driver version is insufficient") != std::string::npos);

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "stage/destination.hpp"
+
 namespace tensorinit::stage {
 namespace {
 
@@ -55,7 +57,7 @@ TEST_CASE("local files: pagecache serves plain tensors, not meta, encrypted or p
 TEST_CASE("local files: an index without descriptors is an internal error, not a reopen by path") {
   auto index = two_tensors();
   bool direct = false;
-  auto files = prepare_local_files(index, manifest::Stage{}, manifest::Target::host, direct);
+  auto files = prepare_local_files(index, std::nullopt, true, direct);
   REQUIRE_FALSE(files.has_value());
   CHECK(files.error().code == Code::internal);
   CHECK(files.error().message.find("/m/model.tensors") != std::string::npos);

@@ -30,13 +30,8 @@ std::string model_bytes(char fill, uint64_t n = 1024) {
          std::string(8 * n, fill);
 }
 
-manifest::Manifest manifest_for(manifest::Target target) {
-  manifest::Manifest m;
-  m.model.name = "stage-test";
-  m.stage.target = target;
-  m.stage.readers = 2;
-  m.stage.chunk_size = 4096;
-  return m;
+StageRequest request_for(Target target) {
+  return {.model_name = "stage-test", .target = target, .read = {.readers = 2, .chunk_size = 4096}};
 }
 
 // A rewrite in place, dated back so that the change shows whatever the timestamp granularity.
@@ -65,9 +60,10 @@ void flip_current(const TempDir& dir, const std::string& bytes) {
 
 bool empty_dir(const std::string& dir) { return std::filesystem::is_empty(dir); }
 
-Result<StagedModel> stage(const manifest::Manifest& m, const format::ModelIndex& index, const std::string& shm) {
+Result<StagedModel> stage(StageRequest request, const format::ModelIndex& index, const std::string& shm) {
   std::atomic<uint64_t> progress{0};
-  return stage_model(m, index, {}, progress, shm);
+  request.shm_dir = shm;
+  return stage_model(request, index, {}, progress);
 }
 
 }  // namespace
@@ -80,7 +76,7 @@ TEST_CASE("stage: a flipped `current` symlink after indexing: host stages the in
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
   flip_current(dir, model_bytes('\x22'));  // same size, same header, other bytes
 
-  auto staged = stage(manifest_for(manifest::Target::host), *index, shm.path());
+  auto staged = stage(request_for(Target::host), *index, shm.path());
   REQUIRE_MESSAGE(staged.has_value(), staged.error().message);
   const std::string arena = testing::read_file(staged->arenas.at(0).path());
   const uint64_t data = old_bytes.size() - 8192;
@@ -95,7 +91,7 @@ TEST_CASE("stage: pagecache refuses a path that names another file by now") {
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
   flip_current(dir, model_bytes('\x22'));
 
-  auto staged = stage(manifest_for(manifest::Target::pagecache), *index, shm.path());
+  auto staged = stage(request_for(Target::pagecache), *index, shm.path());
   REQUIRE_FALSE(staged.has_value());
   CHECK(staged.error().code == Code::bad_data);
   CHECK(staged.error().message.find(current + "/model.safetensors") != std::string::npos);
@@ -103,15 +99,15 @@ TEST_CASE("stage: pagecache refuses a path that names another file by now") {
 }
 
 TEST_CASE("stage: a file rewritten in place after indexing is refused, nothing left behind") {
-  for (auto target : {manifest::Target::host, manifest::Target::pagecache}) {
-    INFO("target " << manifest::to_string(target));
+  for (auto target : {Target::host, Target::pagecache}) {
+    INFO("target " << to_string(target));
     TempDir dir, shm;
     write_file(dir / "model.safetensors", model_bytes('\x11'));
     auto index = format::index_local_model(dir.path(), manifest::Format::automatic);
     REQUIRE_MESSAGE(index.has_value(), index.error().message);
     rewrite_in_place(dir / "model.safetensors", model_bytes('\x22'));
 
-    auto staged = stage(manifest_for(target), *index, shm.path());
+    auto staged = stage(request_for(target), *index, shm.path());
     REQUIRE_FALSE(staged.has_value());
     CHECK(staged.error().code == Code::bad_data);
     CHECK(staged.error().message.find(dir / "model.safetensors") != std::string::npos);
@@ -129,13 +125,13 @@ TEST_CASE("stage: a header declaring 1 TiB fails on the host arena's room, befor
   auto index = format::index_local_model(dir.path(), manifest::Format::automatic);
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
   // 4 KiB chunks: the plan of 1 TiB would be 2^28 chunks and pieces (about 15 GB) if built first.
-  auto staged = stage(manifest_for(manifest::Target::host), *index, shm.path());
+  auto staged = stage(request_for(Target::host), *index, shm.path());
   REQUIRE_FALSE(staged.has_value());
   CHECK(staged.error().code == Code::io);
   CHECK(staged.error().message.find("1.00 TiB") != std::string::npos);
   CHECK(empty_dir(shm.path()));
 
-  staged = stage(manifest_for(manifest::Target::pagecache), *index, shm.path());
+  staged = stage(request_for(Target::pagecache), *index, shm.path());
   REQUIRE_FALSE(staged.has_value());
   CHECK(staged.error().code == Code::io);
   CHECK(staged.error().message.find("page cache cannot hold it") != std::string::npos);

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stage/stage.hpp"
+#include "stage/table.hpp"
 
 namespace tensorinit::stage {
 namespace {
@@ -23,20 +23,18 @@ format::ModelIndex odd_index() {
 }  // namespace
 
 TEST_CASE("table: names and numbers read back exactly, host and pagecache") {
-  manifest::Manifest m;
-  m.model.name = "tiny";
-  manifest::Source source;
-  source.path = "/models/m";
+  const TableSource source{.model = "tiny", .type = "image", .path = "/models/m", .url = {}};
   const auto index = odd_index();
-  for (auto target : {manifest::Target::host, manifest::Target::pagecache}) {
+  for (auto target : {Target::host, Target::pagecache}) {
     StagedModel staged;
     staged.target = target;
     staged.layout = layout_arena(index);
-    const auto table = nlohmann::json::parse(tensor_table_json(m, source, index, staged));
+    const auto table = nlohmann::json::parse(tensor_table_json(source, index, staged));
     CHECK(table["version"] == 1);
     CHECK(table["model"] == "tiny");
+    CHECK(table["source"]["type"] == "image");
     CHECK(table["source"]["path"] == "/models/m");
-    CHECK(table.contains("arenas") == (target == manifest::Target::host));
+    CHECK(table.contains("arenas") == (target == Target::host));
     REQUIRE(table["tensors"].size() == index.tensors.size());
     for (size_t i = 0; i < index.tensors.size(); ++i) {
       const auto& t = index.tensors[i];
@@ -45,7 +43,7 @@ TEST_CASE("table: names and numbers read back exactly, host and pagecache") {
       CHECK(e["dtype"] == t.dtype);
       CHECK(e["shape"] == t.shape);
       CHECK(e["bytes"] == t.bytes);
-      if (target == manifest::Target::host) {
+      if (target == Target::host) {
         CHECK(e["arena"] == 0);
         CHECK(e["offset"] == staged.layout.offsets[i]);
         CHECK(e["offset"].get<uint64_t>() % kTensorAlign == 0);
@@ -58,10 +56,8 @@ TEST_CASE("table: names and numbers read back exactly, host and pagecache") {
 }
 
 TEST_CASE("table: no tensors is an empty array") {
-  manifest::Manifest m;
-  m.model.name = "empty";
   StagedModel staged;
-  const auto table = nlohmann::json::parse(tensor_table_json(m, manifest::Source{}, format::ModelIndex{}, staged));
+  const auto table = nlohmann::json::parse(tensor_table_json({.model = "empty"}, format::ModelIndex{}, staged));
   CHECK(table["tensors"].is_array());
   CHECK(table["tensors"].empty());
 }

@@ -100,23 +100,22 @@ struct Model {
     return t.zeros ? std::string(t.bytes, '\0') : plain[i];
   }
 
-  void check_arena(const std::vector<std::byte>& arena, const ArenaLayout& layout) const {
+  // `zeros_filled` false: the arena holds what the sink wrote and nothing else (device memory is
+  // never zeroed; stage's cuda destination fills meta tensors, stage_matrix_test.cpp).
+  void check_arena(const std::vector<std::byte>& arena, const ArenaLayout& layout, bool zeros_filled = true) const {
     for (size_t i = 0; i < index.tensors.size(); ++i) {
       const auto& t = index.tensors[i];
+      if (t.zeros && !zeros_filled) continue;
       CHECK_MESSAGE(std::memcmp(arena.data() + layout.offsets[i], expected(t).data(), t.bytes) == 0, t.name);
     }
   }
 };
 
-manifest::Model model_config(bool verify, std::string key = kKeyHex) {
-  manifest::Model m;
-  m.name = "t";
-  m.verify = verify ? manifest::Verify::checksums : manifest::Verify::size;
-  m.key = Secret(std::move(key));
-  return m;
+TensorChecks model_config(bool verify, std::string key = kKeyHex) {
+  return {.checksums = verify, .key = Secret(std::move(key)), .passphrase = {}};
 }
 
-Status stage_host(const Model& model, const manifest::Model& config, uint64_t chunk, unsigned readers,
+Status stage_host(const Model& model, const TensorChecks& config, uint64_t chunk, unsigned readers,
                   std::vector<std::byte>& arena, std::unique_ptr<TensorizerReads>* kept = nullptr) {
   const auto layout = layout_arena(model.index);
   arena.assign(layout.bytes, std::byte{0});
@@ -214,7 +213,7 @@ TEST_CASE("tensorizer reads: a flipped byte, a wrong key or no key stops staging
     CHECK_MESSAGE(ok.error().message.find("m.tensors: tensor 't5': CRC-32 mismatch") != std::string::npos,
                   ok.error().message);
     // Without checksums nothing looks: the flip is staged as is.
-    manifest::Model size_only = model_config(false);
+    TensorChecks size_only = model_config(false);
     const auto layout = layout_arena(model.index);
     const io::ByteSource* files[] = {model.source.get()};
     auto none = TensorizerReads::prepare(size_only, model.index, layout, 16384, files, kMemory);
@@ -255,7 +254,7 @@ TEST_CASE("tensorizer reads: a flipped byte, a wrong key or no key stops staging
     auto malformed = TensorizerReads::prepare(model_config(false, "abc"), model.index, layout, 16384, files, kMemory);
     REQUIRE_FALSE(malformed.has_value());
     CHECK(malformed.error().code == Code::bad_manifest);
-    manifest::Model with_passphrase = model_config(false, "");
+    TensorChecks with_passphrase = model_config(false, "");
     with_passphrase.passphrase = Secret("hunter2");
     auto pass = TensorizerReads::prepare(with_passphrase, model.index, layout, 16384, files, kMemory);
     REQUIRE_FALSE(pass.has_value());
@@ -304,7 +303,7 @@ TEST_CASE("tensorizer reads: a passphrase-derived key decrypts") {
   model.plain = plain;
   model.source = std::make_unique<BytesSource>("m.tensors", std::move(*bytes), 1);
   model.reindex();
-  manifest::Model config = model_config(true, "");
+  TensorChecks config = model_config(true, "");
   config.passphrase = Secret("open sesame");
   std::vector<std::byte> arena;
   auto ok = stage_host(model, config, 1 << 20, 2, arena);
@@ -314,22 +313,12 @@ TEST_CASE("tensorizer reads: a passphrase-derived key decrypts") {
   CHECK_FALSE(stage_host(model, config, 1 << 20, 2, arena).has_value());
 }
 
-TEST_CASE("tensorizer reads: safetensors models have nothing to check; pagecache cannot serve ciphertext") {
+TEST_CASE("tensorizer reads: safetensors models have nothing to check") {
   format::ModelIndex safetensors;
   safetensors.format = format::Format::safetensors;
   auto none = TensorizerReads::prepare(model_config(true), safetensors, {}, 1 << 20, {}, kMemory);
   REQUIRE(none.has_value());
   CHECK(*none == nullptr);
-  Model model(true, 1);
-  const auto layout = layout_arena(model.index);
-  const io::ByteSource* files[] = {model.source.get()};
-  auto reads = TensorizerReads::prepare(model_config(false), model.index, layout, 1 << 20, files, kMemory);
-  REQUIRE(reads.has_value());
-  std::atomic<uint64_t> done{0};
-  auto ok = warm_through_filter(**reads, {}, {.readers = 2, .filter = reads->get()}, {}, done);
-  REQUIRE_FALSE(ok.has_value());
-  CHECK(ok.error().code == Code::no_source);
-  CHECK(ok.error().message.find("m.tensors: stage.target pagecache cannot serve an encrypted") != std::string::npos);
 }
 
 TEST_CASE("tensorizer reads: decrypted and verified in the cuda sink's pinned buffers (runtime double)") {
@@ -357,7 +346,7 @@ TEST_CASE("tensorizer reads: decrypted and verified in the cuda sink's pinned bu
     }
     std::vector<std::byte> back(layout.bytes);
     REQUIRE(cudart::cudaMemcpy(back.data(), arenas[0].data(), layout.bytes, cudart::kDeviceToHost) == cudart::kSuccess);
-    model.check_arena(back, layout);
+    model.check_arena(back, layout, false);
   }
   CHECK(cuda_double::violations().empty());
   cuda_double::configure({});
