@@ -26,9 +26,8 @@ class ByteSource {
   virtual const std::string& name() const = 0;
 
   // Reads whose offset, length and buffer address are multiples of this go around the page cache
-  // (O_DIRECT); 1 means any read is as good as any other. The pipeline reads every source into a
-  // 4096-aligned staging buffer from the aligned-down chunk start either way. Fixed for the life
-  // of the source. Thread-safe.
+  // (O_DIRECT) and want a staging buffer; 1 means any read is as good as any other, so callers may
+  // read straight into the destination. Fixed for the life of the source. Thread-safe.
   virtual uint64_t alignment() const { return 1; }
 };
 
