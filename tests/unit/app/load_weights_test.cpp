@@ -32,7 +32,7 @@ TEST_CASE("load weights: the stage request carries the manifest, auto as nullopt
   CHECK(auto_request.devices == std::vector<int>{0});
   CHECK_FALSE(auto_request.read.readers.has_value());
   CHECK_FALSE(auto_request.read.direct_io.has_value());
-  CHECK(auto_request.read.chunk_size == m.stage.chunk_size);
+  CHECK_FALSE(auto_request.read.chunk_size.has_value());  // the read controller sizes the reads
   CHECK(auto_request.read.memory_limit == m.stage.memory_limit);
   CHECK_FALSE(auto_request.checks.checksums);
   CHECK(auto_request.shm_dir == "/shm");
@@ -43,6 +43,7 @@ TEST_CASE("load weights: the stage request carries the manifest, auto as nullopt
   m.stage.devices = {1, 0};
   m.stage.readers = 5;
   m.stage.chunk_size = 1 << 20;
+  m.stage.chunk_size_set = true;
   m.stage.memory_limit = 64 << 20;
   m.model.verify = manifest::Verify::checksums;
   m.model.key = Secret("k3y");
@@ -62,6 +63,8 @@ TEST_CASE("load weights: the stage request carries the manifest, auto as nullopt
     CHECK(r.checks.passphrase.reveal() == "pass");
     CHECK(r.cuda_startup == &none);
   }
+  m.stage.target = manifest::Target::discard;
+  CHECK(stage_request(m, "/s").target == stage::Target::discard);
 }
 
 TEST_CASE("load weights: every manifest target has its stage word") {

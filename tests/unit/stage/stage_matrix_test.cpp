@@ -92,7 +92,7 @@ struct Model {
       testing::write_file(dir / "model.tensors", *bytes);
       file = "model.tensors";
     }
-    auto indexed = format::index_local_model(dir / file, manifest::Format::automatic);
+    auto indexed = format::index_local_model(dir / file, format::Format::automatic);
     REQUIRE_MESSAGE(indexed.has_value(), indexed.error().message);
     index = std::move(*indexed);
     REQUIRE(index.tensors.size() == expected.size());
@@ -134,7 +134,7 @@ bool empty_dir(const std::string& dir) { return std::filesystem::is_empty(dir); 
 
 TEST_CASE("stage matrix: each target x local/remote x plain/encrypted/packed/meta") {
   CudaDouble cuda;
-  for (Target target : {Target::host, Target::pagecache, Target::cuda})
+  for (Target target : {Target::host, Target::pagecache, Target::cuda, Target::discard})
     for (bool remote : {false, true})
       for (Kind kind : {Kind::plain, Kind::encrypted, Kind::packed, Kind::meta}) {
         const std::string label = std::string(to_string(target)) + (remote ? " remote " : " local ") + name_of(kind);
@@ -164,7 +164,9 @@ TEST_CASE("stage matrix: each target x local/remote x plain/encrypted/packed/met
         for (const auto& t : model.index.tensors) tensor_bytes += t.zeros ? 0 : t.bytes;
         CHECK(staged->bytes == tensor_bytes);
         CHECK(staged->readers == 3);
-        if (target == Target::pagecache) {
+        if (target == Target::discard)  // read, verified, decoded, kept nowhere
+          CHECK((kind == Kind::packed) == (staged->compressed_bytes > 0));
+        if (target == Target::pagecache || target == Target::discard) {
           CHECK(staged->arenas.empty());
           CHECK(staged->device_arenas.empty());
           CHECK(empty_dir(shm.path()));
@@ -224,7 +226,7 @@ TEST_CASE("stage matrix: auto without a driver stages to host; cuda without one 
 
 TEST_CASE("stage matrix: a stop before the first read leaves nothing, on every target") {
   CudaDouble cuda;
-  for (Target target : {Target::host, Target::pagecache, Target::cuda}) {
+  for (Target target : {Target::host, Target::pagecache, Target::cuda, Target::discard}) {
     const std::string label = to_string(target);
     INFO(label);
     Model model(Kind::plain);

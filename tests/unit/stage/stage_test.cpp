@@ -72,7 +72,7 @@ TEST_CASE("stage: a flipped `current` symlink after indexing: host stages the in
   TempDir dir, shm;
   const std::string old_bytes = model_bytes('\x11');
   const std::string current = versions(dir, old_bytes);
-  auto index = format::index_local_model(current, manifest::Format::automatic);
+  auto index = format::index_local_model(current, format::Format::automatic);
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
   flip_current(dir, model_bytes('\x22'));  // same size, same header, other bytes
 
@@ -87,7 +87,7 @@ TEST_CASE("stage: a flipped `current` symlink after indexing: host stages the in
 TEST_CASE("stage: pagecache refuses a path that names another file by now") {
   TempDir dir, shm;
   const std::string current = versions(dir, model_bytes('\x11'));
-  auto index = format::index_local_model(current, manifest::Format::automatic);
+  auto index = format::index_local_model(current, format::Format::automatic);
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
   flip_current(dir, model_bytes('\x22'));
 
@@ -103,7 +103,7 @@ TEST_CASE("stage: a file rewritten in place after indexing is refused, nothing l
     INFO("target " << to_string(target));
     TempDir dir, shm;
     write_file(dir / "model.safetensors", model_bytes('\x11'));
-    auto index = format::index_local_model(dir.path(), manifest::Format::automatic);
+    auto index = format::index_local_model(dir.path(), format::Format::automatic);
     REQUIRE_MESSAGE(index.has_value(), index.error().message);
     rewrite_in_place(dir / "model.safetensors", model_bytes('\x22'));
 
@@ -122,7 +122,7 @@ TEST_CASE("stage: a header declaring 1 TiB fails on the host arena's room, befor
   const std::string head = format::safetensors_head({{"huge", "U8", {kTiB}, kTiB}}, {});
   write_file(dir / "model.safetensors", head);
   REQUIRE(::truncate((dir / "model.safetensors").c_str(), static_cast<off_t>(head.size() + kTiB)) == 0);  // sparse
-  auto index = format::index_local_model(dir.path(), manifest::Format::automatic);
+  auto index = format::index_local_model(dir.path(), format::Format::automatic);
   REQUIRE_MESSAGE(index.has_value(), index.error().message);
   // 4 KiB chunks: the plan of 1 TiB would be 2^28 chunks and pieces (about 15 GB) if built first.
   auto staged = stage(request_for(Target::host), *index, shm.path());
