@@ -38,10 +38,8 @@ while (($#)); do
 done
 [[ $PEERS == none ]] && PEERS=""
 
-say() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { echo "bench.sh: error: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.6f", b - a }'; }
+BENCH=bench
+source "$HERE/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Set-up: checks, the model, the tools.
@@ -166,17 +164,7 @@ drop_cache() {
 
 warm_cache() { cat "${FILES[@]}" >/dev/null; }
 
-write_manifest() {  # target -> path
-  local m=$OUT/manifest-$1.yaml
-  cat >"$m" <<EOF
-version: 1
-model: {name: bench, sources: [{type: volume, path: $MODEL}]}
-stage: {target: $1}
-handoff: {mode: none}
-report: ""
-EOF
-  echo "$m"
-}
+write_manifest() { volume_manifest bench "$MODEL" "$1" "$OUT/manifest-$1.yaml"; }  # target -> path
 
 # tensorinit: GB/s from the report's own stage seconds (the contract's throughput); the wall
 # time of the whole command (start, header parse, arena create and removal) goes in as a row too.

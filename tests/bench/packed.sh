@@ -41,8 +41,8 @@ while (($#)); do
   esac
 done
 
-say() { printf '[packed %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { echo "packed.sh: error: $*" >&2; exit 1; }
+BENCH=packed
+source "$HERE/lib.sh"
 [[ -x $TI ]] || die "$TI: no tensorinit binary (cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-bench tensorinit)"
 [[ $(id -u) == 0 ]] || die "needs root (the slow volume is a cgroup read throttle)"
 command -v zstd >/dev/null || die "needs the zstd CLI (apt-get install zstd)"
@@ -108,7 +108,6 @@ load() {
   python3 -c "import json; r=json.load(open('$r')); u, s = open('$DIR/$name.time').read().split()[-2:]; print(r['seconds']['stage'], r.get('compressed_bytes', 0), r.get('decoded_bytes', 0), float(u) + float(s))"
 }
 warm() { cat "$1" >/dev/null; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 
 declare -A T  # "case/variant" -> seconds, one per round
 add() { T[$1]+="$2 "; }

@@ -23,8 +23,8 @@ while (($#)); do
   shift 2
 done
 [[ $(id -u) == 0 ]] || { echo "reads.sh: needs root (drop_caches, cgroups)" >&2; exit 1; }
-say() { printf '[reads %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-now() { date +%s.%N; }
+BENCH=reads
+source "$HERE/lib.sh"
 mkdir -p "$DIR"
 MODEL=$DIR/model-$SIZE
 [[ -f $MODEL/.complete ]] || { rm -rf "$MODEL"; "$TI" synth --size "$SIZE" "$MODEL" >&2; sync; touch "$MODEL/.complete"; }
@@ -50,16 +50,7 @@ if ((THROTTLE > 0)); then
 fi
 inside() { if [[ -n $CG ]]; then sh -c "echo \$\$ >'$CG/cgroup.procs' && exec \"\$@\"" sh "$@"; else "$@"; fi; }
 
-manifest() {  # target -> path
-  cat >"$OUT/m-$1.yaml" <<EOF
-version: 1
-model: {name: readsbench, sources: [{type: volume, path: $MODEL}]}
-stage: {target: $1}
-handoff: {mode: none}
-report: ""
-EOF
-  echo "$OUT/m-$1.yaml"
-}
+manifest() { volume_manifest readsbench "$MODEL" "$1" "$OUT/m-$1.yaml"; }  # target -> path
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 warm() { cat "$FILE" >/dev/null; }
 timed() {  # command... -> "BYTES SECONDS"
@@ -88,7 +79,7 @@ fio_read() {  # bs depth
     --output-format=json 2>>"$OUT/stderr.txt" |
     python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]['read']; print(j['io_bytes'], j['runtime']/1000)"
 }
-cp_shm() { local s; s=$(now); inside cp "$FILE" /dev/shm/readsbench.cp; awk -v a="$s" -v b="$(now)" -v n="$BYTES" 'BEGIN { printf "%d %.6f\n", n, b - a }'; rm -f /dev/shm/readsbench.cp; }
+cp_shm() { local rc=0; timed cp "$FILE" /dev/shm/readsbench.cp || rc=$?; rm -f /dev/shm/readsbench.cp; return $rc; }
 
 # name | before (drop|warm) | command
 METHODS=(
