@@ -52,6 +52,7 @@ TEST_CASE("manifest: config/tensorinit.reference.yaml parses and states the true
   CHECK(m->stage.devices == defaults.stage.devices);
   CHECK(m->stage.readers == defaults.stage.readers);
   CHECK(m->stage.chunk_size == defaults.stage.chunk_size);
+  CHECK(m->stage.chunk_size_set == defaults.stage.chunk_size_set);  // written, it would fix the requests
   CHECK(m->stage.direct_io == defaults.stage.direct_io);
   CHECK(m->stage.memory_limit == defaults.stage.memory_limit);
   CHECK(m->handoff.mode == defaults.handoff.mode);
