@@ -12,7 +12,6 @@
 #include "app/commands.hpp"
 #include "app/load_session.hpp"
 #include "app/startup_caches.hpp"
-#include "app/server_hooks.hpp"
 #include "manifest/expand.hpp"
 #include "init/exec.hpp"
 #include "init/supervisor.hpp"
@@ -134,25 +133,16 @@ init::RestartPolicy restart_policy(const manifest::Handoff& h) {
           .max_delay = h.restart_delay_max};
 }
 
-// The supervisor's events: the session's (timeline, report, ready file, weights check), then
-// each hook's.
-init::Events server_events(LoadSession& session, const std::vector<ServerHooks>& hooks) {
+// The supervisor's events: the session's (timeline, report, ready file, weights check); at each
+// ready, the caches with save: on-ready.
+init::Events server_events(LoadSession& session, StartupCaches& caches) {
   init::Events events;
-  events.spawned = [&session, &hooks](pid_t pid, unsigned restart) {
-    session.server_spawned(pid, restart);
-    for (const auto& h : hooks)
-      if (h.spawned) h.spawned(pid, restart);
-  };
-  events.ready = [&session, &hooks] {
+  events.spawned = [&session](pid_t pid, unsigned restart) { session.server_spawned(pid, restart); };
+  events.ready = [&session, &caches] {
     session.server_ready();
-    for (const auto& h : hooks)
-      if (h.ready) h.ready();
+    caches.start_save(manifest::CacheSave::on_ready);
   };
-  events.exited = [&session, &hooks](int code, bool restarting) {
-    session.server_exited(code, restarting);
-    for (const auto& h : hooks)
-      if (h.exited) h.exited(code, restarting);
-  };
+  events.exited = [&session](int code, bool restarting) { session.server_exited(code, restarting); };
   events.check_before_restart = [&session] { return session.check_weights(); };
   events.failed = [&session](const Error& error) { session.server_failed(error); };
   return events;
@@ -164,8 +154,7 @@ init::Events server_events(LoadSession& session, const std::vector<ServerHooks>&
 // TENSORINIT_MODEL_DIR; then stage on the supervisor's worker while the server imports. The
 // plan stops on TERM/INT/HUP/QUIT like exec mode's (128+N), before any child exists.
 Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const RunFlags& flags,
-                            std::vector<std::string> command, const init::InheritedSignals& inherited,
-                            const std::vector<ServerHooks>& hooks) {
+                            std::vector<std::string> command, const init::InheritedSignals& inherited) {
   const manifest::Manifest& m = session.manifest();
   std::optional<stage::CudaStartup> cuda;
   Result<plan::Decision> decided = fail(Code::internal, "not decided");
@@ -183,9 +172,6 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
     if (session.stop_watching() != 0 && decided) decided = fail(Code::stopped, "stopped by a signal while planning");
   }
   if (!decided) return std::unexpected(session.fail(decided.error()));
-  for (const auto& h : hooks)
-    if (h.before_start)
-      if (auto ok = h.before_start(); !ok) return std::unexpected(session.fail(ok.error()));
   const bool restarts = m.handoff.restart != manifest::Restart::never;
   session.set_ready_file(ready_file_for(m));
   const auto env = handoff_env(m, *decided, session.shm_dir());
@@ -210,10 +196,8 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
   init::Options options{.command = expand_handoff_vars(std::move(command), env), .env = env,
                         .grace = flags.grace.value_or(m.handoff.grace), .group = flags.group, .handoff = &handoff,
                         .ready = ready_watch(m.handoff), .restart = restart_policy(m.handoff),
-                        .events = server_events(session, hooks)};
+                        .events = server_events(session, caches)};
   const int code = init::supervise(options, inherited);
-  for (const auto& h : hooks)
-    if (h.at_end) h.at_end(code);
   session.report_unless_done(code);
   save_caches_at_exit(caches, session, code);
   return code;  // the arenas and the table go with the session, then the name
@@ -235,11 +219,7 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   if (m->handoff.mode != HandoffMode::none && command.empty())
     return std::unexpected(session.fail(
         Error{Code::usage, fmt::format("{}: handoff.command is empty and no COMMAND was given after '--'", m->file)}));
-  // Features acting on the server's life (app/server_hooks.hpp) register here.
-  std::vector<ServerHooks> hooks;
-  hooks.push_back({.ready = [&caches] { caches.start_save(manifest::CacheSave::on_ready); }});
-  if (m->handoff.mode == HandoffMode::signal)
-    return run_signal_mode(session, caches, *flags, command, inherited, hooks);
+  if (m->handoff.mode == HandoffMode::signal) return run_signal_mode(session, caches, *flags, command, inherited);
 
   if (auto loaded = session.load(); !loaded) return std::unexpected(session.fail(loaded.error()));
   session.succeed();
