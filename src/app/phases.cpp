@@ -5,22 +5,13 @@
 
 #include <fmt/format.h>
 
-#include <cstdio>
-#include <fstream>
-#include <sstream>
+#include "util/proc_stat.hpp"
 
 namespace tensorinit::app {
 
 double seconds_since_process_start() {
-  std::ifstream in("/proc/self/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = text.rfind(')');  // the command name may hold spaces
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  unsigned long long start_ticks = 0;
-  for (int i = 3; i <= 22 && fields >> field; ++i)  // field 22: starttime, clock ticks after boot
-    if (i == 22) start_ticks = std::strtoull(field.c_str(), nullptr, 10);
+  const auto stat = read_proc_stat(0);  // field 22, starttime: clock ticks after boot
+  const unsigned long long start_ticks = stat ? stat->start_time : 0;
   timespec now{};
   const long hz = ::sysconf(_SC_CLK_TCK);
   if (start_ticks == 0 || hz <= 0 || ::clock_gettime(CLOCK_BOOTTIME, &now) != 0) return 0;

@@ -17,43 +17,10 @@
 #include <vector>
 
 #include "util/fd.hpp"
+#include "util/proc_stat.hpp"
 
 namespace tensorinit::init {
 namespace {
-
-struct ProcEntry {
-  pid_t ppid = 0;
-  unsigned long long start_time = 0;
-};
-
-// Parses /proc/PID/stat: the fields after the command (which may hold spaces and parentheses).
-bool read_stat(pid_t pid, ProcEntry& out) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return false;
-  char buf[1024];
-  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  std::string_view text(buf, static_cast<size_t>(n));
-  size_t close = text.rfind(')');
-  if (close == std::string_view::npos) return false;
-  // After ") ": state(3) ppid(4) ... starttime(22).
-  std::string_view rest = text.substr(close + 2);
-  int field = 3;
-  size_t pos = 0;
-  while (pos < rest.size() && field <= 22) {
-    size_t end = rest.find(' ', pos);
-    if (end == std::string_view::npos) end = rest.size();
-    std::string_view token = rest.substr(pos, end - pos);
-    if (field == 4) std::from_chars(token.data(), token.data() + token.size(), out.ppid);
-    if (field == 22) std::from_chars(token.data(), token.data() + token.size(), out.start_time);
-    pos = end + 1;
-    ++field;
-  }
-  return field > 22;
-}
 
 // /proc describes our PID namespace only when it was mounted for it (`unshare -p` without
 // --mount-proc leaves the host's /proc, where our pids mean other processes).
@@ -65,27 +32,26 @@ bool proc_is_ours() {
   return std::to_string(::getpid()) == link;
 }
 
-std::unordered_map<pid_t, ProcEntry> scan_proc() {
-  std::unordered_map<pid_t, ProcEntry> table;
+std::unordered_map<pid_t, ProcStat> scan_proc() {
+  std::unordered_map<pid_t, ProcStat> table;
   DIR* dir = ::opendir("/proc");
   if (dir == nullptr) return table;
   while (dirent* e = ::readdir(dir)) {
     pid_t pid = 0;
     auto [p, ec] = std::from_chars(e->d_name, e->d_name + strlen(e->d_name), pid);
     if (ec != std::errc() || *p != '\0') continue;
-    ProcEntry entry;
-    if (read_stat(pid, entry)) table.emplace(pid, entry);
+    if (auto entry = read_proc_stat(pid)) table.emplace(pid, *entry);
   }
   ::closedir(dir);
   return table;
 }
 
 // pidfd_send_signal hits exactly the process we looked at, or nobody (ESRCH).
-bool signal_checked(pid_t pid, const ProcEntry& seen, int sig) {
+bool signal_checked(pid_t pid, const ProcStat& seen, int sig) {
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd) return errno == ENOSYS && ::kill(pid, sig) == 0;
-  ProcEntry now;
-  if (!read_stat(pid, now) || now.start_time != seen.start_time) return false;
+  auto now = read_proc_stat(pid);
+  if (!now || now->start_time != seen.start_time) return false;
   return ::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) == 0;
 }
 

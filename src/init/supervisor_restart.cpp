@@ -4,13 +4,12 @@
 #include <fmt/format.h>
 #include <signal.h>
 
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 
 #include "init/supervisor_loop.hpp"
 #include "util/log.hpp"
+#include "util/proc_stat.hpp"
 
 namespace tensorinit::init::detail {
 namespace {
@@ -19,14 +18,9 @@ namespace {
 bool descends_from(pid_t pid, pid_t ancestor) {
   for (int depth = 0; depth < 64 && pid > 1; ++depth) {
     if (pid == ancestor) return true;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    const size_t close = text.rfind(')');  // the command name may hold spaces and parentheses
-    if (close == std::string::npos) return false;
-    char state = 0;
-    int ppid = 0;
-    if (std::sscanf(text.c_str() + close + 1, " %c %d", &state, &ppid) != 2) return false;
-    pid = ppid;
+    const auto stat = read_proc_stat(pid);
+    if (!stat) return false;
+    pid = stat->ppid;
   }
   return false;
 }
