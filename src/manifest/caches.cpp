@@ -4,6 +4,7 @@
 #include <string>
 
 #include "util/units.hpp"
+#include "manifest/words.hpp"
 
 namespace tensorinit::manifest {
 namespace {
@@ -67,9 +68,7 @@ Cache parse_cache(const Fields& f, const Field& entry) {
   if (cache.sources.empty()) f.fail(*sources, "no sources (" + std::string(sources_allowed) + ")");
 
   if (const Field* save = find(keys, "save"))
-    cache.save = f.word<CacheSave>(*save, {{"never", CacheSave::never},
-                                           {"on-ready", CacheSave::on_ready},
-                                           {"on-exit", CacheSave::on_exit}});
+    cache.save = f.word<CacheSave>(*save, kCacheSaveWords);
   if (const Field* size = find(keys, "max_size")) {
     cache.max_size = f.size(*size, "the most bytes the directory may hold, e.g. 4GiB");
     if (cache.max_size == 0) f.fail(*size, "0 bytes (the most bytes the directory may hold, e.g. 4GiB)");

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "manifest/words.hpp"
 namespace tensorinit::manifest {
 namespace {
 
@@ -100,9 +101,7 @@ void parse_ready(const Fields& f, const Field& field, Handoff& h) {
 
 void parse_restart(const Fields& f, const SupervisionKeys& keys, Handoff& h) {
   if (keys.restart)
-    h.restart = f.word<Restart>(*keys.restart, {{"never", Restart::never},
-                                                {"on-failure", Restart::on_failure},
-                                                {"always", Restart::always}});
+    h.restart = f.word<Restart>(*keys.restart, kRestartWords);
   if (keys.max_restarts)
     h.max_restarts = static_cast<uint32_t>(f.integer(*keys.max_restarts, 0, 1000000, "a number 0..1000000"));
   if (keys.restart_delay) {

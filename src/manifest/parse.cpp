@@ -17,6 +17,7 @@
 #include "manifest/remote_keys.hpp"
 #include "manifest/manifest.hpp"
 #include "manifest/signals.hpp"
+#include "manifest/words.hpp"
 #include "util/redact.hpp"
 #include "util/units.hpp"
 
@@ -71,10 +72,7 @@ Source parse_source(const Fields& f, const Field& entry) {
   const Field& type = require(f, entry, keys, "type", "image | volume | s3 | http");
   Source source;
   source.where = f.where(entry.mark);
-  source.type = f.word<SourceType>(type, {{"image", SourceType::image},
-                                          {"volume", SourceType::volume},
-                                          {"s3", SourceType::s3},
-                                          {"http", SourceType::http}});
+  source.type = f.word<SourceType>(type, kSourceTypeWords);
   const char* type_name = to_string(source.type);
   bool local = source.type == SourceType::image || source.type == SourceType::volume;
   for (auto& [name, field] : keys) {
@@ -119,10 +117,10 @@ Model parse_model(const Fields& f, const Field& map) {
   if (const Field* field = find(keys, "format"))
     model.format = f.word<Format>(*field, kWeightFormatWords);
   if (const Field* field = find(keys, "policy"))
-    model.policy = f.word<Policy>(*field, {{"ordered", Policy::ordered}, {"fastest", Policy::fastest}});
+    model.policy = f.word<Policy>(*field, kPolicyWords);
   if (const Field* field = find(keys, "cache")) model.cache = f.optional_text(*field, "a directory path");
   if (const Field* field = find(keys, "verify"))
-    model.verify = f.word<Verify>(*field, {{"none", Verify::none}, {"size", Verify::size}, {"checksums", Verify::checksums}});
+    model.verify = f.word<Verify>(*field, kVerifyWords);
   // Secrets: taken as written (after ${VAR} expansion); checked where they are used, so that a
   // message can never quote them.
   if (const Field* field = find(keys, "key")) model.key = Secret(f.optional_text(*field, "hex or base64, usually ${TENSORINIT_KEY}"));
@@ -167,11 +165,7 @@ Stage parse_stage(const Fields& f, const Field& map) {
   Entries keys = f.entries(map, {"target", "devices", "readers", "chunk_size", "direct_io", "memory_limit"});
   Stage stage;
   if (const Field* field = find(keys, "target"))
-    stage.target = f.word<Target>(*field, {{"host", Target::host},
-                                           {"pagecache", Target::pagecache},
-                                           {"cuda", Target::cuda},
-                                           {"auto", Target::automatic},
-                                           {"discard", Target::discard}});
+    stage.target = f.word<Target>(*field, kTargetWords);
   if (const Field* field = find(keys, "devices")) stage.devices = parse_devices(f, *field);
   if (const Field* field = find(keys, "readers")) {
     constexpr std::string_view allowed = "auto or an integer 1..1024";
@@ -193,11 +187,7 @@ Stage parse_stage(const Fields& f, const Field& map) {
       f.fail(*chunk, format_bytes(c) + " is not a valid chunk size (" + std::string(allowed) + ")");
   }
   if (const Field* field = find(keys, "direct_io"))
-    stage.direct_io = f.word<DirectIo>(*field, {{"auto", DirectIo::automatic},
-                                                {"on", DirectIo::on},
-                                                {"off", DirectIo::off},
-                                                {"true", DirectIo::on},
-                                                {"false", DirectIo::off}});
+    stage.direct_io = f.word<DirectIo>(*field, kDirectIoWords);
   const Field* limit = find(keys, "memory_limit");
   if (limit) stage.memory_limit = f.size(*limit, "at least chunk_size, e.g. 1GiB");
   if (stage.memory_limit < stage.chunk_size) {
@@ -240,13 +230,11 @@ Handoff parse_handoff(const Fields& f, const Field& map) {
                                  "restart_delay"});
   Handoff handoff;
   if (const Field* field = find(keys, "mode"))
-    handoff.mode = f.word<HandoffMode>(*field, {{"exec", HandoffMode::exec},
-                                                {"signal", HandoffMode::signal},
-                                                {"none", HandoffMode::none}});
+    handoff.mode = f.word<HandoffMode>(*field, kHandoffModeWords);
   if (const Field* field = find(keys, "command")) handoff.command = parse_command(f, *field);
   if (const Field* field = find(keys, "signal")) handoff.signal = parse_handoff_signal(f, *field);
   if (const Field* field = find(keys, "start"))
-    handoff.start = f.word<StartWhen>(*field, {{"early", StartWhen::early}, {"after-load", StartWhen::after_load}});
+    handoff.start = f.word<StartWhen>(*field, kStartWhenWords);
   if (const Field* field = find(keys, "grace")) handoff.grace = f.duration(*field, "e.g. 10s, 500ms, 1m");
   parse_supervision_keys(f, map, handoff, {.mode = find(keys, "mode"), .ready = find(keys, "ready"),
                                            .restart = find(keys, "restart"), .max_restarts = find(keys, "max_restarts"),
