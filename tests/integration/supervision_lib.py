@@ -119,6 +119,23 @@ def report(name):
         return json.load(f)
 
 
+def check_restart_refused(label, name, model, script, word, why_65=""):
+    """Runs `script` (server_script(label, ...): it spoils the staged arena, then exits 1) under
+    restart: on-failure: the restart is refused with exit 65 and one error line holding `word`,
+    the server started once, the report says why, nothing is left in /dev/shm."""
+    m = write_manifest(name, model, ["mode: signal", "restart: on-failure", "restart_delay: 10ms"])
+    code = start(m, ["python3", script]).wait(timeout=90)
+    err = stderr_of(m)
+    check(label + ": restart refused with exit 65" + why_65, code == 65, (code, err))
+    check(label + ": one error line naming the arena (%r)" % word,
+          err.count("tensorinit: error:") == 1 and word in err, err)
+    check(label + ": one start only", len(log_lines(label)) == 1, log_lines(label))
+    report_path = os.path.join(TEST_TMP, name + ".report.json")
+    check(label + ": the report says why", os.path.exists(report_path) and not report(name)["ok"],
+          report(name) if os.path.exists(report_path) else "no report")
+    check(label + ": nothing left in /dev/shm", no_leftovers(name), [n for n in os.listdir("/dev/shm") if name in n])
+
+
 def stop(proc, sig=signal.SIGTERM):
     if proc.poll() is None:
         proc.send_signal(sig)

@@ -10,8 +10,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from supervision_lib import (TEST_TMP, check, finish, fresh_tmp, free_port, log_lines, no_leftovers,  # noqa: E402
-                             report, server_script, start, stderr_of, stop, synth, wait_for, write_manifest)
+from supervision_lib import (TEST_TMP, check, check_restart_refused, finish, fresh_tmp, free_port,  # noqa: E402
+                             no_leftovers, server_script, start, stderr_of, stop, synth, wait_for, write_manifest)
 
 fresh_tmp()
 model = synth("4MiB")
@@ -26,17 +26,7 @@ os.close(fd)
 LOG(event="truncated")
 sys.exit(1)
 """)
-m = write_manifest("attack-truncate", model, ["mode: signal", "restart: on-failure", "restart_delay: 10ms"])
-proc = start(m, ["python3", script])
-code = proc.wait(timeout=90)
-err = stderr_of(m)
-check("truncate: restart refused with exit 65 (not killed by SIGBUS)", code == 65, (code, err))
-check("truncate: one error line naming the arena", err.count("tensorinit: error:") == 1 and "arena" in err, err)
-check("truncate: one start only", len(log_lines("truncate")) == 1, log_lines("truncate"))
-check("truncate: the report says why", os.path.exists(os.path.join(TEST_TMP, "attack-truncate.report.json"))
-      and not report("attack-truncate")["ok"])
-check("truncate: nothing left in /dev/shm", no_leftovers("attack-truncate"),
-      [n for n in os.listdir("/dev/shm") if "attack-truncate" in n])
+check_restart_refused("truncate", "attack-truncate", model, script, "arena", why_65=" (not killed by SIGBUS)")
 for n in os.listdir("/dev/shm"):  # a crashed tensorinit leaves its arena: do not leak it to later tests
     if "tensorinit-attack-truncate" in n:
         os.unlink(os.path.join("/dev/shm", n))

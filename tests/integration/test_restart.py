@@ -12,8 +12,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from supervision_lib import (TENSORINIT, TEST_TMP, check, finish, fresh_tmp, log_lines, no_leftovers,  # noqa: E402
-                             report, server_script, start, stderr_of, stop, synth, wait_for, write_manifest)
+from supervision_lib import (TENSORINIT, TEST_TMP, check, check_restart_refused, finish, fresh_tmp,  # noqa: E402
+                             log_lines, no_leftovers, report, server_script, start, stderr_of, stop, synth, wait_for,
+                             write_manifest)
 
 fresh_tmp()
 MODEL_BYTES = 16 << 20
@@ -131,15 +132,7 @@ mm.close()
 LOG(event="scribbled")
 sys.exit(1)
 """)
-m = write_manifest("restart-scribble", model, ["mode: signal", "restart: on-failure", "restart_delay: 10ms"])
-proc = start(m, ["python3", script])
-code = proc.wait(timeout=90)
-err = stderr_of(m)
-check("scribble: restart refused with exit 65", code == 65, (code, err))
-check("scribble: one error line naming the changed arena", err.count("tensorinit: error:") == 1 and "changed" in err, err)
-check("scribble: one start only", len(log_lines("scribble")) == 1, log_lines("scribble"))
-check("scribble: the report says why", not report("restart-scribble")["ok"], report("restart-scribble"))
-check("scribble: nothing left", no_leftovers("restart-scribble"))
+check_restart_refused("scribble", "restart-scribble", model, script, "changed")
 
 # 6. always restarts a clean exit too (max 1).
 script = server_script("clean", "LOG(event='start')\n")
