@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <ranges>
 
 #include "util/fd.hpp"
 #include "util/redact.hpp"
@@ -78,11 +79,8 @@ Status walk_into(const std::string& root, const std::string& rel, Tree& tree) {
 std::optional<std::string> safe_relative_path(std::string_view path) {
   if (path.empty() || path.front() == '/' || path.find('\0') != std::string_view::npos) return std::nullopt;
   std::string out;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = std::min(path.find('/', start), path.size());
-    std::string_view segment = path.substr(start, slash - start);
-    start = slash + 1;
+  for (auto part : std::views::split(path, '/')) {
+    const std::string_view segment(part.begin(), part.end());
     if (segment.empty() || segment == ".") continue;
     if (segment == "..") return std::nullopt;
     if (!out.empty()) out += '/';
@@ -100,11 +98,8 @@ bool link_stays_inside(std::string_view entry_path, std::string_view target) {
   // '..' climb the real directories holding the link (SECURE_SYMLINKS: none of them is a link).
   int depth = static_cast<int>(std::count(entry_path.begin(), entry_path.end(), '/'));
   bool named = false;
-  size_t start = 0;
-  while (start <= target.size()) {
-    size_t slash = std::min(target.find('/', start), target.size());
-    std::string_view segment = target.substr(start, slash - start);
-    start = slash + 1;
+  for (auto part : std::views::split(target, '/')) {
+    const std::string_view segment(part.begin(), part.end());
     if (segment.empty() || segment == ".") continue;
     if (segment == ".." && named) return false;
     named = named || segment != "..";

@@ -1,6 +1,7 @@
 #include "manifest/caches.hpp"
 
 #include <algorithm>
+#include <ranges>
 #include <string>
 
 #include "util/units.hpp"
@@ -24,12 +25,9 @@ std::string without_trailing_slash(std::string path) {
 }
 
 bool has_dot_segment(std::string_view path) {
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = std::min(path.find('/', start), path.size());
-    std::string_view segment = path.substr(start, slash - start);
+  for (auto part : std::views::split(path, '/')) {
+    const std::string_view segment(part.begin(), part.end());
     if (segment == "." || segment == "..") return true;
-    start = slash + 1;
   }
   return false;
 }

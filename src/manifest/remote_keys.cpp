@@ -3,6 +3,7 @@
 #include "manifest/remote_keys.hpp"
 
 #include <algorithm>
+#include <ranges>
 
 #include "util/redact.hpp"
 
@@ -43,12 +44,9 @@ bool valid_bucket(std::string_view bucket) {
 // A weight file under a remote prefix: a relative key, no empty or dot segments.
 bool valid_remote_file(std::string_view name) {
   if (name.empty() || name.front() == '/' || name.find('\0') != std::string_view::npos) return false;
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t slash = std::min(name.find('/', start), name.size());
-    std::string_view segment = name.substr(start, slash - start);
+  for (auto part : std::views::split(name, '/')) {
+    const std::string_view segment(part.begin(), part.end());
     if (segment.empty() || segment == "." || segment == "..") return false;
-    start = slash + 1;
   }
   return true;
 }
