@@ -6,16 +6,12 @@
 #include <mutex>
 #include <string>
 
+#include "util/shared_library.hpp"
+
 namespace tensorinit::cache {
 namespace {
 
-template <class Fn>
-void resolve(void* lib, const char* symbol, Fn& slot, std::string& missing) {
-  slot = reinterpret_cast<Fn>(::dlsym(lib, symbol));
-  if (!slot && missing.empty()) missing = symbol;
-}
-
-#define TENSORINIT_RESOLVE(field, symbol) resolve(lib, #symbol, api.field, missing)
+#define TENSORINIT_RESOLVE(field, symbol) resolve_symbol(lib, #symbol, api.field, missing)
 
 std::string resolve_all(void* lib, ArchiveApi& api) {
   std::string missing;

@@ -7,37 +7,32 @@
 #include <fmt/format.h>
 #include <mutex>
 
+#include "util/shared_library.hpp"
+
 namespace tensorinit::io {
 namespace {
-
-template <class Fn>
-bool resolve(void* lib, const char* symbol, Fn& slot, std::string& missing) {
-  slot = reinterpret_cast<Fn>(::dlsym(lib, symbol));
-  if (!slot && missing.empty()) missing = symbol;
-  return slot != nullptr;
-}
 
 // Resolves every entry, or names the first one missing.
 std::string resolve_all(void* lib, CurlApi& api) {
   std::string missing;
-  resolve(lib, "curl_global_init", api.global_init, missing);
-  resolve(lib, "curl_easy_init", api.easy_init, missing);
-  resolve(lib, "curl_easy_setopt", api.easy_setopt, missing);
-  resolve(lib, "curl_easy_getinfo", api.easy_getinfo, missing);
-  resolve(lib, "curl_easy_cleanup", api.easy_cleanup, missing);
-  resolve(lib, "curl_easy_strerror", api.easy_strerror, missing);
-  resolve(lib, "curl_slist_append", api.slist_append, missing);
-  resolve(lib, "curl_slist_free_all", api.slist_free_all, missing);
-  resolve(lib, "curl_version", api.version, missing);
-  resolve(lib, "curl_multi_init", api.multi_init, missing);
-  resolve(lib, "curl_multi_cleanup", api.multi_cleanup, missing);
-  resolve(lib, "curl_multi_add_handle", api.multi_add_handle, missing);
-  resolve(lib, "curl_multi_remove_handle", api.multi_remove_handle, missing);
-  resolve(lib, "curl_multi_perform", api.multi_perform, missing);
-  resolve(lib, "curl_multi_poll", api.multi_poll, missing);
-  resolve(lib, "curl_multi_wakeup", api.multi_wakeup, missing);
-  resolve(lib, "curl_multi_info_read", api.multi_info_read, missing);
-  resolve(lib, "curl_multi_strerror", api.multi_strerror, missing);
+  resolve_symbol(lib, "curl_global_init", api.global_init, missing);
+  resolve_symbol(lib, "curl_easy_init", api.easy_init, missing);
+  resolve_symbol(lib, "curl_easy_setopt", api.easy_setopt, missing);
+  resolve_symbol(lib, "curl_easy_getinfo", api.easy_getinfo, missing);
+  resolve_symbol(lib, "curl_easy_cleanup", api.easy_cleanup, missing);
+  resolve_symbol(lib, "curl_easy_strerror", api.easy_strerror, missing);
+  resolve_symbol(lib, "curl_slist_append", api.slist_append, missing);
+  resolve_symbol(lib, "curl_slist_free_all", api.slist_free_all, missing);
+  resolve_symbol(lib, "curl_version", api.version, missing);
+  resolve_symbol(lib, "curl_multi_init", api.multi_init, missing);
+  resolve_symbol(lib, "curl_multi_cleanup", api.multi_cleanup, missing);
+  resolve_symbol(lib, "curl_multi_add_handle", api.multi_add_handle, missing);
+  resolve_symbol(lib, "curl_multi_remove_handle", api.multi_remove_handle, missing);
+  resolve_symbol(lib, "curl_multi_perform", api.multi_perform, missing);
+  resolve_symbol(lib, "curl_multi_poll", api.multi_poll, missing);
+  resolve_symbol(lib, "curl_multi_wakeup", api.multi_wakeup, missing);
+  resolve_symbol(lib, "curl_multi_info_read", api.multi_info_read, missing);
+  resolve_symbol(lib, "curl_multi_strerror", api.multi_strerror, missing);
   return missing;
 }
 
