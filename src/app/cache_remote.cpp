@@ -22,12 +22,6 @@ namespace {
 // Archives are fetched in 8 MiB ranged reads, this many in flight (each its own connection).
 constexpr uint32_t kPrefetch = 8;
 
-std::string hex(const std::array<uint8_t, 32>& digest) {
-  std::string out;
-  for (uint8_t b : digest) out += fmt::format("{:02x}", b);
-  return out;
-}
-
 Result<std::string> sha256_of(int fd, uint64_t size) {
   Sha256 sha;
   std::vector<std::byte> buffer(1 << 20);
@@ -38,7 +32,7 @@ Result<std::string> sha256_of(int fd, uint64_t size) {
     sha.update(std::span(buffer.data(), static_cast<size_t>(n)));
     at += static_cast<uint64_t>(n);
   }
-  return hex(sha.finish());
+  return to_hex(sha.finish());
 }
 
 class S3Upload final : public cache::Upload {

@@ -121,12 +121,7 @@ void ContentHash::begin(const TreeEntry& entry) {
   sha_.update(std::as_bytes(std::span(head)));
 }
 
-std::string ContentHash::finish() {
-  auto digest = sha_.finish();
-  std::string hex;
-  for (uint8_t b : digest) hex += fmt::format("{:02x}", b);
-  return hex;
-}
+std::string ContentHash::finish() { return to_hex(sha_.finish()); }
 
 namespace {
 

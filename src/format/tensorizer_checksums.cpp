@@ -15,12 +15,6 @@ namespace {
 
 using tensorizer_detail::printable_name;
 
-std::string hex(std::span<const uint8_t> bytes) {
-  std::string out;
-  for (uint8_t c : bytes) out += fmt::format("{:02x}", c);
-  return out;
-}
-
 // Version 3, or version 4 or 5 with flag bit 0: every record header holds crypt_info.
 Result<bool> headers_carry_crypt_info(const io::ByteSource& source) {
   char header[kTensorizerFileHeader];
@@ -123,7 +117,7 @@ Status TensorizerChecksums::finish(std::string_view file, std::string_view tenso
     const auto digest = sha_.finish();
     if (digest != *record_->sha256)
       return fail(Code::bad_data, fmt::format("{}: tensor {}: SHA-256 mismatch (stored {}, computed {})", file,
-                                              printable_name(tensor), hex(*record_->sha256), hex(digest)));
+                                              printable_name(tensor), to_hex(*record_->sha256), to_hex(digest)));
   }
   return {};
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 namespace tensorinit {
 
@@ -30,5 +31,8 @@ class Sha256 {
   struct Context;
   std::unique_ptr<Context> context_;
 };
+
+// Lower-case hex of `bytes` (a digest), two digits a byte. Thread-safe.
+std::string to_hex(std::span<const uint8_t> bytes);
 
 }  // namespace tensorinit

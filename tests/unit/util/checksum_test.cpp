@@ -76,6 +76,8 @@ TEST_CASE("checksum: SHA-256 equals libsodium's for every length and split") {
   const auto digest = empty.finish();
   CHECK(digest[0] == 0xe3);  // e3b0c442...: SHA-256 of nothing
   CHECK(digest[31] == 0x55);
+  CHECK(to_hex(digest) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(to_hex(std::array<uint8_t, 3>{0x00, 0x0f, 0xa0}) == "000fa0");
 }
 
 }  // namespace tensorinit
