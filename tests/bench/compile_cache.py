@@ -91,15 +91,14 @@ def main():
     os.environ.setdefault("TEST_TMP", work)
     os.environ.setdefault("TESTS_DIR", os.path.dirname(HERE))
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-    from test_remote_s3 import moto_user, start_moto  # noqa: E402
+    from test_remote_s3 import moto_env, moto_user, start_moto  # noqa: E402
     import boto3
 
     subprocess.run([TENSORINIT, "synth", "--size", "1MiB", os.path.join(work, "model")], check=True, capture_output=True)
     moto, endpoint = start_moto()
     try:
         creds = moto_user(endpoint, "bench")  # moto enforces SigV4 after its first actions
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=creds["aws_access_key_id"],
-                   AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"])
+        env = moto_env(creds)
         s3_client = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, **creds)
         s3_client.create_bucket(Bucket="caches")
         volume = [f"{{type: volume, path: {os.path.join(work, 'volume')}}}"]

@@ -17,7 +17,7 @@ import tarfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_remote_s3 import moto_user, start_moto  # noqa: E402
+from test_remote_s3 import moto_env, moto_user, start_moto  # noqa: E402
 
 TENSORINIT = os.environ["TENSORINIT"]
 TMP = os.environ["TEST_TMP"]
@@ -208,11 +208,9 @@ def s3_tests():
     server, endpoint = start_moto()
     try:
         creds = moto_user(endpoint, "saver")
-        key = {"AccessKeyId": creds["aws_access_key_id"], "SecretAccessKey": creds["aws_secret_access_key"]}
         s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, **creds)
         s3.create_bucket(Bucket="caches")
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
-        env.pop("AWS_SESSION_TOKEN", None)
+        env = moto_env(creds)
         src = [f'{{type: s3, url: "s3://caches/team/", endpoint: "{endpoint}", retries: 1}}']
         r = run(manifest("s3-first", os.path.join(TMP, "s3c1"), src, write="kernel.so=s3v1"), env)
         check("s3 first start: saved with a signed PUT", r.returncode == 0 and report("s3-first")["save"]["state"] == "saved",
@@ -223,7 +221,7 @@ def s3_tests():
         check("s3 restored: the server found the file", r.returncode == 0 and seen("s3-second") == ["kernel.so"]
               and open(os.path.join(TMP, "s3c2", "kernel.so")).read() == "s3v1", r.stderr[-800:])
         outputs = r.stderr + open(os.path.join(TMP, "s3-second.report.json")).read()
-        check("s3: no secret in stderr or the report", key["SecretAccessKey"] not in outputs)
+        check("s3: no secret in stderr or the report", creds["aws_secret_access_key"] not in outputs)
         bad = dict(env, AWS_SECRET_ACCESS_KEY="wrong-secret-123")
         r = run(manifest("s3-denied", os.path.join(TMP, "s3c3"), src), bad)
         check("s3 denied: the server still starts (a cache never fails a start)",

@@ -72,6 +72,15 @@ def moto_user(endpoint, name):
     return dict(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
 
 
+def moto_env(creds):
+    """This environment with moto_user's key as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, and no
+    AWS_SESSION_TOKEN (an ambient one would be paired with the key, and refused)."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=creds["aws_access_key_id"],
+               AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"])
+    env.pop("AWS_SESSION_TOKEN", None)
+    return env
+
+
 def run(args, env=None):
     return subprocess.run([TENSORINIT] + args, capture_output=True, text=True, env=env, timeout=300)
 
@@ -105,7 +114,6 @@ def main():
     server, endpoint = start_moto()
     try:
         creds = moto_user(endpoint, "loader")
-        key = {"AccessKeyId": creds["aws_access_key_id"], "SecretAccessKey": creds["aws_secret_access_key"]}
         s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, **creds)
         s3.create_bucket(Bucket="models")
         prefixes = ["tiny/v1/", "with space/and~tilde/"]
@@ -119,8 +127,7 @@ def main():
         except Exception:
             check("moto enforces authentication", True)
 
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
-        env.pop("AWS_SESSION_TOKEN", None)
+        env = moto_env(creds)
         for i, prefix in enumerate(prefixes):
             name = f"s3-load-{i}"
             m = manifest(name, f"s3://models/{prefix}", endpoint, cache=os.path.join(TMP, "cache"))
@@ -144,10 +151,10 @@ def main():
         m = manifest("s3-files", "s3://models/tiny/v1", endpoint, extra="")
         with open(m) as f:
             text = f.read().replace("      retries: 1\n", "      retries: 1\n      files: [model-00002-of-00002.safetensors]\n"
-                                    f"      access_key_id: {key['AccessKeyId']}\n      secret_access_key: ${{S3_SECRET}}\n")
+                                    f"      access_key_id: {creds['aws_access_key_id']}\n      secret_access_key: ${{S3_SECRET}}\n")
         with open(m, "w") as f:
             f.write(text)
-        r = run(["load", "-f", m], dict(os.environ, S3_SECRET=key["SecretAccessKey"]))
+        r = run(["load", "-f", m], dict(os.environ, S3_SECRET=creds["aws_secret_access_key"]))
         check("s3: files list and manifest credentials", r.returncode == 0, r.stderr[-600:])
 
         # Wrong secret: 77, one clear line, no secret in it.
@@ -156,7 +163,7 @@ def main():
         r = run(["load", "-f", m], bad)
         check("s3: wrong credentials exit 77", r.returncode == 77, f"exit {r.returncode}: {r.stderr[-400:]}")
         check("s3: the error names the object", "s3://models/tiny/v1/" in r.stderr or "/models/tiny/v1/" in r.stderr, r.stderr)
-        check("s3: no secret in the error", "wrong-secret-value-123" not in r.stderr and key["SecretAccessKey"] not in r.stderr)
+        check("s3: no secret in the error", "wrong-secret-value-123" not in r.stderr and creds["aws_secret_access_key"] not in r.stderr)
         noenv = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         r = run(["load", "-f", m], noenv)
         check("s3: no credentials at all exit 77", r.returncode == 77 and "AWS_ACCESS_KEY_ID" in r.stderr, r.stderr)
