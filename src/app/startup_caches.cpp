@@ -38,10 +38,9 @@ nlohmann::json outcome_json(const cache::Outcome& o) {
 }
 
 void log_outcome(const std::string& name, const std::string& what, const cache::Outcome& o) {
-  const std::string line = fmt::format("cache {}: {}", name, o.message);
   const bool trouble = o.state == "refused" || o.state == "failed" || o.state == "stopped";
   if (trouble) log::warn(fmt::format("cache {}: {} {}: {}", name, what, o.state, o.message));
-  else log::info(line);
+  else log::info(fmt::format("cache {}: {}", name, o.message));
 }
 
 std::filesystem::path resolved(const std::string& path) {
