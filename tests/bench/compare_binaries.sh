@@ -4,16 +4,13 @@
 # report's stage seconds and the wall time. For "no regression" checks between commits:
 #   bash tests/bench/compare_binaries.sh OLD_BINARY NEW_BINARY [ROUNDS] [SIZE]
 set -euo pipefail
+BENCH=compare_binaries
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 old=$1 new=$2 rounds=${3:-5} size=${4:-1GiB}
 work=${BENCH_DIR:-/var/tmp/tensorinit-compare}
 mkdir -p "$work"
 [ -f "$work/model/model.safetensors.index.json" ] || "$new" synth --size "$size" --shards 2 "$work/model" >/dev/null
-cat >"$work/m.yaml" <<YAML
-version: 1
-model: {name: compare, sources: [{type: volume, path: $work/model}]}
-stage: {target: host}
-handoff: {mode: none}
-YAML
+volume_manifest compare "$work/model" host "$work/m.yaml" >/dev/null
 run() {  # run LABEL BINARY MODE
   [ "$3" = cold ] && { sync; echo 3 >/proc/sys/vm/drop_caches; }
   local t0 t1; t0=$(date +%s.%N)

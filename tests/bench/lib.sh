@@ -1,5 +1,5 @@
-# Helpers the bench scripts share (bench.sh, reads.sh, packed.sh). Source it after setting BENCH,
-# the script's name without .sh (the prefix of its log lines and errors).
+# Helpers the bench scripts share (bench.sh, reads.sh, packed.sh, compare_binaries.sh). Source it
+# after setting BENCH, the script's name without .sh (the prefix of its log lines and errors).
 say() { printf '[%s %(%H:%M:%S)T] %s\n' "$BENCH" -1 "$*" >&2; }
 die() { echo "$BENCH.sh: error: $*" >&2; exit 1; }
 now() { date +%s.%N; }
