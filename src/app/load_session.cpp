@@ -119,8 +119,8 @@ void LoadSession::report_again() {
 }
 
 void LoadSession::report(const Error* error) {
-  write_run_report(report_path_, manifest_, loaded_ ? &*loaded_ : nullptr, decision_, error, phases_, server_,
-                   caches_ && !caches_->empty() ? caches_->report() : nlohmann::json());
+  write_report(report_path_, manifest_, loaded_ ? &*loaded_ : nullptr, decision_, error, phases_, server_,
+               caches_ && !caches_->empty() ? caches_->report() : nlohmann::json());
   reported_ = true;
 }
 

@@ -1,7 +1,6 @@
 // The weights path shared by `load` and `run`: plan, index, stage, tensor table, report.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -57,13 +56,6 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
 std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,
                                                              const plan::Decision& decision,
                                                              const std::string& shm_dir);
-
-// The report (contract): written atomically to `path` (skipped when empty). A report that cannot
-// be written is a warning, never a reason to fail a good load. Called by LoadSession only.
-// `caches` (app/startup_caches.hpp report()), when not null, becomes the report's "caches".
-void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
-                  const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
-                  const nlohmann::json& caches);
 
 // One line for stderr: what was staged, how fast, and the phase timings.
 std::string summary_line(const LoadedWeights& loaded, const Phases& phases);

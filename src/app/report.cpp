@@ -58,13 +58,7 @@ json reads_json(const stage::ReadChoices& r) {
 
 void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
                   const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
-                  const json& caches) {
-  write_run_report(path, manifest, loaded, decision, error, phases, ServerFacts{}, caches);
-}
-
-void write_run_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
-                      const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
-                      const ServerFacts& server, const json& caches) {
+                  const ServerFacts& server, const json& caches) {
   if (path.empty()) return;
   json report = {{"version", 1}, {"ok", error == nullptr}, {"model", manifest.model.name}};
   if (loaded) report["decision"] = decision_json(loaded->decision);

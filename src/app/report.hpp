@@ -1,5 +1,6 @@
-// The report of `tensorinit run` with a server: what load_weights.hpp's write_report writes, and
-// the server's part (time to ready, restarts). Called by LoadSession only.
+// The report (contract) of `tensorinit load` and `run`: the weights, the phases and timeline,
+// and with a server its part (time to ready, restarts). Written by write_report alone, which
+// LoadSession alone calls, on every path.
 #pragma once
 
 #include <optional>
@@ -19,10 +20,12 @@ struct ServerFacts {
   double restart_check_seconds = 0;  // the arena checks before restarts, summed
 };
 
-// The report (contract), with `timeline`, `seconds.startup` and, when known, `seconds.ready`,
-// `seconds.server` and `restarts`; `caches` (when not null) as the report's "caches". Atomic; a report that cannot be written is a warning.
-void write_run_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
-                      const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
-                      const ServerFacts& server, const nlohmann::json& caches);
+// The report (contract), written atomically to `path` (skipped when empty), with `timeline`,
+// `seconds.startup` and, when known, `seconds.ready`, `seconds.server` and `restarts`; `caches`
+// (app/startup_caches.hpp report()), when not null, as the report's "caches". A report that
+// cannot be written is a warning, never a reason to fail a good load.
+void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
+                  const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
+                  const ServerFacts& server, const nlohmann::json& caches);
 
 }  // namespace tensorinit::app
