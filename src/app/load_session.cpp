@@ -71,7 +71,7 @@ Status LoadSession::load() {
   const std::stop_token stop = watch_signals();
   if (caches_) caches_->start_restore(stop);  // in parallel with the load, before the server starts
   if (auto owned = own_name(); !owned) return owned;
-  stage::CudaStartup cuda(stage_target(manifest_.stage.target), manifest_.stage.devices);  // context creation overlaps the plan and index phases
+  stage::CudaStartup cuda(manifest_.stage.target, manifest_.stage.devices);  // context creation overlaps the plan and index phases
   auto decided = decide(stop);
   if (!decided) return std::unexpected(decided.error());
   auto staged = stage(*decided, stop, &cuda);

@@ -58,24 +58,13 @@ Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manif
 
 }  // namespace
 
-stage::Target stage_target(manifest::Target target) {
-  switch (target) {
-    case manifest::Target::host: return stage::Target::host;
-    case manifest::Target::pagecache: return stage::Target::pagecache;
-    case manifest::Target::cuda: return stage::Target::cuda;
-    case manifest::Target::discard: return stage::Target::discard;
-    case manifest::Target::automatic: break;
-  }
-  return stage::Target::automatic;
-}
-
 stage::StageRequest stage_request(const manifest::Manifest& manifest, const std::string& shm_dir,
                                   stage::CudaStartup* cuda) {
   const manifest::Stage& s = manifest.stage;
   std::optional<bool> direct_io;
   if (s.direct_io != manifest::DirectIo::automatic) direct_io = s.direct_io == manifest::DirectIo::on;
   return {.model_name = manifest.model.name,
-          .target = stage_target(s.target),
+          .target = s.target,
           .devices = s.devices,
           .read = {.readers = s.readers ? std::optional<unsigned>(s.readers) : std::nullopt,
                    .chunk_size = s.chunk_size_set ? std::optional<uint64_t>(s.chunk_size) : std::nullopt,

@@ -30,9 +30,6 @@ std::string table_path_for(const manifest::Manifest& manifest, const std::string
 // Where the readiness socket of signal mode goes: `<shm_dir>/tensorinit-<model>.sock`.
 std::string socket_path_for(const manifest::Manifest& manifest, const std::string& shm_dir = shm_dir_from_env());
 
-// The manifest's target in stage's words.
-stage::Target stage_target(manifest::Target target);
-
 // What stage_model is asked to do for `manifest`: target, devices, read settings (0 readers and
 // direct_io auto become nullopt), tensorizer checks, shm_dir. Local files; the caller adds
 // `remote` for a remote model.

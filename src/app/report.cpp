@@ -64,7 +64,7 @@ void write_report(const std::string& path, const manifest::Manifest& manifest, c
   if (loaded) report["decision"] = decision_json(loaded->decision);
   else if (decision) report["decision"] = decision_json(*decision);
   else report["decision"] = nullptr;
-  report["target"] = loaded ? stage::to_string(loaded->staged.target) : manifest::to_string(manifest.stage.target);
+  report["target"] = to_string(loaded ? loaded->staged.target : manifest.stage.target);
   if (loaded) {
     const auto& index = *loaded->decision.index;
     report["files"] = index.files.size();

@@ -166,7 +166,7 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
     std::stop_callback planning(stop, [&] { remote_stop.request_stop(); });
     if (auto owned = session.own_name(); !owned) return std::unexpected(session.fail(owned.error()));
     caches.start_restore(stop);  // overlaps the plan; done before the server starts
-    cuda.emplace(stage_target(m.stage.target), m.stage.devices);  // context creation overlaps the plan and index phases
+    cuda.emplace(m.stage.target, m.stage.devices);  // context creation overlaps the plan and index phases
     decided = session.decide(remote_stop.get_token());
     caches.wait_restored();
     if (session.stop_watching() != 0 && decided) decided = fail(Code::stopped, "stopped by a signal while planning");

@@ -10,6 +10,7 @@
 
 #include "util/error.hpp"
 #include "util/redact.hpp"
+#include "util/target.hpp"
 #include "util/url.hpp"
 #include "util/weight_format.hpp"
 
@@ -19,8 +20,8 @@ enum class SourceType { image, volume, s3, http };
 using Format = WeightFormat;  // automatic | safetensors | tensorizer | packed (util/weight_format.hpp)
 enum class Policy { ordered, fastest };
 enum class Verify { none, size, checksums };
-// discard: read, verify, drop (benchmarks only: the read pipeline alone; needs handoff.mode none).
-enum class Target { host, pagecache, cuda, automatic, discard };
+using Target = tensorinit::Target;  // host | pagecache | cuda | automatic | discard (util/target.hpp)
+using tensorinit::to_string;        // its words
 enum class DirectIo { automatic, on, off };
 enum class HandoffMode { exec, signal, none };
 enum class StartWhen { early, after_load };
@@ -120,7 +121,6 @@ Result<Manifest> parse_file(const std::string& path);
 Result<Manifest> parse_text(const std::string& text, const std::string& file_name);
 
 const char* to_string(SourceType);
-const char* to_string(Target);
 const char* to_string(HandoffMode);
 const char* to_string(Format);
 const char* to_string(Policy);

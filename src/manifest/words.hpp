@@ -20,11 +20,7 @@ inline constexpr WordTable<SourceType, 4> kSourceTypeWords{{
 inline constexpr WordTable<Policy, 2> kPolicyWords{{{"ordered", Policy::ordered}, {"fastest", Policy::fastest}}};
 inline constexpr WordTable<Verify, 3> kVerifyWords{
     {{"none", Verify::none}, {"size", Verify::size}, {"checksums", Verify::checksums}}};
-inline constexpr WordTable<Target, 5> kTargetWords{{{"host", Target::host},
-                                                    {"pagecache", Target::pagecache},
-                                                    {"cuda", Target::cuda},
-                                                    {"auto", Target::automatic},
-                                                    {"discard", Target::discard}}};
+// Target's words are tensorinit::kTargetWords (util/target.hpp), shared with stage/.
 // true and false read as on and off; written as on and off.
 inline constexpr WordTable<DirectIo, 5> kDirectIoWords{{{"auto", DirectIo::automatic},
                                                         {"on", DirectIo::on},

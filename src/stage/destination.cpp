@@ -181,17 +181,6 @@ class Discard final : public Destination {
 
 }  // namespace
 
-const char* to_string(Target target) {
-  switch (target) {
-    case Target::host: return "host";
-    case Target::pagecache: return "pagecache";
-    case Target::cuda: return "cuda";
-    case Target::automatic: return "auto";
-    case Target::discard: return "discard";
-  }
-  return "?";
-}
-
 Status check_pagecache_can_serve(const format::ModelIndex& index) {
   constexpr const char* kFix = "use target host or cuda (tensorinit then stages the tensors itself)";
   for (const auto& f : index.files)

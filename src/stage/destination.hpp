@@ -8,8 +8,8 @@
 //   publish  after the files were checked unchanged: make the model visible to the server.
 // Whatever was claimed and not published is released when the destination is destroyed (the
 // arena unlinked, device memory freed), so a failure at any step leaves nothing behind.
-// Adding a target: its class and its case in make_destination (destination.cpp), its word in
-// stage::Target (request.hpp), and the manifest's word mapped in app/load_weights.cpp.
+// Adding a target: its class and its case in make_destination (destination.cpp), and its value and
+// word in util/target.hpp (the one Target enum, which the manifest parses too).
 // Thread-safety: none; one caller (stage_model) drives each step.
 #pragma once
 

@@ -12,16 +12,16 @@
 
 #include "io/byte_source.hpp"
 #include "util/redact.hpp"
+#include "util/target.hpp"
 
 namespace tensorinit::stage {
 
 class CudaStartup;  // stage/cuda_startup.hpp
 
-// Where the tensors go. `automatic` resolves to cuda when CUDA is usable, else host. discard:
-// read, verify, keep nothing (a benchmark of the reads; the manifest allows it only with
-// handoff.mode none).
-enum class Target { host, pagecache, cuda, automatic, discard };
-const char* to_string(Target target);  // the manifest's words: host, pagecache, cuda, auto, discard
+// Where the tensors go (util/target.hpp, the manifest's type too). `automatic` resolves to cuda when
+// CUDA is usable, else host. discard: read, verify, keep nothing.
+using Target = tensorinit::Target;
+using tensorinit::to_string;  // the manifest's words: host, pagecache, cuda, auto, discard
 
 inline constexpr uint64_t kDefaultChunkSize = 16ull << 20;  // the contract's stage.chunk_size default
 

@@ -8,6 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <type_traits>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "../scratch_dir.hpp"
@@ -68,8 +71,16 @@ TEST_CASE("load weights: the stage request carries the manifest, auto as nullopt
 }
 
 TEST_CASE("load weights: every manifest target has its stage word") {
-  for (auto t : {manifest::Target::host, manifest::Target::pagecache, manifest::Target::cuda, manifest::Target::automatic})
-    CHECK(std::string(stage::to_string(stage_target(t))) == manifest::to_string(t));
+  static_assert(std::is_same_v<manifest::Target, stage::Target>);  // one enum (util/target.hpp): nothing to map
+  const std::pair<manifest::Target, std::string> words[] = {{manifest::Target::host, "host"},
+                                                           {manifest::Target::pagecache, "pagecache"},
+                                                           {manifest::Target::cuda, "cuda"},
+                                                           {manifest::Target::automatic, "auto"},
+                                                           {manifest::Target::discard, "discard"}};
+  for (const auto& [t, word] : words) {
+    CHECK(std::string(stage::to_string(t)) == manifest::to_string(t));
+    CHECK(std::string(manifest::to_string(t)) == word);
+  }
 }
 
 TEST_CASE("load weights: paths beside the arenas and the server's environment") {
