@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "util/atomic_file.hpp"
+#include "util/cpu.hpp"
 #include "util/log.hpp"
 
 namespace tensorinit::app {
@@ -21,10 +22,8 @@ namespace {
 
 constexpr uint64_t kBlock = 8ull << 20;
 
-unsigned usable_threads() {
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return std::min(cores, 8u);
-}
+// The cores this container may use (affinity and cgroup quota, not the host's count), at most 8.
+unsigned usable_threads() { return std::min(usable_cores(), 8u); }
 
 uint64_t random_seed() {
   uint64_t seed = 0;
