@@ -5,6 +5,7 @@
 
 #include "app/commands.hpp"
 #include "app/load_session.hpp"
+#include "app/output_paths.hpp"
 
 namespace tensorinit::app {
 namespace {
@@ -43,7 +44,12 @@ Result<int> run_load(Args& args) {
   Phases phases;
   auto m = phases.time("manifest", [&] { return read_manifest(**path); });
   if (!m) return std::unexpected(m.error());
-  LoadSession session(*m, report_flag->value_or(m->report), std::move(phases));
+  const std::string report = report_flag->value_or(m->report);
+  if (auto ok = check_output_path(*report_flag ? "--report" : "report", report, *m, shm_dir_from_env(),
+                                  *report_flag ? Code::usage : Code::bad_manifest);
+      !ok)
+    return std::unexpected(ok.error());
+  LoadSession session(*m, report, std::move(phases));
   if (auto loaded = session.load(); !loaded) return std::unexpected(session.fail(loaded.error()));
   session.keep(keep);  // else the arena and the table go with the session, after the report
   session.succeed();

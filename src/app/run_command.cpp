@@ -11,6 +11,7 @@
 
 #include "app/commands.hpp"
 #include "app/load_session.hpp"
+#include "app/output_paths.hpp"
 #include "app/startup_caches.hpp"
 #include "manifest/expand.hpp"
 #include "init/exec.hpp"
@@ -212,6 +213,9 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   Phases phases;
   auto m = phases.time("manifest", [&] { return read_manifest(*flags->manifest); });
   if (!m) return std::unexpected(m.error());
+  // Before anything is written or removed (the session's failure report included).
+  for (const auto& [what, path] : {std::pair{"report", m->report}, std::pair{"handoff.ready.file", ready_file_for(*m)}})
+    if (auto ok = check_output_path(what, path, *m, shm_dir_from_env()); !ok) return std::unexpected(ok.error());
   StartupCaches caches(*m);  // outlives the session, which reports on it
   LoadSession session(*m, m->report, std::move(phases));
   session.set_caches(&caches);

@@ -7,6 +7,7 @@
 
 #include "app/cache_remote.hpp"
 #include "app/load_weights.hpp"
+#include "app/output_paths.hpp"
 #include "app/stop_signals.hpp"
 #include "util/log.hpp"
 
@@ -41,17 +42,6 @@ void log_outcome(const std::string& name, const std::string& what, const cache::
   const bool trouble = o.state == "refused" || o.state == "failed" || o.state == "stopped";
   if (trouble) log::warn(fmt::format("cache {}: {} {}: {}", name, what, o.state, o.message));
   else log::info(fmt::format("cache {}: {}", name, o.message));
-}
-
-std::filesystem::path resolved(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
-  p = (ec ? std::filesystem::path(path) : p).lexically_normal();
-  return p.has_filename() || p == p.root_path() ? p : p.parent_path();
-}
-
-bool holds(const std::filesystem::path& outer, const std::filesystem::path& inner) {
-  return std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end()).first == outer.end();
 }
 
 // Why the cache at `path` is neither restored nor saved, "" when it may be. A cache that is or
