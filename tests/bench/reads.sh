@@ -8,16 +8,20 @@
 #
 #   tests/bench/reads.sh [--size 2GiB] [--rounds 3] [--dir /var/tmp/tensorinit-reads]
 #                        [--tensorinit BIN] [--baseline BIN] [--throttle MBPS] [--only "REGEX"]
+#                        [--probes 1]
+# `--probes 1` adds the arena probes (arena_reads.c): O_DIRECT into a buffer + pwrite, splice,
+# and O_DIRECT straight into the arena's shared mapping, its pages faulted by the reads or
+# allocated ahead on a helper thread (fallocate, MADV_POPULATE_WRITE), 1-4 MiB x 4-16.
 # Peers: BENCH_PY names a python with torch and safetensors (PYTHONPATH may add
 # runai_model_streamer); unset or failing: the peer rows are skipped.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-SIZE=2GiB ROUNDS=3 DIR=/var/tmp/tensorinit-reads TI=$ROOT/build/tensorinit BASE="" THROTTLE=0 ONLY=.
+SIZE=2GiB ROUNDS=3 DIR=/var/tmp/tensorinit-reads TI=$ROOT/build/tensorinit BASE="" THROTTLE=0 ONLY=. PROBES=0
 while (($#)); do
   case $1 in
     --size) SIZE=$2 ;; --rounds) ROUNDS=$2 ;; --dir) DIR=$2 ;; --tensorinit) TI=$2 ;;
-    --baseline) BASE=$2 ;; --throttle) THROTTLE=$2 ;; --only) ONLY=$2 ;;
+    --baseline) BASE=$2 ;; --throttle) THROTTLE=$2 ;; --only) ONLY=$2 ;; --probes) PROBES=$2 ;;
     *) echo "reads.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -79,6 +83,11 @@ fio_read() {  # bs depth
     --output-format=json 2>>"$OUT/stderr.txt" |
     python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]['read']; print(j['io_bytes'], j['runtime']/1000)"
 }
+probe() {  # mode request threads [ahead] [shift] -> "BYTES SECONDS"; CPU seconds per GB to cpu.tsv
+  inside "$PROBE" "$1" "$FILE" /dev/shm "$2" "$3" "${4:-67108864}" "${5:-0}" 2>>"$OUT/stderr.txt" |
+    python3 -c "import json,sys; r=json.loads(sys.stdin.read()); print(r['bytes'], r['seconds'])
+print(sys.argv[1], r['cpu'] * 1e9 / r['bytes'], sep='\t', file=open(sys.argv[2], 'a'))" "$*" "$OUT/cpu.tsv"
+}
 cp_shm() { local rc=0; timed cp "$FILE" /dev/shm/readsbench.cp || rc=$?; rm -f /dev/shm/readsbench.cp; return $rc; }
 
 # name | before (drop|warm) | command
@@ -96,6 +105,25 @@ METHODS=(
   "cp into /dev/shm (warm)|warm|cp_shm"
   "tensorinit host (warm)|warm|ti $TI host host-warm"
 )
+if ((PROBES)); then
+  PROBE=$DIR/arena_reads
+  cc -O2 -pthread -o "$PROBE" "$HERE/arena_reads.c"
+  M=$((1 << 20))
+  METHODS+=(
+    "probe O_DIRECT buffer+pwrite 1M x8|drop|probe buf-pwrite $M 8"
+    "probe O_DIRECT buffer+pwrite 4M x8|drop|probe buf-pwrite $((4 * M)) 8"
+    "probe splice 16M x2|drop|probe splice $((16 * M)) 2"
+    "probe O_DIRECT->map 1M x8|drop|probe dio-map $M 8"
+    "probe O_DIRECT->map 1M x16|drop|probe dio-map $M 16"
+    "probe O_DIRECT->map 4M x4|drop|probe dio-map $((4 * M)) 4"
+    "probe O_DIRECT->map 4M x8|drop|probe dio-map $((4 * M)) 8"
+    "probe O_DIRECT->map+falloc 1M x8|drop|probe dio-falloc $M 8"
+    "probe O_DIRECT->map+falloc 4M x8|drop|probe dio-falloc $((4 * M)) 8"
+    "probe O_DIRECT->map+populate 1M x8|drop|probe dio-populate $M 8"
+    "probe O_DIRECT->map+populate 4M x8|drop|probe dio-populate $((4 * M)) 8"
+    "probe O_DIRECT->map 4M x8 shift 256|drop|probe dio-map $((4 * M)) 8 0 256"
+  )
+fi
 [[ -n $BASE ]] && METHODS+=("baseline host (cold)|drop|ti $BASE host base-cold" "baseline host (warm)|warm|ti $BASE host base-warm")
 mapfile -t METHODS < <(printf '%s\n' "${METHODS[@]}" | grep -E -- "^[^|]*($ONLY)")
 printf '# method\tround\tbytes\tseconds\n' >"$OUT/results.tsv"
@@ -124,5 +152,14 @@ for m, v in rows.items():
     print(f"{m:<30} {med[m]:8.2f} {min(v):6.2f} {max(v):6.2f} {len(v):2d}  {r}")
 if best: print(f"best plain read: {best} ({med[best]:.2f} GB/s)")
 EOF
-echo "controller's choices (per run):"; cat "$OUT/choices.txt"
+[[ -f $OUT/choices.txt ]] && { echo "controller's choices (per run):"; cat "$OUT/choices.txt"; }
+[[ -f $OUT/cpu.tsv ]] && python3 - "$OUT/cpu.tsv" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    m, c = line.rstrip("\n").split("\t")
+    rows.setdefault(m, []).append(float(c))
+print("probes' CPU seconds per GB (user + system, all threads): median (min-max)")
+for m, v in rows.items(): print(f"  {m:<40} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})")
+EOF
 say "results in $OUT; load $(cut -d' ' -f1-3 /proc/loadavg)"
