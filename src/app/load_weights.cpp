@@ -52,6 +52,12 @@ Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manif
     for (size_t i = 0; i < decision.remote->files.size(); ++i)
       staged_decision.index->files[i].path = fmt::format("{}/{}", cache.dir(), decision.remote->files[i].name);
     log::info(fmt::format("model.cache: {} holds the model now; the next start reads it from there", cache.dir()));
+  } else if (staged->target == Target::pagecache) {
+    // The server reads the files from the cache: without them its table would name the remote
+    // URLs, and the directory an incomplete (or older) copy.
+    return fail(Code::io, fmt::format("model.cache: {} does not hold the whole model (see the warning above); "
+                                      "stage.target pagecache serves the files from there: nothing was handed off",
+                                      cache.dir()));
   }
   return staged;
 }
