@@ -9,7 +9,7 @@
 #include "format/formats.hpp"
 #include "format/shard_index.hpp"
 #include "io/file_source.hpp"
-#include "util/first_duplicate.hpp"
+#include "util/name_table.hpp"
 
 namespace tensorinit::format {
 namespace {
@@ -58,6 +58,8 @@ std::string shard_path(const fs::path& dir, const std::string& shard, Format for
 }
 
 Status check_unique_names(const ModelIndex& model, const std::string& dir) {
+  // One safetensors file (plain or packed): its reader has rejected repeated names already.
+  if (model.files.size() == 1 && model.format != Format::tensorizer) return {};
   const auto& t = model.tensors;
   if (auto dup = first_duplicate(t.size(), [&](size_t i) -> std::string_view { return t[i].name; }))
     return fail(Code::bad_data, fmt::format("{}: tensor '{}' appears in more than one file", dir, t[*dup].name));

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "util/first_duplicate.hpp"
+#include "util/name_table.hpp"
 
 namespace tensorinit::format {
 namespace {

@@ -1,0 +1,70 @@
+// Names looked up among many (tensor names: hundreds of thousands in a large mixture of experts)
+// in linear time, with one allocation per table. std::set<std::string> copies every name and
+// std::unordered_set allocates a node per name: measured here on 500,000 names, either was 10% of
+// a whole load. This is open addressing over indices; a slot holds the index and 32 bits of the
+// name's hash, so a probe costs one cache miss and names are compared only when those bits agree.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace tensorinit {
+
+// A set of indices 0..capacity-1 keyed by their names; the names stay with the caller, who gives
+// `name_of(i)` (a string_view valid during each call). Not thread-safe; distinct tables are.
+class NameTable {
+ public:
+  explicit NameTable(size_t capacity) : mask_(std::bit_ceil(std::max<size_t>(capacity, 1) * 2) - 1), slots_(mask_ + 1, 0) {}
+
+  // Records index `i` under `name`, unless an index with an equal name is there: then that index,
+  // and nothing is recorded. At most `capacity` indices, each below 2^32 - 1.
+  template <typename NameOf>
+  std::optional<size_t> insert(size_t i, std::string_view name, NameOf&& name_of) {
+    const uint64_t h = std::hash<std::string_view>{}(name);
+    size_t at = h & mask_;
+    for (;; at = (at + 1) & mask_) {
+      const uint64_t slot = slots_[at];
+      if (slot == 0) break;
+      if ((slot >> 32) == (h >> 32) && name_of(index_of(slot)) == name) return index_of(slot);
+    }
+    slots_[at] = (h >> 32 << 32) | (static_cast<uint64_t>(i) + 1);
+    return std::nullopt;
+  }
+
+  // The index recorded under `name`, or nullopt.
+  template <typename NameOf>
+  std::optional<size_t> find(std::string_view name, NameOf&& name_of) const {
+    const uint64_t h = std::hash<std::string_view>{}(name);
+    for (size_t at = h & mask_;; at = (at + 1) & mask_) {
+      const uint64_t slot = slots_[at];
+      if (slot == 0) return std::nullopt;
+      if ((slot >> 32) == (h >> 32) && name_of(index_of(slot)) == name) return index_of(slot);
+    }
+  }
+
+ private:
+  static size_t index_of(uint64_t slot) { return static_cast<size_t>((slot & 0xffff'ffffu) - 1); }
+
+  size_t mask_;
+  std::vector<uint64_t> slots_;  // 0: empty; else hash's high 32 bits | index + 1
+};
+
+// The index of the first name (in order 0..count-1) equal to an earlier one, or nullopt.
+// `name_of(i)` gives name i as a string_view that stays valid during the call. Thread-safe for
+// distinct calls.
+template <typename NameOf>
+std::optional<size_t> first_duplicate(size_t count, NameOf&& name_of) {
+  if (count < 2) return std::nullopt;
+  NameTable table(count);
+  for (size_t i = 0; i < count; ++i)
+    if (table.insert(i, name_of(i), name_of)) return i;
+  return std::nullopt;
+}
+
+}  // namespace tensorinit
