@@ -47,7 +47,8 @@ void log_outcome(const std::string& name, const std::string& what, const cache::
 // Why the cache at `path` is neither restored nor saved, "" when it may be. A cache that is or
 // holds the arenas' directory would be restored (names overwritten), or emptied after a refused
 // archive, beside the load and other instances' arenas, and its save would archive them; one that
-// holds or lies in a local weight source would mix its files with the weights (symlinks resolved).
+// holds or lies in a local weight source or model.cache would mix its files with the weights (symlinks
+// resolved).
 std::string overlap(const std::string& path, const manifest::Manifest& m, const std::string& shm_dir) {
   const auto cache = resolved(path);
   if (holds(cache, resolved(shm_dir)))
@@ -57,6 +58,13 @@ std::string overlap(const std::string& path, const manifest::Manifest& m, const 
     const auto weights = resolved(source.path);
     if (holds(cache, weights) || holds(weights, cache))
       return fmt::format("{} overlaps the weight source {}: neither restored nor saved", path, source.path);
+  }
+  // model.cache holds remote weights with the records that make the next start trust them: a
+  // restore (beside the plan) or a save would carry whatever weights the cache's writers put there.
+  if (!m.model.cache.empty()) {
+    const auto written_through = resolved(m.model.cache);
+    if (holds(cache, written_through) || holds(written_through, cache))
+      return fmt::format("{} overlaps model.cache {}: neither restored nor saved", path, m.model.cache);
   }
   return "";
 }
