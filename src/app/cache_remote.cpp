@@ -37,7 +37,7 @@ Result<std::string> sha256_of(int fd, uint64_t size) {
 
 class S3Upload final : public cache::Upload {
  public:
-  S3Upload(UniqueFd fd, plan::Endpoint endpoint, std::string url, io::RemoteOptions options)
+  S3Upload(UniqueFd fd, io::RemoteEndpoint endpoint, std::string url, io::RemoteOptions options)
       : fd_(std::move(fd)), endpoint_(std::move(endpoint)), url_(std::move(url)), options_(std::move(options)) {}
   int fd() const override { return fd_.get(); }
   Status commit(std::stop_token stop) override {
@@ -53,7 +53,7 @@ class S3Upload final : public cache::Upload {
 
  private:
   UniqueFd fd_;
-  plan::Endpoint endpoint_;
+  io::RemoteEndpoint endpoint_;
   std::string url_;
   io::RemoteOptions options_;
 };
@@ -80,8 +80,8 @@ class RemoteStore final : public cache::Store {
   }
 
   Result<std::unique_ptr<cache::Upload>> begin(std::stop_token) const override {
-    if (source_.type != manifest::SourceType::s3)
-      return fail(Code::denied, fmt::format("{}: http sources are read only", name_));
+    if (!source_type_info(source_.type).cache_writable)
+      return fail(Code::denied, fmt::format("{}: {} sources are read only", name_, to_string(source_.type)));
     auto endpoint = plan::endpoint_for(source_);
     if (!endpoint) return std::unexpected(endpoint.error());
     const char* tmp = std::getenv("TMPDIR");

@@ -107,7 +107,7 @@ Result<int> print_advice(AdviseInputs in, const AdviseInputs& given, const manif
     if (type == manifest::SourceType::image && !in.measured.empty() && in.measured.back() == "image") continue;
     if (type == manifest::SourceType::image) in.image_read_bps = *c.measured_bps;
     else if (type == manifest::SourceType::volume && in.volume_read_bps == 0) in.volume_read_bps = *c.measured_bps;
-    else if (type == manifest::SourceType::s3 || type == manifest::SourceType::http) in.remote_bps = *c.measured_bps;
+    else if (is_remote(type)) in.remote_bps = *c.measured_bps;
     else continue;
     in.measured.push_back(manifest::to_string(type));
   }

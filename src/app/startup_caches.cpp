@@ -14,16 +14,11 @@
 namespace tensorinit::app {
 namespace {
 
-using manifest::SourceType;
-
+// A directory under a local source, an archive object under a remote one; saved to where the type's
+// row allows it (util/source_type.hpp cache_writable).
 std::shared_ptr<const cache::Store> store_for(const manifest::Source& source, const std::string& name) {
-  switch (source.type) {
-    case SourceType::image: return cache::directory_store(source.path, name, false);
-    case SourceType::volume: return cache::directory_store(source.path, name, true);
-    case SourceType::s3:
-    case SourceType::http: return remote_cache_store(source, name);
-  }
-  return nullptr;
+  if (is_remote(source.type)) return remote_cache_store(source, name);
+  return cache::directory_store(source.path, name, source_type_info(source.type).cache_writable);
 }
 
 nlohmann::json outcome_json(const cache::Outcome& o) {
@@ -54,7 +49,7 @@ std::string overlap(const std::string& path, const manifest::Manifest& m, const 
   if (holds(cache, resolved(shm_dir)))
     return fmt::format("{} is or holds {}, where the arenas live: neither restored nor saved", path, shm_dir);
   for (const auto& source : m.model.sources) {
-    if (source.type != SourceType::image && source.type != SourceType::volume) continue;
+    if (is_remote(source.type)) continue;
     const auto weights = resolved(source.path);
     if (holds(cache, weights) || holds(weights, cache))
       return fmt::format("{} overlaps the weight source {}: neither restored nor saved", path, source.path);

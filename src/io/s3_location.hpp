@@ -6,24 +6,15 @@
 #include <string>
 #include <string_view>
 
+#include "io/remote_endpoint.hpp"
 #include "util/error.hpp"
 #include "util/redact.hpp"
 #include "util/url.hpp"
 
 namespace tensorinit::io {
 
-// An s3 source as configured (plan/remote_model.cpp fills it from the manifest entry; the names are
-// the manifest's keys). Printed only through Url and Secret, which redact.
-struct S3Config {
-  Url url;                         // s3://bucket[/prefix]
-  Url endpoint;                    // empty: AWS
-  std::string region;              // empty: us-east-1
-  std::optional<bool> path_style;  // unset: decided by parse_s3_location
-  std::string access_key_id;       // empty: AWS_ACCESS_KEY_ID
-  Secret secret_access_key;        // empty: AWS_SECRET_ACCESS_KEY
-  Secret session_token;            // empty: AWS_SESSION_TOKEN (see resolve_credentials)
-  std::string where;               // "file:line:col" of the entry, prefixed to every error
-};
+// An s3 source as configured: every key of io::RemoteConfig (io/remote_endpoint.hpp).
+using S3Config = RemoteConfig;
 
 struct S3Location {
   std::string bucket;

@@ -10,18 +10,19 @@
 
 #include "util/error.hpp"
 #include "util/redact.hpp"
+#include "util/source_type.hpp"
 #include "util/target.hpp"
 #include "util/url.hpp"
 #include "util/weight_format.hpp"
 
 namespace tensorinit::manifest {
 
-enum class SourceType { image, volume, s3, http };
+using SourceType = tensorinit::SourceType;  // image | volume | s3 | http: one row each (util/source_type.hpp)
 using Format = WeightFormat;  // automatic | safetensors | tensorizer | packed (util/weight_format.hpp)
 enum class Policy { ordered, fastest };
 enum class Verify { none, size, checksums };
 using Target = tensorinit::Target;  // host | pagecache | cuda | automatic | discard (util/target.hpp)
-using tensorinit::to_string;        // its words
+using tensorinit::to_string;        // its words, and SourceType's
 enum class DirectIo { automatic, on, off };
 enum class HandoffMode { exec, signal, none };
 enum class StartWhen { early, after_load };
@@ -120,7 +121,6 @@ struct Manifest {
 Result<Manifest> parse_file(const std::string& path);
 Result<Manifest> parse_text(const std::string& text, const std::string& file_name);
 
-const char* to_string(SourceType);
 const char* to_string(HandoffMode);
 const char* to_string(Format);
 const char* to_string(Policy);

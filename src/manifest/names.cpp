@@ -5,7 +5,6 @@
 
 namespace tensorinit::manifest {
 
-const char* to_string(SourceType type) { return word_of(kSourceTypeWords, type); }
 const char* to_string(HandoffMode mode) { return word_of(kHandoffModeWords, mode); }
 const char* to_string(Format format) { return weight_format_name(format).data(); }
 const char* to_string(Policy policy) { return word_of(kPolicyWords, policy); }

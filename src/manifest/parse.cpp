@@ -63,35 +63,53 @@ bool valid_model_name(std::string_view name) {
   return true;
 }
 
+namespace {
+
+// "image | volume | s3 | http", and "image and volume" (the local types), from util/source_type.hpp.
+std::string source_type_words(std::string_view separator, bool local_only) {
+  std::vector<std::string_view> words;
+  for (const SourceTypeInfo& t : kSourceTypes)
+    if (!local_only || !t.remote) words.push_back(t.word);
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) out += i + 1 == words.size() && separator == ", " ? " and " : std::string(separator);
+    out += words[i];
+  }
+  return out;
+}
+
+}  // namespace
+
 Source parse_source(const Fields& f, const Field& entry) {
+  const std::string types = source_type_words(" | ", false);
   if (!entry.node.IsMap())
-    f.fail(entry, "expected a map, got " + describe(entry.node) + " (type: image | volume | s3 | http, with path or url)");
+    f.fail(entry, "expected a map, got " + describe(entry.node) + " (type: " + types + ", with path or url)");
   Entries keys = f.entries(entry, {"type", "path", "url", "endpoint", "region", "path_style", "access_key_id",
                                    "secret_access_key", "session_token", "files", "ca_file", "connections",
                                    "retries", "stall_timeout"});
-  const Field& type = require(f, entry, keys, "type", "image | volume | s3 | http");
+  const Field& type = require(f, entry, keys, "type", types);
   Source source;
   source.where = f.where(entry.mark);
   source.type = f.word<SourceType>(type, kSourceTypeWords);
-  const char* type_name = to_string(source.type);
-  bool local = source.type == SourceType::image || source.type == SourceType::volume;
+  const SourceTypeInfo& info = source_type_info(source.type);
+  const std::string type_name(info.word);
   for (auto& [name, field] : keys) {
     if (name == "type") continue;
-    if (local) {
+    if (!info.remote) {
       if (name != "path")
-        f.fail(field, std::string("not allowed for type ") + type_name + " (image and volume sources take only path)");
+        f.fail(field, "not allowed for type " + type_name + " (" + source_type_words(", ", true) +
+                          " sources take only path)");
       source.path = f.text(field, "a file or directory path");
       if (source.path.empty()) f.fail(field, "empty path (a file or directory path)");
     } else {
       parse_remote_key(f, source, name, field);
     }
   }
-  if (local && !find(keys, "path"))
-    f.fail(entry, std::string("missing required key 'path' (type ") + type_name + " needs a file or directory path)");
-  if (!local && !find(keys, "url"))
-    f.fail(entry, std::string("missing required key 'url' (type ") + type_name +
-                      (source.type == SourceType::s3 ? " needs s3://bucket/prefix/)" : " needs http(s)://host/prefix/)"));
-  if (source.type == SourceType::s3 && source.region.empty()) {
+  if (!info.remote && !find(keys, "path"))
+    f.fail(entry, "missing required key 'path' (type " + type_name + " needs a file or directory path)");
+  if (info.remote && !find(keys, "url"))
+    f.fail(entry, "missing required key 'url' (type " + type_name + " needs " + std::string(info.url_form) + ")");
+  if (takes_key(info, "region") && source.region.empty()) {
     const char* region = std::getenv("AWS_REGION");
     if (!region || !*region) region = std::getenv("AWS_DEFAULT_REGION");
     source.region = region && *region ? region : "us-east-1";

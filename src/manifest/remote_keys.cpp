@@ -3,18 +3,22 @@
 #include "manifest/remote_keys.hpp"
 
 #include <algorithm>
+#include <array>
 #include <ranges>
+#include <span>
 
 #include "util/redact.hpp"
 
 namespace tensorinit::manifest {
 namespace {
 
+constexpr std::array<std::string_view, 2> kHttpSchemes{"http://", "https://"};
+
 // The host part of "scheme://host[:port]/...", or "" when `url` does not start with one of the
-// schemes or has no host.
-std::string url_host(std::string_view url, std::initializer_list<std::string_view> schemes) {
+// schemes (empty ones unused) or has no host.
+std::string url_host(std::string_view url, std::span<const std::string_view> schemes) {
   for (auto scheme : schemes) {
-    if (!url.starts_with(scheme)) continue;
+    if (scheme.empty() || !url.starts_with(scheme)) continue;
     std::string_view rest = url.substr(scheme.size());
     std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
     if (size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
@@ -53,8 +57,17 @@ bool valid_remote_file(std::string_view name) {
 
 }  // namespace
 
+bool takes_key(const SourceTypeInfo& type, std::string_view key) {
+  for (auto part : std::views::split(type.keys, std::string_view(", ")))
+    if (std::string_view(part.begin(), part.end()) == key) return true;
+  return false;
+}
+
 void parse_remote_key(const Fields& f, Source& source, const std::string& name, const Field& field) {
-  const bool s3 = source.type == SourceType::s3;
+  const SourceTypeInfo& type = source_type_info(source.type);
+  const std::string word(type.word);
+  if (!takes_key(type, name))
+    f.fail(field, "not allowed for type " + word + " (" + word + " sources take " + std::string(type.keys) + ")");
   if (name == "files") {
     constexpr std::string_view allowed = "a list of weight file names under url, e.g. [model.safetensors]";
     for (const Field& item : f.items(field, allowed)) {
@@ -73,41 +86,34 @@ void parse_remote_key(const Fields& f, Source& source, const std::string& name, 
   } else if (name == "stall_timeout") {
     source.stall_timeout = f.duration(field, "e.g. 10s, 500ms");
     if (source.stall_timeout.count() < 1) f.fail(field, "must be at least 1ms (e.g. 10s)");
-  } else if (s3 && name == "url") {
-    source.url = f.text(field, "s3://bucket/prefix/");
-    std::string bucket = url_host(source.url.reveal(), {"s3://"});
-    if (!valid_bucket(bucket)) f.fail(field, "'" + source.url.redacted() + "' is not an s3 URL (s3://bucket/prefix/)");
-    if (has_userinfo(source.url.reveal()))
-      f.fail(field, "'" + source.url.redacted() + "': credentials in an s3 URL are not allowed (use access_key_id and "
-                    "secret_access_key, usually ${AWS_ACCESS_KEY_ID} and ${AWS_SECRET_ACCESS_KEY})");
-  } else if (s3 && name == "endpoint") {
+  } else if (name == "url") {
+    source.url = f.text(field, type.url_allowed);
+    const std::string host = url_host(source.url.reveal(), type.url_schemes);
+    if (type.url_host_is_bucket ? !valid_bucket(host) : host.empty())
+      f.fail(field, "'" + source.url.redacted() + "' is not an " + word + " URL (" + std::string(type.url_allowed) + ")");
+    if (!type.url_credentials_allowed && has_userinfo(source.url.reveal()))
+      f.fail(field, "'" + source.url.redacted() + "': credentials in an " + word + " URL are not allowed (use "
+                    "access_key_id and secret_access_key, usually ${AWS_ACCESS_KEY_ID} and ${AWS_SECRET_ACCESS_KEY})");
+  } else if (name == "endpoint") {
     source.endpoint = f.text(field, "an http:// or https:// URL");
-    if (url_host(source.endpoint.reveal(), {"http://", "https://"}).empty())
+    if (url_host(source.endpoint.reveal(), kHttpSchemes).empty())
       f.fail(field, "'" + source.endpoint.redacted() + "' is not an endpoint URL (http://host:port or https://host)");
     if (has_userinfo(source.endpoint.reveal()))
       f.fail(field, "'" + source.endpoint.redacted() + "': credentials in the endpoint are not allowed (use "
                     "access_key_id and secret_access_key, usually ${AWS_ACCESS_KEY_ID} and ${AWS_SECRET_ACCESS_KEY})");
-  } else if (s3 && name == "region") {
+  } else if (name == "region") {
     source.region = f.text(field, "a region name such as us-east-1");
-  } else if (s3 && name == "path_style") {
+  } else if (name == "path_style") {
     source.path_style = f.word<bool>(field, {{"true", true}, {"false", false}});
-  } else if (s3 && name == "access_key_id") {
+  } else if (name == "access_key_id") {
     source.access_key_id = f.optional_text(field, "an access key id, usually ${AWS_ACCESS_KEY_ID}");
-  } else if (s3 && name == "secret_access_key") {
+  } else if (name == "secret_access_key") {
     source.secret_access_key = Secret(f.optional_text(field, "a secret key, usually ${AWS_SECRET_ACCESS_KEY}"));
-  } else if (s3 && name == "session_token") {
+  } else if (name == "session_token") {
     source.session_token = Secret(f.optional_text(field, "a session token, usually ${AWS_SESSION_TOKEN}"));
-  } else if (!s3 && name == "url") {
-    source.url = f.text(field, "http://host/prefix/ or https://host/prefix/");
-    if (url_host(source.url.reveal(), {"http://", "https://"}).empty())
-      f.fail(field, "'" + source.url.redacted() + "' is not an http URL (http://host/prefix/ or https://host/prefix/)");
   } else {
-    f.fail(field, std::string("not allowed for type ") + to_string(source.type) +
-                      (s3 ? " (s3 sources take url, endpoint, region, path_style, access_key_id, secret_access_key, "
-                            "session_token, files, ca_file, connections, retries, stall_timeout)"
-                          : " (http sources take url, files, ca_file, connections, retries, stall_timeout)"));
+    f.fail(field, "a row of util/source_type.hpp names a key parse_remote_key does not read");  // a bug, found by tests
   }
 }
-
 
 }  // namespace tensorinit::manifest

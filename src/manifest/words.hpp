@@ -15,8 +15,7 @@ namespace tensorinit::manifest {
 template <class E, size_t N>
 using WordTable = std::array<std::pair<std::string_view, E>, N>;
 
-inline constexpr WordTable<SourceType, 4> kSourceTypeWords{{
-    {"image", SourceType::image}, {"volume", SourceType::volume}, {"s3", SourceType::s3}, {"http", SourceType::http}}};
+// SourceType's words are tensorinit::kSourceTypeWords (util/source_type.hpp), from its rows.
 inline constexpr WordTable<Policy, 2> kPolicyWords{{{"ordered", Policy::ordered}, {"fastest", Policy::fastest}}};
 inline constexpr WordTable<Verify, 3> kVerifyWords{
     {{"none", Verify::none}, {"size", Verify::size}, {"checksums", Verify::checksums}}};

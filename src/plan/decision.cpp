@@ -7,13 +7,9 @@
 namespace tensorinit::plan {
 namespace {
 
-bool is_remote(const manifest::Source& s) {
-  return s.type == manifest::SourceType::s3 || s.type == manifest::SourceType::http;
-}
-
 std::string describe(const manifest::Source& s) {
   if (!s.cached_from.empty()) return fmt::format("cache {}", s.path);
-  return fmt::format("{} {}", manifest::to_string(s.type), is_remote(s) ? s.url.redacted() : s.path);
+  return fmt::format("{} {}", manifest::to_string(s.type), is_remote(s.type) ? s.url.redacted() : s.path);
 }
 
 int pick_ordered(const std::vector<CandidateReport>& candidates) {
@@ -46,7 +42,7 @@ Error no_usable_source(const Decision& decision) {
 std::vector<manifest::Source> candidate_sources(const manifest::Model& model) {
   std::vector<manifest::Source> out;
   for (const auto& source : model.sources) {
-    if (is_remote(source) && !model.cache.empty()) {
+    if (is_remote(source.type) && !model.cache.empty()) {
       manifest::Source cache{.type = manifest::SourceType::volume,
                              .path = fmt::format("{}/{}", model.cache, model.name),
                              .where = source.where};
@@ -65,7 +61,7 @@ Decision decide(const manifest::Model& model, Environment& env) {
   bool found = false;
   for (const auto& source : candidate_sources(model)) {
     CandidateReport report{.source = source};
-    if (found && is_remote(source) && model.policy == manifest::Policy::ordered) {
+    if (found && is_remote(source.type) && model.policy == manifest::Policy::ordered) {
       report.reason = "not probed: an earlier candidate is usable";
       probes.emplace_back();
       decision.candidates.push_back(std::move(report));

@@ -6,14 +6,10 @@
 #include "format/shard_index.hpp"
 #include "io/http_fetch.hpp"
 #include "io/http_source.hpp"
-#include "io/s3_location.hpp"
-#include "io/sigv4.hpp"
 #include "util/redact.hpp"
 
 namespace tensorinit::plan {
 namespace {
-
-using manifest::SourceType;
 
 // The tensors of one opened file, in the format format_of_file picks for its name (`url` is redacted
 // and ends with the name).
@@ -24,8 +20,8 @@ Status index_file(format::ModelIndex& model, const io::ByteSource& source, const
   return format::add_weight_file(model, source, format::WeightFile{.path = url, .size = source.size()}, *format, stop);
 }
 
-// The one place a manifest s3 entry becomes io's config.
-io::S3Config s3_config(const manifest::Source& source) {
+// The one place a manifest remote entry becomes io's config.
+io::RemoteConfig remote_config(const manifest::Source& source) {
   return {.url = source.url, .endpoint = source.endpoint, .region = source.region, .path_style = source.path_style,
           .access_key_id = source.access_key_id, .secret_access_key = source.secret_access_key,
           .session_token = source.session_token, .where = source.where};
@@ -42,20 +38,8 @@ std::string redacted_prefix(const manifest::Source& source) {
 
 }  // namespace
 
-Result<Endpoint> endpoint_for(const manifest::Source& source) {
-  Endpoint endpoint;
-  if (source.type == SourceType::http) {
-    endpoint.http_prefix = source.url;
-    return endpoint;
-  }
-  const io::S3Config config = s3_config(source);
-  auto location = io::parse_s3_location(config);
-  if (!location) return std::unexpected(location.error());
-  auto credentials = io::resolve_credentials(config);
-  if (!credentials) return std::unexpected(credentials.error());
-  endpoint.signer = std::make_shared<io::SigV4Signer>(std::move(*credentials), io::SigV4Options{.region = location->region});
-  endpoint.s3 = std::move(*location);
-  return endpoint;
+Result<io::RemoteEndpoint> endpoint_for(const manifest::Source& source) {
+  return io::open_endpoint(source.type, remote_config(source));
 }
 
 io::RemoteOptions options_for(const manifest::Source& source) {

@@ -1,4 +1,4 @@
-// A remote source (s3, http) as the planner sees it: the weight files found under its URL
+// A remote source (a remote row of util/source_type.hpp: s3, http) as the planner sees it: the weight files found under its URL
 // (explicit `files`, else model.safetensors.index.json, else model.safetensors), each opened
 // (size and ETag pinned for the whole load) and indexed through ranged reads of its header.
 #pragma once
@@ -12,7 +12,7 @@
 #include "format/tensor_index.hpp"
 #include "io/byte_source.hpp"
 #include "io/http_request.hpp"
-#include "io/s3_location.hpp"
+#include "io/remote_endpoint.hpp"
 #include "util/url.hpp"
 #include "manifest/manifest.hpp"
 #include "util/error.hpp"
@@ -33,23 +33,9 @@ struct RemoteModel {
   std::string shard_index_url;             // its redacted URL (the cache record's)
 };
 
-// How to reach one source's objects: the wire URL of a name, and the signer (S3) or none.
-// The wire URL is the only place the source's URL is revealed (userinfo and query included).
-struct Endpoint {
-  std::optional<io::S3Location> s3;
-  Url http_prefix;
-  std::shared_ptr<const io::RequestSigner> signer;
-
-  std::string wire_url(const std::string& name) const {
-    if (s3) return s3->object_url(s3->key_of(name));
-    // The same unreserved set keeps '/' between segments; a query (a token) stays after the path.
-    return http_prefix.join(io::encode_s3_key(name)).reveal();
-  }
-};
-
-// The endpoint of an s3 or http source (s3: location and credentials resolved; errors name
-// source.where, never a secret), and its transport options. Also used by app/cache_remote.
-Result<Endpoint> endpoint_for(const manifest::Source& source);
+// The endpoint of a remote source (io::open_endpoint for its type; errors name source.where, never a
+// secret), and its transport options. Also used by app/cache_remote.
+Result<io::RemoteEndpoint> endpoint_for(const manifest::Source& source);
 io::RemoteOptions options_for(const manifest::Source& source);
 
 // The URL a cache record gives for a file of this source: the source's url, redacted, with its

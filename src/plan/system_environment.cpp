@@ -81,13 +81,12 @@ CandidateProbe SystemEnvironment::probe(const manifest::Source& source, manifest
 }
 
 CandidateProbe SystemEnvironment::probe_source(const manifest::Source& source, manifest::Format format) {
-  using manifest::SourceType;
   CandidateProbe probe;
   if (!source.cached_from.empty()) {
     auto index = index_cache(source, format);
     if (index) probe.index = std::move(*index);
     else probe.fault = index.error();
-  } else if (source.type == SourceType::s3 || source.type == SourceType::http) {
+  } else if (is_remote(source.type)) {
     auto remote = open_remote_model(source, format, stop_);
     if (remote) {
       probe.index = remote->index;
