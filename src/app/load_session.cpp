@@ -53,7 +53,7 @@ Status LoadSession::own_name() {
   return {};
 }
 
-Result<plan::Decision> LoadSession::decide(std::stop_token stop) {
+Result<const plan::Decision*> LoadSession::decide(std::stop_token stop) {
   return decide_source(manifest_, phases_, decision_, stop);
 }
 
@@ -74,7 +74,7 @@ Status LoadSession::load() {
   stage::CudaStartup cuda(manifest_.stage.target, manifest_.stage.devices);  // context creation overlaps the plan and index phases
   auto decided = decide(stop);
   if (!decided) return std::unexpected(decided.error());
-  auto staged = stage(*decided, stop, &cuda);
+  auto staged = stage(**decided, stop, &cuda);
   if (caches_) caches_->wait_restored();
   if (stop_watching() != 0 && staged)  // finished anyway: the operator asked to stop all the same
     return tensorinit::fail(Code::stopped, "stopped by a signal while staging");

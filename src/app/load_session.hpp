@@ -52,7 +52,8 @@ class LoadSession {
   // instance gets Code::unavailable naming the holder.
   Status own_name();
   // plan and index (remote candidates are probed: `stop` ends their retries).
-  Result<plan::Decision> decide(std::stop_token stop);
+  // The decision is the session's own (it stays until the session ends).
+  Result<const plan::Decision*> decide(std::stop_token stop);
   // stage and table for the decided source; `cuda` (started before the plan) is waited for.
   Status stage(const plan::Decision& decision, std::stop_token stop, stage::CudaStartup* cuda);
   // own_name, decide and stage, watching the signals throughout (load, exec mode).

@@ -41,7 +41,7 @@ std::string cache_dir_for(const manifest::Model& model) {
 // finds them).
 Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manifest::Manifest& manifest,
                                         const plan::Decision& decision, std::stop_token stop,
-                                        std::atomic<uint64_t>& progress, plan::Decision& staged_decision) {
+                                        std::atomic<uint64_t>& progress, std::optional<format::ModelIndex>& cached_index) {
   RemoteCache cache(decision.remote, cache_dir_for(manifest.model));
   request.remote = stage::RemoteFiles{.sources = cache.sources(), .cache_dir = cache.dir(),
                                       .written_through = cache.filling_all()};
@@ -49,8 +49,9 @@ Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manif
   auto staged = stage::stage_model(request, *decision.index, stop, progress);
   if (!staged) return staged;
   if (cache.commit()) {
+    cached_index = *decision.index;  // a copy, of remote models alone
     for (size_t i = 0; i < decision.remote->files.size(); ++i)
-      staged_decision.index->files[i].path = fmt::format("{}/{}", cache.dir(), decision.remote->files[i].name);
+      cached_index->files[i].path = fmt::format("{}/{}", cache.dir(), decision.remote->files[i].name);
     log::info(fmt::format("model.cache: {} holds the model now; the next start reads it from there", cache.dir()));
   } else if (staged->target == Target::pagecache) {
     // The server reads the files from the cache: without them its table would name the remote
@@ -84,8 +85,8 @@ stage::StageRequest stage_request(const manifest::Manifest& manifest, const std:
           .cuda_startup = cuda};
 }
 
-Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases& phases,
-                                     std::optional<plan::Decision>& decision, std::stop_token stop) {
+Result<const plan::Decision*> decide_source(const manifest::Manifest& manifest, Phases& phases,
+                                            std::optional<plan::Decision>& decision, std::stop_token stop) {
   plan::SystemEnvironment env(stop);
   decision = phases.time("plan", [&] { return plan::decide(manifest.model, env); });
   phases.add("index", env.index_seconds());
@@ -98,7 +99,7 @@ Result<plan::Decision> decide_source(const manifest::Manifest& manifest, Phases&
   log::info(fmt::format("source: {} {} ({}); {} tensors, {} in {} file(s)", manifest::to_string(chosen.type),
                         decision->remote ? chosen.url.redacted() : chosen.path,
                         decision->why, index.tensors.size(), format_bytes(index.tensor_bytes()), index.files.size()));
-  return *decision;
+  return &*decision;
 }
 
 Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
@@ -106,21 +107,21 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
                                     const std::string& shm_dir) {
   const format::ModelIndex& index = *decision.index;
   std::atomic<uint64_t> progress{0};
-  plan::Decision staged_decision = decision;
+  std::optional<format::ModelIndex> cached_index;  // the index with the cache's paths (remote, written through)
   auto staged = phases.time("stage", [&]() -> Result<stage::StagedModel> {
     ProgressDisplay display(index.tensor_bytes(), progress);
     stage::StageRequest request = stage_request(manifest, shm_dir, cuda);
-    if (decision.remote) return stage_remote(std::move(request), manifest, decision, stop, progress, staged_decision);
+    if (decision.remote) return stage_remote(std::move(request), manifest, decision, stop, progress, cached_index);
     return stage::stage_model(request, index, stop, progress);
   });
   if (cuda && cuda->started()) phases.add("cuda_init", cuda->seconds());
   if (!staged) return std::unexpected(staged.error());
-  LoadedWeights loaded{std::move(staged_decision), std::move(*staged), table_path_for(manifest, shm_dir)};
+  LoadedWeights loaded{&decision, std::move(*staged), table_path_for(manifest, shm_dir)};
   auto written = phases.time("table", [&] {
-    const manifest::Source& source = loaded.decision.chosen_source();
+    const manifest::Source& source = decision.chosen_source();
     const stage::TableSource origin{.model = manifest.model.name, .type = manifest::to_string(source.type),
                                     .path = source.path, .url = source.url};
-    const auto json = stage::tensor_table_json(origin, *loaded.decision.index, loaded.staged);
+    const auto json = stage::tensor_table_json(origin, cached_index ? *cached_index : *decision.index, loaded.staged);
     return write_file_atomically(loaded.table_path, json);
   });
   if (!written) return std::unexpected(written.error());

@@ -61,12 +61,12 @@ void write_report(const std::string& path, const manifest::Manifest& manifest, c
                   const ServerFacts& server, const json& caches) {
   if (path.empty()) return;
   json report = {{"version", 1}, {"ok", error == nullptr}, {"model", manifest.model.name}};
-  if (loaded) report["decision"] = decision_json(loaded->decision);
+  if (loaded) report["decision"] = decision_json(*loaded->decision);
   else if (decision) report["decision"] = decision_json(*decision);
   else report["decision"] = nullptr;
   report["target"] = to_string(loaded ? loaded->staged.target : manifest.stage.target);
   if (loaded) {
-    const auto& index = *loaded->decision.index;
+    const auto& index = *loaded->decision->index;
     report["files"] = index.files.size();
     report["tensors"] = index.tensors.size();
     report["bytes"] = loaded->staged.bytes;

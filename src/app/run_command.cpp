@@ -158,7 +158,7 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
                             std::vector<std::string> command, const init::InheritedSignals& inherited) {
   const manifest::Manifest& m = session.manifest();
   std::optional<stage::CudaStartup> cuda;
-  Result<plan::Decision> decided = fail(Code::internal, "not decided");
+  Result<const plan::Decision*> decided = fail(Code::internal, "not decided");
   // Remote sources opened by the plan keep the token they were opened with for every later read:
   // it must fire on a stop signal during the plan and on the supervisor's stop during staging.
   std::stop_source remote_stop;
@@ -175,7 +175,7 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
   if (!decided) return std::unexpected(session.fail(decided.error()));
   const bool restarts = m.handoff.restart != manifest::Restart::never;
   session.set_ready_file(ready_file_for(m));
-  const auto env = handoff_env(m, *decided, session.shm_dir());
+  const auto env = handoff_env(m, **decided, session.shm_dir());
   init::SignalHandoff handoff{
       .stage = [&](std::stop_token stop) -> Status {
         std::stop_callback staging(stop, [&] { remote_stop.request_stop(); });
@@ -184,7 +184,7 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
         // docs/notes/light.md).
         std::optional<ScopedIoPriority> yield;
         if (m.handoff.start == manifest::StartWhen::early) yield.emplace(IoPriority{.cls = IoClass::idle});
-        if (auto ok = session.stage(*decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
+        if (auto ok = session.stage(**decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
         if (restarts)  // before any server is told: the digest is of the bytes as staged
           if (auto ok = session.guard_weights(); !ok) return std::unexpected(session.fail(ok.error()));
         session.succeed();
@@ -231,7 +231,7 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
     session.keep();
     return 0;
   }
-  const auto env = handoff_env(*m, session.loaded()->decision, session.shm_dir());
+  const auto env = handoff_env(*m, *session.loaded()->decision, session.shm_dir());
   const auto argv = expand_handoff_vars(command, env);
   if (::getpid() != 1) {
     if (caches.saves(manifest::CacheSave::on_exit) || caches.saves(manifest::CacheSave::on_ready))

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
@@ -18,18 +19,27 @@ void append_json_string(std::string& out, std::string_view text) {
     return;
   }
   out += '"';
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
+  const auto plain = [](char c) { return c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20; };
+  for (size_t at = 0; at < text.size();) {
+    size_t end = at;
+    while (end < text.size() && plain(text[end])) ++end;
+    out.append(text, at, end - at);  // a run at a time: most names are one run
+    if (end == text.size()) break;
+    const auto u = static_cast<unsigned char>(text[end]);
+    if (u < 0x20) {
       fmt::format_to(std::back_inserter(out), "\\u{:04x}", u);
     } else {
-      out += c;
+      out += '\\';
+      out += text[end];
     }
+    at = end + 1;
   }
   out += '"';
+}
+
+void append_number(std::string& out, uint64_t n) {
+  char digits[20];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
 }
 
 }  // namespace
@@ -56,7 +66,6 @@ std::string tensor_table_json(const TableSource& source, const format::ModelInde
   out.resize(out.size() - 2);
   out.reserve(out.size() + index.tensors.size() * 128);
   out += ",\n \"tensors\": [";
-  auto it = std::back_inserter(out);
   for (size_t i = 0; i < index.tensors.size(); ++i) {
     const auto& t = index.tensors[i];
     out += i ? ",\n  {\"name\": " : "\n  {\"name\": ";
@@ -66,17 +75,21 @@ std::string tensor_table_json(const TableSource& source, const format::ModelInde
     out += ", \"shape\": [";
     for (size_t d = 0; d < t.shape.size(); ++d) {
       if (d) out += ", ";
-      fmt::format_to(it, "{}", t.shape[d]);
+      append_number(out, t.shape[d]);
     }
     out += ']';
     if (pagecache) {
       out += ", \"file\": ";
       append_json_string(out, index.files[t.file].path);
-      fmt::format_to(it, ", \"file_offset\": {}", t.file_offset);
+      out += ", \"file_offset\": ";
+      append_number(out, t.file_offset);
     } else {
-      fmt::format_to(it, ", \"arena\": 0, \"offset\": {}", staged.layout.offsets[i]);
+      out += ", \"arena\": 0, \"offset\": ";
+      append_number(out, staged.layout.offsets[i]);
     }
-    fmt::format_to(it, ", \"bytes\": {}}}", t.bytes);
+    out += ", \"bytes\": ";
+    append_number(out, t.bytes);
+    out += '}';
   }
   out += index.tensors.empty() ? "]\n}\n" : "\n ]\n}\n";
   return out;

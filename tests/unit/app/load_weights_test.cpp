@@ -103,7 +103,7 @@ TEST_CASE("load weights: decide, stage and table the tiny fixture; the table nam
   auto decided = decide_source(m, phases, decision);
   REQUIRE_MESSAGE(decided.has_value(), decided.error().message);
   {
-    auto loaded = stage_weights(m, *decided, {}, phases, nullptr, shm.path.string());
+    auto loaded = stage_weights(m, **decided, {}, phases, nullptr, shm.path.string());
     REQUIRE_MESSAGE(loaded.has_value(), loaded.error().message);
     CHECK(loaded->table_path == table_path_for(m, shm.path.string()));
     const auto table = nlohmann::json::parse(std::ifstream(loaded->table_path));
@@ -111,10 +111,10 @@ TEST_CASE("load weights: decide, stage and table the tiny fixture; the table nam
     CHECK(table["source"]["type"] == "image");
     REQUIRE(table["arenas"].size() == 1);
     CHECK(table["arenas"][0]["path"] == loaded->staged.arenas.at(0).path());
-    CHECK(table["tensors"].size() == decided->index->tensors.size());
-    CHECK(loaded->staged.bytes == decided->index->tensor_bytes());
+    CHECK(table["tensors"].size() == (*decided)->index->tensors.size());
+    CHECK(loaded->staged.bytes == (*decided)->index->tensor_bytes());
     CHECK(summary_line(*loaded, phases).starts_with("staged "));
-    const auto env = handoff_env(m, *decided, shm.path.string());
+    const auto env = handoff_env(m, **decided, shm.path.string());
     REQUIRE(env.size() == 3);
     CHECK(env[0] == std::pair<std::string, std::string>{"TENSORINIT_TABLE", loaded->table_path});
     CHECK(env[2].second == "image");
