@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "io/file_source.hpp"
 #include "util/atomic_file.hpp"
 #include "util/log.hpp"
 
@@ -142,10 +143,15 @@ Status CacheFill::fill_gaps(const io::ByteSource& source) {
   return {};
 }
 
-Status CacheFill::commit(const io::ByteSource& source) {
+Status CacheFill::commit(const io::ByteSource& source, const Check& check) {
   if (abandoned()) return fail(Code::io, fmt::format("{}: abandoned after a write error", partial_path_));
   if (auto ok = fill_gaps(source); !ok) return ok;
   if (::fdatasync(partial_.get()) != 0) return fail(Code::io, fmt::format("{}: fsync: {}", partial_path_, errno_text()));
+  if (check) {
+    auto copy = io::FileSource::open(partial_path_);
+    if (!copy) return std::unexpected(copy.error());
+    if (auto ok = check(**copy); !ok) return ok;
+  }
   if (::rename(partial_path_.c_str(), final_path_.c_str()) != 0)
     return fail(Code::io, fmt::format("{}: rename: {}", final_path_, errno_text()));
   committed_ = true;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,9 +41,12 @@ class CacheFill {
   // the load itself goes on. Thread-safe.
   void write(uint64_t offset, std::span<const std::byte> bytes);
 
-  // Reads what no write covered (headers, gaps between tensors) from `source`, fsyncs, renames to
-  // the final name, writes the record. Errors leave no trusted file behind.
-  Status commit(const io::ByteSource& source);
+  // Reads what no write covered (headers, gaps between tensors) from `source`, fsyncs, runs
+  // `check` on the complete copy (when given: what the load indexed must be what the copy says;
+  // a server that ignores If-Match can answer the gap reads from another version), renames to the
+  // final name, writes the record. Errors leave no trusted file behind.
+  using Check = std::function<Status(const io::ByteSource& copy)>;
+  Status commit(const io::ByteSource& source, const Check& check = {});
 
   const std::string& final_path() const { return final_path_; }
   bool abandoned() const;

@@ -9,9 +9,11 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <fmt/format.h>
 #include <mutex>
 #include <thread>
 
+#include "format/formats.hpp"
 #include "format/shard_index.hpp"
 #include "io/cache_record.hpp"
 #include "io/memory_source.hpp"
@@ -29,7 +31,14 @@ using testing::TempDir;
 const std::vector<std::string> kNames = {"s1.safetensors", "s2.safetensors", "s3.safetensors"};
 const std::string kIndex = R"({"weight_map":{"a":"s1.safetensors","b":"s2.safetensors","c":"s3.safetensors"}})";
 
-std::string contents(size_t i) { return std::string(100'000 + 7 * i, static_cast<char>('a' + i)); }
+// Shard i: one U8 tensor named as kIndex maps it ("a", "b", "c"), so that a copy can be checked
+// against the index (app/remote_cache.cpp, same_tensors).
+std::string contents(size_t i) {
+  const size_t n = 100'000 + 7 * i;
+  const std::string header = fmt::format(R"({{"{}":{{"dtype":"U8","shape":[{}],"data_offsets":[0,{}]}}}})",
+                                         static_cast<char>('a' + i), n, n);
+  return testing::raw_safetensors(header, std::string(n, static_cast<char>('a' + i)));
+}
 
 // A source whose first read waits until the test opens the gate: holds one replica inside its
 // commit while another replica commits (no sleeps: both sides wait on the other's event).
@@ -71,6 +80,9 @@ std::shared_ptr<plan::RemoteModel> remote_model(std::shared_ptr<const io::ByteSo
     std::shared_ptr<const io::ByteSource> source = gated;
     if (!gated || i != gated_file) source = io::MemorySource::owning(kNames[i], contents(i));
     model->files.push_back({kNames[i], "http://h/m/" + kNames[i], "\"v1\"", source});
+    const io::MemorySource bytes(kNames[i], contents(i));  // the gated one is not read here
+    REQUIRE(format::add_weight_file(model->index, bytes, {.path = model->files.back().url, .size = bytes.size()},
+                                    format::Format::safetensors));
   }
   model->shard_index = kIndex;
   model->shard_index_url = "http://h/m/model.safetensors.index.json";
