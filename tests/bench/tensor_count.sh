@@ -5,8 +5,10 @@
 # every model once, in an order that rotates. Prints medians with min and max of the wall time,
 # of the CPU time (user + system, which a busy machine inflates far less than the wall), of the
 # report's index+plan and table phases, the ratio to the baseline, and how long a SIGTERM sent
-# after STOP_AFTER seconds (default 0.2) took to end the load. Not a test: prints a table.
-# Usage: [TENSORINIT=BIN] [COUNTS="1 1000 ..."] [ROUNDS=5] [BENCH_DIR=DIR] tests/bench/tensor_count.sh
+# after STOP_AFTER seconds (default 0.2) took to end the load. With BASELINE=BIN, every load runs
+# with that binary too, beside this one's in the same round (order alternating), and the table
+# adds its CPU time: before/after in one run. Not a test: prints a table.
+# Usage: [TENSORINIT=BIN] [BASELINE=BIN] [COUNTS="1 1000 ..."] [ROUNDS=5] [BENCH_DIR=DIR] tests/bench/tensor_count.sh
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -34,20 +36,21 @@ for n in $COUNTS; do
 done
 cat "$DIR"/*/model.safetensors >/dev/null  # warm: this measures the work per tensor, not the disk
 
-exec python3 - "$TI" "$DIR" "$ROUNDS" "$STOP_AFTER" "${models[@]}" <<'PY'
+exec python3 - "$TI" "${BASELINE:-}" "$DIR" "$ROUNDS" "$STOP_AFTER" "${models[@]}" <<'PY'
 import json, os, resource, signal, statistics, subprocess, sys, time
 
-ti, d, rounds, stop_after, models = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:]
+ti, baseline, d, rounds, stop_after, models = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6:]
 runs = {m: [] for m in models}
+base_runs = {m: [] for m in models}
 
 def child_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
-def load(m):
+def load(m, binary=ti):
     report = f"{d}/{m}.report.json"
     cpu0, t0 = child_cpu(), time.perf_counter()
-    subprocess.run([ti, "load", "-f", f"{d}/{m}.yaml", "--report", report], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run([binary, "load", "-f", f"{d}/{m}.yaml", "--report", report], check=True, stderr=subprocess.DEVNULL)
     wall, cpu = time.perf_counter() - t0, child_cpu() - cpu0
     s = json.load(open(report))["seconds"]
     return {"wall": wall, "cpu": cpu, "index": s.get("index", 0) + s.get("plan", 0), "table": s.get("table", 0)}
@@ -63,7 +66,11 @@ def stop_latency(m):
 for r in range(rounds):
     order = models[r % len(models):] + models[:r % len(models)]
     for m in order:
+        if baseline and r % 2:
+            base_runs[m].append(load(m, baseline))
         runs[m].append(load(m))
+        if baseline and not r % 2:
+            base_runs[m].append(load(m, baseline))
 stops = {}
 for m in models:
     if m.split("-t")[0][1:] == m.split("-t")[1]:  # the many-tensor model of each pair
@@ -74,8 +81,9 @@ def cell(values):
 
 print(f"tensorinit load, target host, page cache warm; {rounds} interleaved rounds; seconds, median (min-max)")
 print(f"load average {os.getloadavg()[0]:.1f} at the end")
-print("| tensors | bytes | wall | cpu | index+plan | table | baseline wall (same bytes, <=100 tensors) | wall ratio | SIGTERM to exit (exit code) |")
-print("|---|---|---|---|---|---|---|---|---|")
+before = "| BASELINE's cpu " if baseline else ""
+print(f"| tensors | bytes | wall | cpu {before}| index+plan | table | wall of the same bytes in <=100 tensors | wall ratio | cpu ratio | SIGTERM to exit (exit code) |")
+print("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if baseline else ""))
 for m in models:
     n, count = m.split("-t")
     n = int(n[1:]); count = int(count)
@@ -84,8 +92,11 @@ for m in models:
     base = f"n{n}-t{min(n, 100)}"
     w = [x["wall"] for x in runs[m]]
     bw = [x["wall"] for x in runs[base]]
+    c = [x["cpu"] for x in runs[m]]
+    bc = [x["cpu"] for x in runs[base]]
     stop = ", ".join(f"{t:.3f} ({c})" for t, c in stops.get(m, []))
-    print(f"| {n:,} | {4 * n:,} | {cell(w)} | {cell([x['cpu'] for x in runs[m]])} | "
+    before = f"{cell([x['cpu'] for x in base_runs[m]])} | " if baseline else ""
+    print(f"| {n:,} | {4 * n:,} | {cell(w)} | {cell(c)} | {before}"
           f"{cell([x['index'] for x in runs[m]])} | {cell([x['table'] for x in runs[m]])} | {cell(bw)} | "
-          f"{statistics.median(w) / statistics.median(bw):.2f} | {stop} |")
+          f"{statistics.median(w) / statistics.median(bw):.2f} | {statistics.median(c) / statistics.median(bc):.1f} | {stop} |")
 PY
