@@ -11,6 +11,12 @@
 #include "format/tensorizer.hpp"
 
 namespace tensorinit::format {
+
+// A new format's reader needs no header of its own: its .cpp defines, in tensorinit::format,
+//   Result<std::vector<TensorEntry>> read_<name>_file(const io::ByteSource&, WeightFile&, std::stop_token);
+// declared here, and its row names it (3 files: util/weight_format.hpp, this one, the reader's .cpp).
+// The readers below have headers because inspect, the writers and stage use their layouts too.
+
 namespace {
 
 Result<std::vector<TensorEntry>> read_safetensors_file(const io::ByteSource& bytes, WeightFile&, std::stop_token stop) {

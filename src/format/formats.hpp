@@ -1,7 +1,8 @@
 // The table of weight formats: for each, the file extension, the default file name, the reader,
 // and whether the bytes on disk are the tensors' bytes. Local indexing (format/model_files.cpp) and
 // remote indexing (plan/remote_model.cpp) pick a format and read a file only through here, so
-// both choose the same way. Adding a format: util/weight_format.hpp, a row in formats.cpp, its reader.
+// both choose the same way. Adding a format: util/weight_format.hpp, a row in formats.cpp, its reader
+// (format/<name>.cpp, its entry point declared in formats.cpp: 3 files).
 #pragma once
 
 #include <span>

@@ -58,8 +58,8 @@ void Fields::fail(const YAML::Mark& mark, std::string_view path, const std::stri
   raise(Code::bad_manifest, printable(message + what));
 }
 
-std::vector<std::pair<std::string, Field>> Fields::entries(
-    const Field& map, std::initializer_list<std::string_view> allowed) const {
+std::vector<std::pair<std::string, Field>> Fields::entries(const Field& map,
+                                                          std::span<const std::string_view> allowed) const {
   std::vector<std::pair<std::string, Field>> out;
   if (map.node.IsNull()) return out;
   std::string allowed_list;

@@ -41,7 +41,10 @@ class Fields {
   // The entries of a map, after checking that it is one (null counts as empty), that every key is
   // a plain word listed in `allowed`, and that no key repeats.
   std::vector<std::pair<std::string, Field>> entries(const Field& map,
-                                                     std::initializer_list<std::string_view> allowed) const;
+                                                     std::initializer_list<std::string_view> allowed) const {
+    return entries(map, std::span<const std::string_view>(allowed.begin(), allowed.size()));
+  }
+  std::vector<std::pair<std::string, Field>> entries(const Field& map, std::span<const std::string_view> allowed) const;
   // The items of a list.
   std::vector<Field> items(const Field& list, std::string_view allowed) const;
 

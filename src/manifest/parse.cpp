@@ -8,7 +8,9 @@
 #include <csignal>
 #include <cstring>
 #include <cstdlib>
+#include <algorithm>
 #include <optional>
+#include <ranges>
 
 #include "manifest/caches.hpp"
 #include "manifest/expand.hpp"
@@ -78,15 +80,23 @@ std::string source_type_words(std::string_view separator, bool local_only) {
   return out;
 }
 
+// The keys any source entry may have: type, path (local), then every remote row's keys in order.
+std::vector<std::string_view> source_entry_keys() {
+  std::vector<std::string_view> keys{"type", "path"};
+  for (const SourceTypeInfo& t : kSourceTypes)
+    for (auto part : std::views::split(t.keys, std::string_view(", ")))
+      if (std::string_view key(part.begin(), part.end()); std::ranges::find(keys, key) == keys.end())
+        keys.push_back(key);
+  return keys;
+}
+
 }  // namespace
 
 Source parse_source(const Fields& f, const Field& entry) {
   const std::string types = source_type_words(" | ", false);
   if (!entry.node.IsMap())
     f.fail(entry, "expected a map, got " + describe(entry.node) + " (type: " + types + ", with path or url)");
-  Entries keys = f.entries(entry, {"type", "path", "url", "endpoint", "region", "path_style", "access_key_id",
-                                   "secret_access_key", "session_token", "files", "ca_file", "connections",
-                                   "retries", "stall_timeout"});
+  Entries keys = f.entries(entry, source_entry_keys());
   const Field& type = require(f, entry, keys, "type", types);
   Source source;
   source.where = f.where(entry.mark);

@@ -1,7 +1,8 @@
 // The weight formats by name: the one vocabulary the manifest (model.format), the format table
 // (format/formats.hpp), inspect and reports share. A leaf, so that manifest/ and format/ name one
 // enum without depending on each other: manifest::Format and format::Format are this type.
-// Adding a format: its value and word here, its row in format/formats.cpp, and its reader.
+// Adding a format: its value and word here, its row in format/formats.cpp, and its reader (3 files:
+// a new format/<name>.cpp whose entry point formats.cpp declares beside the row; see there).
 #pragma once
 
 #include <array>

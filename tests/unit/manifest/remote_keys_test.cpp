@@ -82,6 +82,21 @@ TEST_CASE("manifest: http sources take the transport keys but not the s3 ones") 
   CHECK(e.find("image and volume sources take only path") != std::string::npos);
 }
 
+TEST_CASE("manifest: a source entry's keys and types are listed from util/source_type.hpp, as before") {
+  CHECK(parse_error(model_with("    - type: http\n      url: https://h/p/\n      regoin: x\n"))
+            .find("unknown key 'regoin' in model.sources[0] (did you mean 'region'? allowed: type, path, url, endpoint, "
+                  "region, path_style, access_key_id, secret_access_key, session_token, files, ca_file, connections, "
+                  "retries, stall_timeout)") != std::string::npos);
+  CHECK(parse_error(model_with("    - type: gcs\n      url: gs://b/\n"))
+            .find("'gcs' is not valid (image | volume | s3 | http)") != std::string::npos);
+  CHECK(parse_error(model_with("    - type: s3\n      region: eu-west-1\n"))
+            .find("missing required key 'url' (type s3 needs s3://bucket/prefix/)") != std::string::npos);
+  CHECK(parse_error(model_with("    - type: http\n"))
+            .find("missing required key 'url' (type http needs http(s)://host/prefix/)") != std::string::npos);
+  CHECK(parse_error(model_with("    - type: s3\n      url: s3://u:pw@b/p/\n"))
+            .find("credentials in an s3 URL are not allowed") != std::string::npos);
+}
+
 TEST_CASE("manifest: remote values are checked where they stand") {
   CHECK(parse_error(model_with("    - type: http\n      url: http://h/\n      files: [../etc/passwd]\n"))
             .find("not a relative file name") != std::string::npos);
