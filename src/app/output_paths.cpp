@@ -36,7 +36,7 @@ Status check_output_path(std::string_view what, const std::string& path, const m
     return refuse(fmt::format("is a name tensorinit uses in {} (arenas, tensor tables, sockets and locks of every "
                               "model there): writing it would replace one", shm_dir));
   for (const auto& source : manifest.model.sources) {
-    if (source.type != manifest::SourceType::image && source.type != manifest::SourceType::volume) continue;
+    if (is_remote(source.type)) continue;  // local rows of util/source_type.hpp: a path
     if (holds(resolved(source.path), target))
       return refuse(fmt::format("lies in the weight source {}: writing it could replace or add a weight file",
                                 printable(source.path)));
