@@ -47,7 +47,9 @@ class IndexReader final : public nlohmann::json_sax<json> {
   bool key(string_t& k) override {
     if (depth_ == 1) {
       field_ = k == "weight_map" ? Field::weight_map : k == "metadata" ? Field::metadata : Field::other;
-      if (field_ == Field::weight_map) names.clear(), entries.clear(), values.clear(), value_ids_.clear(), has_map = false;
+      field_object_ = false;
+      total_key_ = false;
+      if (field_ == Field::weight_map) start_map();
       if (field_ == Field::metadata) total_size.reset();
     } else if (depth_ == 2 && field_ == Field::weight_map) {
       entries.push_back({.name_at = static_cast<uint32_t>(names.size()), .name_size = static_cast<uint32_t>(k.size())});
@@ -68,17 +70,27 @@ class IndexReader final : public nlohmann::json_sax<json> {
 
   // A value that is not a container; `text` for strings, `number` for unsigned integers.
   bool scalar(const std::string* text = nullptr, std::optional<uint64_t> number = std::nullopt) {
-    if (depth_ == 2 && field_ == Field::weight_map) entries.back().shard = text ? shard_id(*text) : kNotAFile;
-    if (depth_ == 2 && field_ == Field::metadata && total_key_) total_size = number;
+    if (depth_ != 2 || !field_object_) return true;  // not a member of the weight_map or metadata object
+    if (field_ == Field::weight_map) entries.back().shard = text ? shard_id(*text) : kNotAFile;
+    if (field_ == Field::metadata && total_key_) total_size = number;
     return true;
   }
   bool open(bool object) {
     if (depth_ == 0) top_object = object;
+    if (depth_ == 1) field_object_ = object;
     if (depth_ == 1 && field_ == Field::weight_map) has_map = object;
     if (depth_ == 1 && field_ == Field::metadata && !object) total_size.reset();
     if (depth_ == 2) scalar();  // a container where a file name or a number belongs
     ++depth_;
     return true;
+  }
+  void start_map() {  // a weight_map key: what an earlier one held is replaced
+    names.clear();
+    entries.clear();
+    values.clear();
+    value_ids_.clear();
+    last_id_ = 0;
+    has_map = false;
   }
   uint32_t shard_id(const std::string& value) {
     if (!is_plain_file_name(value)) return kNotAFile;
@@ -90,6 +102,7 @@ class IndexReader final : public nlohmann::json_sax<json> {
 
   size_t depth_ = 0;
   Field field_ = Field::other;
+  bool field_object_ = false;  // the top-level member being read is an object
   bool total_key_ = false;
   std::unordered_map<std::string, uint32_t> value_ids_;
   uint32_t last_id_ = 0;
