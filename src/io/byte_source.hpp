@@ -1,5 +1,6 @@
-// A readable, fixed-size run of bytes (a weight file, later a remote object). Like leveldb's
-// RandomAccessFile: read_at is positional, so one source serves many reader threads.
+// A readable, fixed-size run of bytes (a weight file, a remote object, a packed file's decoded
+// bytes). Like leveldb's RandomAccessFile: read_at is positional, so one source serves many reader
+// threads.
 #pragma once
 
 #include <cstddef>
@@ -26,8 +27,9 @@ class ByteSource {
   virtual const std::string& name() const = 0;
 
   // Reads whose offset, length and buffer address are multiples of this go around the page cache
-  // (O_DIRECT) and want a staging buffer; 1 means any read is as good as any other, so callers may
-  // read straight into the destination. Fixed for the life of the source. Thread-safe.
+  // (O_DIRECT); 1 means reads of any shape are served alike. The pipeline reads every chunk into
+  // a reader's aligned staging buffer from the chunk start aligned down to this, a file's
+  // unaligned tail on its own (stage/pipeline.cpp). Fixed for the life of the source. Thread-safe.
   virtual uint64_t alignment() const { return 1; }
 };
 

@@ -3,7 +3,7 @@
 //   - bytes go to "<file>.partial.<pid>.<n>", never to the final name;
 //   - the record (io/cache_record.hpp: url, etag, size) is the commit marker: removed before a
 //     fill starts, written (atomically, fsynced) only after the data was fsynced and renamed;
-//   - a file without a record whose size matches is never trusted (plan/cache_candidate).
+//   - a file without a record whose size matches is never trusted (plan/system_environment.cpp, index_cache).
 // Replicas sharing the volume: each file has a lock file (flock); the holder fills it and removes
 // stale partials of crashed replicas; a replica that finds the lock taken reads from remote
 // without writing, so nothing is duplicated or corrupted. Partial names carry a random suffix and

@@ -1,7 +1,9 @@
 // How stage_model reads where the request leaves it open: the chunk size (packed files' frames),
 // the reader count for `auto`, and what each reader's staging costs. Pure functions of the request
-// and the index, apart from the caller's core count: the self-tuning read controller
-// (stage/pipeline.*) takes over the `auto` choices from here.
+// and the index, apart from the caller's core count. They set bounds only: the chunk is the unit
+// of work and the largest read, the readers are the most reads in flight; within them the read
+// controller (stage/read_controller.hpp, run by stage/pipeline.cpp) picks the mode, the bytes per
+// read and the reads in flight during the load, where the request leaves those `auto`.
 #pragma once
 
 #include <cstdint>

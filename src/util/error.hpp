@@ -47,14 +47,4 @@ struct Failure {
   throw Failure{Error{code, std::move(message)}};
 }
 
-// Unwraps a Result or throws its error as a Failure (for code that is already inside a try).
-template <class T>
-T take(Result<T> r) {
-  if (!r) throw Failure{std::move(r.error())};
-  return std::move(*r);
-}
-inline void take(Status s) {
-  if (!s) throw Failure{std::move(s.error())};
-}
-
 }  // namespace tensorinit

@@ -1,5 +1,5 @@
 // The limits of one HTTP request, derived from stall_timeout and its size: the rule that
-// docs/notes/determinism.md documents, in numbers.
+// docs/trust.md ("Remote reads, shared caches, a deterministic suite") documents, in numbers.
 #include "io/http_limits.hpp"
 
 #include <doctest/doctest.h>
