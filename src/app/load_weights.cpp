@@ -114,7 +114,7 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
     if (decision.remote) return stage_remote(std::move(request), manifest, decision, stop, progress, cached_index);
     return stage::stage_model(request, index, stop, progress);
   });
-  if (cuda && cuda->started()) phases.add("cuda_init", cuda->seconds());
+  if (cuda && cuda->started()) phases.add_beside("cuda_init", cuda->seconds());
   if (!staged) return std::unexpected(staged.error());
   LoadedWeights loaded{&decision, std::move(*staged), table_path_for(manifest, shm_dir)};
   auto written = phases.time("table", [&] {

@@ -3,6 +3,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "util/proc_stat.hpp"
@@ -30,6 +32,17 @@ void Phases::add(const std::string& name, double seconds) {
       return;
     }
   phases_.emplace_back(name, seconds);
+}
+
+void Phases::add_beside(const std::string& name, double seconds) {
+  add(name, seconds);
+  std::lock_guard lock(*mutex_);
+  if (std::find(beside_.begin(), beside_.end(), name) == beside_.end()) beside_.push_back(name);
+}
+
+std::vector<std::string> Phases::beside() const {
+  std::lock_guard lock(*mutex_);
+  return beside_;
 }
 
 double Phases::seconds(const std::string& name) const {

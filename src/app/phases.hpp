@@ -35,6 +35,10 @@ class Phases {
   }
 
   void add(const std::string& name, double seconds);
+  // A phase that ran beside the others on a thread of its own (CUDA start-up, beside plan and
+  // index): recorded as add() does, and named by beside(), so the report says it is not summed.
+  void add_beside(const std::string& name, double seconds);
+  std::vector<std::string> beside() const;  // in the order first added
   double seconds(const std::string& name) const;  // 0 when never timed
   // Seconds from tensorinit's process start (/proc/self/stat starttime, 10 ms resolution) to now.
   double total() const { return startup_ + std::chrono::duration<double>(Clock::now() - started_).count(); }
@@ -56,6 +60,7 @@ class Phases {
   std::unique_ptr<std::mutex> mutex_ = std::make_unique<std::mutex>();
   std::vector<std::pair<std::string, double>> phases_;
   std::vector<std::pair<std::string, double>> timeline_;
+  std::vector<std::string> beside_;
 };
 
 // Seconds from this process's start (its starttime in /proc/self/stat against CLOCK_BOOTTIME) to

@@ -80,9 +80,11 @@ void write_report(const std::string& path, const manifest::Manifest& manifest, c
     }
   }
   // total: from the process start; startup + the phases add up to it, but for the gaps between
-  // them and (signal mode, start early) the server's start, which overlaps the stage.
+  // them, the phases named in overlapping_phases (they ran beside the others: CUDA start-up) and
+  // (signal mode, start early) the server's start, which overlaps the stage.
   json seconds = {{"total", phases.total()}, {"startup", phases.startup()}};
   for (const auto& [name, s] : phases.all()) seconds[name] = s;
+  if (auto beside = phases.beside(); !beside.empty()) report["overlapping_phases"] = std::move(beside);
   if (server.ready) seconds["ready"] = *server.ready;
   if (server.server) seconds["server"] = *server.server;
   if (server.restarts > 0) seconds["restart_checks"] = server.restart_check_seconds;

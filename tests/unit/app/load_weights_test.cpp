@@ -14,21 +14,16 @@
 #include <nlohmann/json.hpp>
 
 #include "../scratch_dir.hpp"
+#include "tiny_model.hpp"
 #include "stage/cuda_startup.hpp"
 
 namespace tensorinit::app {
 namespace {
 
-manifest::Manifest tiny(const std::string& extra = "") {
-  auto m = manifest::parse_text("version: 1\nmodel: {name: tiny, sources: [{type: image, path: \"" +
-                                    std::string(TENSORINIT_FIXTURES) + "/tiny-f16.safetensors\"}]" + extra + "}\n",
-                                "test.yaml");
-  REQUIRE_MESSAGE(m.has_value(), m.error().message);
-  return std::move(*m);
-}
+using testing::tiny_manifest;
 
 TEST_CASE("load weights: the stage request carries the manifest, auto as nullopt") {
-  manifest::Manifest m = tiny();
+  manifest::Manifest m = tiny_manifest();
   stage::StageRequest auto_request = stage_request(m, "/shm");
   CHECK(auto_request.model_name == "tiny");
   CHECK(auto_request.target == stage::Target::host);
@@ -84,7 +79,7 @@ TEST_CASE("load weights: every manifest target has its stage word") {
 }
 
 TEST_CASE("load weights: paths beside the arenas and the server's environment") {
-  const manifest::Manifest m = tiny();
+  const manifest::Manifest m = tiny_manifest();
   CHECK(table_path_for(m, "/x") == "/x/tensorinit-tiny.json");
   CHECK(socket_path_for(m, "/x") == "/x/tensorinit-tiny.sock");
   ::setenv("TENSORINIT_SHM_DIR", "", 1);
@@ -96,30 +91,27 @@ TEST_CASE("load weights: paths beside the arenas and the server's environment") 
 }
 
 TEST_CASE("load weights: decide, stage and table the tiny fixture; the table names the arena") {
-  testing::ScratchDir shm{"/dev/shm/tensorinit-load-weights-test-XXXXXX"};
-  const manifest::Manifest m = tiny();
+  testing::ShmDir shm;
+  const manifest::Manifest m = tiny_manifest();
   Phases phases;
-  std::optional<plan::Decision> decision;
-  auto decided = decide_source(m, phases, decision);
-  REQUIRE_MESSAGE(decided.has_value(), decided.error().message);
   {
-    auto loaded = stage_weights(m, **decided, {}, phases, nullptr, shm.path.string());
-    REQUIRE_MESSAGE(loaded.has_value(), loaded.error().message);
-    CHECK(loaded->table_path == table_path_for(m, shm.path.string()));
-    const auto table = nlohmann::json::parse(std::ifstream(loaded->table_path));
+    const LoadedWeights loaded = testing::stage_tiny(m, phases, shm.path.string());
+    const plan::Decision& decided = loaded.decision;
+    CHECK(loaded.table_path == table_path_for(m, shm.path.string()));
+    const auto table = nlohmann::json::parse(std::ifstream(loaded.table_path));
     CHECK(table["model"] == "tiny");
     CHECK(table["source"]["type"] == "image");
     REQUIRE(table["arenas"].size() == 1);
-    CHECK(table["arenas"][0]["path"] == loaded->staged.arenas.at(0).path());
-    CHECK(table["tensors"].size() == (*decided)->index->tensors.size());
-    CHECK(loaded->staged.bytes == (*decided)->index->tensor_bytes());
-    CHECK(summary_line(*loaded, phases).starts_with("staged "));
-    const auto env = handoff_env(m, **decided, shm.path.string());
+    CHECK(table["arenas"][0]["path"] == loaded.staged.arenas.at(0).path());
+    CHECK(table["tensors"].size() == decided.index->tensors.size());
+    CHECK(loaded.staged.bytes == decided.index->tensor_bytes());
+    CHECK(summary_line(loaded, phases).starts_with("staged "));
+    const auto env = handoff_env(m, decided, shm.path.string());
     REQUIRE(env.size() == 3);
-    CHECK(env[0] == std::pair<std::string, std::string>{"TENSORINIT_TABLE", loaded->table_path});
+    CHECK(env[0] == std::pair<std::string, std::string>{"TENSORINIT_TABLE", loaded.table_path});
     CHECK(env[2].second == "image");
     for (const char* phase : {"plan", "index", "stage", "table"}) CHECK(phases.seconds(phase) >= 0);
-    ::unlink(loaded->table_path.c_str());
+    ::unlink(loaded.table_path.c_str());
   }
   CHECK(std::filesystem::is_empty(shm.path));  // the arena went with the loaded weights (not kept)
 }
