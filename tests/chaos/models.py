@@ -40,7 +40,11 @@ def file_sha(path):
 def parse_safetensors(path):
     """name -> (dtype, shape, sha256) of a safetensors file, parsed here."""
     with open(path, "rb") as f:
-        data = f.read()
+        return parse_safetensors_bytes(f.read())
+
+
+def parse_safetensors_bytes(data):
+    """name -> (dtype, shape, sha256) of a safetensors file's bytes."""
     (n,) = struct.unpack_from("<Q", data, 0)
     header = json.loads(data[8:8 + n])
     out = {}
@@ -228,13 +232,8 @@ class ModelStore:
 
 
 def parse_bytes_expected(files):
+    """name -> (dtype, shape, sha256) over every file's bytes (file name -> bytes)."""
     expected = {}
-    for name, data in files.items():
-        (n,) = struct.unpack_from("<Q", data, 0)
-        header = json.loads(data[8:8 + n])
-        for t, info in header.items():
-            if t == "__metadata__":
-                continue
-            b, e = info["data_offsets"]
-            expected[t] = (info["dtype"], list(info["shape"]), sha(data[8 + n + b:8 + n + e]))
+    for data in files.values():
+        expected.update(parse_safetensors_bytes(data))
     return expected

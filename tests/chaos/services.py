@@ -1,22 +1,14 @@
 """Remote sources for the chaos harness, started once per run and only when a scenario needs them:
 nginx (tests/tools/nginx.sh), the fault server (tests/tools/fault_server.py, rules over stdin)
-and moto_server (S3 with authentication enforced, as in tests/integration/test_remote_s3.py).
+and moto_server (S3 with authentication enforced: tests/tools/moto_s3.py).
 Every one listens on 127.0.0.1 only and serves WORK/www."""
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+from moto_s3 import moto_user, start_moto  # noqa: E402
 
 
 class Services:
@@ -73,28 +65,10 @@ class Services:
     def moto_endpoint(self):
         if self.moto is None:
             import boto3  # noqa: PLC0415: only when an s3 scenario runs
-            port = free_port()
-            env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="4", MOTO_PORT=str(port))
-            log = open(os.path.join(self.work, "moto.log"), "w")
-            self.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=log,
-                                         stderr=log, env=env)
-            endpoint = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            admin = dict(aws_access_key_id="AKIAADMIN", aws_secret_access_key="admin", region_name="us-east-1",
-                         endpoint_url=endpoint)
-            iam = boto3.client("iam", **admin)
-            iam.create_user(UserName="chaos")
-            iam.put_user_policy(UserName="chaos", PolicyName="all", PolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-            key = iam.create_access_key(UserName="chaos")["AccessKey"]
-            self.s3_creds = (key["AccessKeyId"], key["SecretAccessKey"])
-            self.s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint,
-                                   aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+            self.moto, endpoint = start_moto(self.work)
+            creds = moto_user(endpoint, "chaos")
+            self.s3_creds = (creds["aws_access_key_id"], creds["aws_secret_access_key"])
+            self.s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, **creds)
             self.s3.create_bucket(Bucket="chaos")
             self.s3_endpoint = endpoint
         return self.s3_endpoint

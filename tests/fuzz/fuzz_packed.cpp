@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_checks.hpp"
 #include "io/memory_source.hpp"
 #include "format/packed_source.hpp"
 #include "format/packed_table.hpp"
@@ -17,10 +18,7 @@ namespace {
 
 using namespace tensorinit;
 using namespace tensorinit::format;
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
+using namespace tensorinit::fuzz;
 
 // Decoded frames tile [0, decoded_size); stored frames lie in order before the table.
 void check_table(const SeekTable& t, uint64_t file_size) {

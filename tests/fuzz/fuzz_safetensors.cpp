@@ -5,9 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "fuzz_checks.hpp"
 #include "io/memory_source.hpp"
 #include "format/dtype.hpp"
 #include "format/safetensors.hpp"
@@ -16,21 +16,7 @@ namespace {
 
 using namespace tensorinit;
 using namespace tensorinit::format;
-
-__extension__ typedef unsigned __int128 u128;  // -Wpedantic: a GNU extension, on purpose
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-// Whatever a file supplies reaches JSON (the table, the report): dump() must not throw.
-void require_json_safe(const std::string& text) {
-  try {
-    (void)nlohmann::json(text).dump();
-  } catch (const nlohmann::json::exception&) {
-    std::abort();
-  }
-}
+using namespace tensorinit::fuzz;
 
 // Tensors sorted by offset tile [data_start, data_start + data_size) exactly; sizes match shapes.
 void check_layout(const SafetensorsLayout& layout) {

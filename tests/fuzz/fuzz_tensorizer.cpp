@@ -6,10 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 
+#include "fuzz_checks.hpp"
 #include "io/memory_source.hpp"
 #include "format/dtype.hpp"
 #include "format/tensorizer.hpp"
@@ -18,21 +18,7 @@ namespace {
 
 using namespace tensorinit;
 using namespace tensorinit::format;
-
-__extension__ typedef unsigned __int128 u128;  // -Wpedantic: a GNU extension, on purpose
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-// Whatever a file supplies reaches JSON (the table, the report): dump() must not throw.
-void require_json_safe(const std::string& text) {
-  try {
-    (void)nlohmann::json(text).dump();
-  } catch (const nlohmann::json::exception&) {
-    std::abort();
-  }
-}
+using namespace tensorinit::fuzz;
 
 void check_layout(const TensorizerLayout& layout, uint64_t size) {
   require(layout.version >= 1 && layout.version <= 5);

@@ -5,7 +5,6 @@ import atexit
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,8 @@ TEST_TMP = os.environ["TEST_TMP"]
 TESTS_DIR = os.environ["TESTS_DIR"]
 ROOT = os.path.dirname(os.path.abspath(TESTS_DIR))
 CLIENT = os.path.join(ROOT, "examples", "clients", "python")
-failures = 0
+sys.path.insert(0, os.path.join(TESTS_DIR, "tools"))
+from testkit import check, finish, free_port  # noqa: E402, F401  (the tests take them from here)
 _started = []
 
 
@@ -25,17 +25,6 @@ def _kill_started():  # a test that raised leaves no tensorinit holding its mode
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def check(name, ok, detail=""):
-    global failures
-    print(("ok - " if ok else "not ok - ") + name + ("" if ok else ": " + str(detail)), flush=True)
-    failures += 0 if ok else 1
-
-
-def finish():
-    print("%d failed" % failures)
-    sys.exit(1 if failures else 0)
 
 
 def fresh_tmp():
@@ -49,12 +38,6 @@ def synth(size="4MiB", binary=None):
         subprocess.run([binary or TENSORINIT, "synth", "--size", size, "--seed", "5", model], check=True,
                        stderr=subprocess.DEVNULL)
     return model
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_manifest(name, model, handoff, stage="{target: host}"):

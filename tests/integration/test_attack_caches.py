@@ -13,7 +13,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_caches as tc  # noqa: E402  (its manifest, run, check; TMP is this test's TEST_TMP)
-from test_caches import TENSORINIT, TMP, check, run  # noqa: E402
+from test_caches import TENSORINIT, TMP, run  # noqa: E402
+
+import testkit  # noqa: E402  (on the path test_caches put it on)
+from testkit import check  # noqa: E402
 
 
 def manifest(name, cache_dir, vol, script):
@@ -115,8 +118,8 @@ def main():
     cache_in_shm()
     shared_directory()
     killed_mid_restore()
-    print(f"{tc.failures} failed")
-    return 1 if tc.failures else 0
+    print(f"{testkit.failures} failed")
+    return 1 if testkit.failures else 0
 
 
 if __name__ == "__main__":

@@ -16,20 +16,14 @@ import sys
 import tarfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_remote_s3 import moto_env, moto_user, start_moto  # noqa: E402
+sys.path.insert(0, os.path.join(os.environ["TESTS_DIR"], "tools"))
+import testkit  # noqa: E402
+from moto_s3 import moto_env, moto_user, start_moto  # noqa: E402
+from testkit import check  # noqa: E402
 
 TENSORINIT = os.environ["TENSORINIT"]
 TMP = os.environ["TEST_TMP"]
-failures = 0
 SERVER = os.path.join(TMP, "server.sh")
-
-
-def check(what, cond, detail=""):
-    global failures
-    print(("ok - " if cond else "not ok - ") + what + ("" if cond else f": {detail}"))
-    if not cond:
-        failures += 1
 
 
 def manifest(name, cache_dir, sources, save="on-exit", max_size="64MiB", write=""):
@@ -205,7 +199,7 @@ def volume_tests():
 
 def s3_tests():
     import boto3
-    server, endpoint = start_moto()
+    server, endpoint = start_moto(TMP)
     try:
         creds = moto_user(endpoint, "saver")
         s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, **creds)
@@ -241,8 +235,8 @@ def main():
         f.write('ls -A "$1" | sort > "$2"\n[ -n "$3" ] && printf %s "$4" > "$1/$3"\nexit 0\n')
     volume_tests()
     s3_tests()
-    print(f"{failures} failed")
-    return 1 if failures else 0
+    print(f"{testkit.failures} failed")
+    return 1 if testkit.failures else 0
 
 
 if __name__ == "__main__":

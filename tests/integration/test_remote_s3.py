@@ -9,76 +9,21 @@ check rejects valid requests for keys with `= + , : ( )` or non-ASCII (measured.
 are covered by the botocore cross-check of the signer (test_sigv4_botocore.py); here keys use
 spaces and `~`, which moto checks correctly.
 """
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 
 import boto3
+
+sys.path.insert(0, os.path.join(os.environ["TESTS_DIR"], "tools"))
+import testkit  # noqa: E402
+from moto_s3 import moto_env, moto_user, start_moto  # noqa: E402
+from testkit import check  # noqa: E402
 
 TENSORINIT = os.environ["TENSORINIT"]
 TESTS_DIR = os.environ["TESTS_DIR"]
 TMP = os.environ["TEST_TMP"]
-failures = 0
-
-
-def check(what, cond, detail=""):
-    global failures
-    print(("ok - " if cond else "not ok - ") + what + ("" if cond else f": {detail}"))
-    if not cond:
-        failures += 1
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start_moto():
-    port = free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="4", MOTO_PORT=str(port))
-    log = open(os.path.join(TMP, "moto.log"), "w")
-    server = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, env=env)
-    # moto_server imports for seconds; on a loaded 2-core machine, for much longer. Wait until it
-    # listens or exits, with a limit far above either.
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("moto_server did not start; see moto.log")
-
-
-def moto_user(endpoint, name):
-    """An IAM user with an allow-all policy on moto (its first, unauthenticated actions): its access key
-    as boto3 client keywords."""
-    admin = dict(aws_access_key_id="AKIAADMIN", aws_secret_access_key="admin", region_name="us-east-1",
-                 endpoint_url=endpoint)
-    iam = boto3.client("iam", **admin)
-    iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName="all", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return dict(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
-
-
-def moto_env(creds):
-    """This environment with moto_user's key as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, and no
-    AWS_SESSION_TOKEN (an ambient one would be paired with the key, and refused)."""
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=creds["aws_access_key_id"],
-               AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"])
-    env.pop("AWS_SESSION_TOKEN", None)
-    return env
 
 
 def run(args, env=None):
@@ -111,7 +56,7 @@ def main():
     model = os.path.join(TMP, "model")
     subprocess.run([TENSORINIT, "synth", "--size", "24MiB", "--shards", "2", "--seed", "5", model], check=True,
                    capture_output=True)
-    server, endpoint = start_moto()
+    server, endpoint = start_moto(TMP)
     try:
         creds = moto_user(endpoint, "loader")
         s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint, **creds)
@@ -173,8 +118,8 @@ def main():
     finally:
         server.kill()
         server.wait()
-    print(f"{failures} failed")
-    return 1 if failures else 0
+    print(f"{testkit.failures} failed")
+    return 1 if testkit.failures else 0
 
 
 if __name__ == "__main__":

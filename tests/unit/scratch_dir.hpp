@@ -26,6 +26,11 @@ struct ScratchDir {
   ScratchDir& operator=(const ScratchDir&) = delete;
 };
 
+// A ScratchDir on tmpfs, where arenas, name locks and ready sockets live.
+struct ShmDir : ScratchDir {
+  ShmDir() : ScratchDir("/dev/shm/tensorinit-test-XXXXXX") {}
+};
+
 // The whole file as text ("" when it cannot be read).
 inline std::string slurp(const std::string& file) {
   std::ifstream in(file);

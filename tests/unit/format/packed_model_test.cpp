@@ -4,7 +4,6 @@
 // cost at most the frames each chunk touches.
 #include <doctest/doctest.h>
 
-#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <map>
@@ -15,6 +14,7 @@
 #include "format/packed_writer.hpp"
 #include "format/safetensors_writer.hpp"
 #include "io/file_source.hpp"
+#include "../stage/memory_sink.hpp"
 #include "packed_files.hpp"
 #include "stage/pipeline.hpp"
 #include "test_files.hpp"
@@ -59,18 +59,6 @@ void check_same_tensors_by_name(const ModelIndex& packed, const ModelIndex& plai
   REQUIRE(packed.tensors.size() == want.size());
   for (const auto& t : packed.tensors) CHECK(want[t.name] == std::make_pair(t.file_offset, t.bytes));
 }
-
-class VectorSink final : public stage::Sink {
- public:
-  explicit VectorSink(std::vector<std::byte>& arena) : arena_(arena) {}
-  Status consume(const stage::Chunk& chunk, std::span<const stage::Piece> pieces, const std::byte* bytes) override {
-    for (const auto& p : pieces) std::memcpy(arena_.data() + p.dest_offset, bytes + (p.file_offset - chunk.offset), p.len);
-    return {};
-  }
-
- private:
-  std::vector<std::byte>& arena_;
-};
 
 }  // namespace
 
@@ -177,7 +165,7 @@ TEST_CASE("staged in chunks of whole frames, every frame is decoded once and eve
       const auto layout = stage::layout_arena(*index);
       const auto plan = stage::plan_reads(*index, layout, chunk);
       std::vector<std::byte> arena(layout.bytes);
-      VectorSink sink(arena);
+      MemorySink sink(arena);
       std::atomic<uint64_t> done{0};
       std::vector<const io::ByteSource*> sources{packed->get()};
       auto ok = stage::run_pipeline(plan, sources, sink, {.readers = 3, .chunk_size = chunk}, {}, done);

@@ -8,8 +8,10 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "../scratch_dir.hpp"
 #include "handoff/socket.hpp"
@@ -121,4 +123,47 @@ TEST_CASE("a failure reaches waiting and later clients as one error line") {
   CHECK(read_all(b) == "error 69 model.name in use by another\n");
   ::close(a);
   ::close(b);
+}
+
+TEST_CASE("each `ready` line a client writes reaches the handler once, with the client's pid") {
+  ScratchDir dir;
+  boost::asio::io_context io;
+  auto socket = handoff::ReadySocket::listen(io, (dir.path / "s.sock").string());
+  REQUIRE(socket);
+  auto& s = **socket;
+  std::vector<pid_t> peers;
+  s.on_ready_message([&](pid_t peer) { peers.push_back(peer); });
+  const int a = connect_to(s.path());
+  REQUIRE(run_until(io, [&] { return s.waiting() == 1; }));
+  // Ignored: another word, a word that only starts with ready, a line over 256 bytes, a line
+  // without its newline yet. Taken: `ready` with tokens after it, with \r\n, split over writes.
+  const std::string lines = "hello\nreadyx\nready " + std::string(300, 'x') + "\nready fds=1\nready\r\nrea";
+  REQUIRE(::write(a, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
+  REQUIRE(run_until(io, [&] { return peers.size() == 2; }));
+  REQUIRE(::write(a, "dy\n", 3) == 3);
+  REQUIRE(run_until(io, [&] { return peers.size() == 3; }));
+  CHECK(peers == std::vector<pid_t>(3, ::getpid()));
+  CHECK(s.waiting() == 1);  // the ready lines did not stand for the weights: still waiting
+  s.ready("{}");
+  ::shutdown(a, SHUT_WR);
+  REQUIRE(run_until(io, [&] { return s.clients() == 0; }));
+  CHECK(read_all(a) == "ready 2\n{}");
+  ::close(a);
+}
+
+TEST_CASE("listen replaces a stale socket file, the socket goes with its owner, a long path is refused") {
+  ScratchDir dir;
+  const std::string path = (dir.path / "s.sock").string();
+  std::ofstream(path) << "stale";
+  {
+    boost::asio::io_context io;
+    auto socket = handoff::ReadySocket::listen(io, path);
+    REQUIRE(socket);
+    CHECK(fs::is_socket(path));
+  }
+  CHECK(!fs::exists(path));
+  boost::asio::io_context io;
+  auto too_long = handoff::ReadySocket::listen(io, (dir.path / std::string(120, 's')).string());
+  REQUIRE(!too_long);
+  CHECK(too_long.error().code == Code::bad_manifest);
 }

@@ -28,20 +28,7 @@ struct Recording {
 };
 
 format::ModelIndex index_of(const std::vector<const FakeSource*>& files) {
-  format::ModelIndex index;
-  uint32_t f = 0;
-  for (const FakeSource* src : files) {
-    index.files.push_back({src->name(), src->size()});
-    uint64_t at = 24, n = 0;
-    for (uint64_t len : {1ull, 7ull, 4096ull, 100000ull, 3ull, 0ull, 65537ull, 300001ull}) {
-      if (at + len > src->size()) break;
-      index.tensors.push_back({.name = fmt::format("f{}.t{}", f, n++), .dtype = "U8", .shape = {len}, .file = f,
-                               .file_offset = at, .bytes = len});
-      at += len;
-    }
-    ++f;
-  }
-  return index;
+  return testing::odd_tensors_index(files, 24, {1, 7, 4096, 100000, 3, 0, 65537, 300001});
 }
 
 // Copies every arena back through the double (which fails any read of an unfinished arena).

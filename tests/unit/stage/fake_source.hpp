@@ -5,9 +5,11 @@
 #include <atomic>
 #include <cstring>
 #include <fmt/format.h>
+#include <initializer_list>
 #include <optional>
 #include <vector>
 
+#include "format/tensor_index.hpp"
 #include "io/byte_source.hpp"
 
 namespace tensorinit::testing {
@@ -47,5 +49,25 @@ class FakeSource final : public io::ByteSource {
   uint64_t align_;
   std::vector<std::byte> bytes_;
 };
+
+// Tensors of odd sizes packed back to back after `header` bytes of each file, like safetensors:
+// as many of `lengths` as fit, named f<file>.t<n>, dtype U8.
+inline format::ModelIndex odd_tensors_index(const std::vector<const FakeSource*>& files, uint64_t header,
+                                            std::initializer_list<uint64_t> lengths) {
+  format::ModelIndex index;
+  uint32_t file = 0;
+  for (const FakeSource* src : files) {
+    index.files.push_back({src->name(), src->size()});
+    uint64_t at = header, n = 0;
+    for (uint64_t len : lengths) {
+      if (at + len > src->size()) break;
+      index.tensors.push_back({.name = fmt::format("f{}.t{}", file, n++), .dtype = "U8", .shape = {len},
+                               .file = file, .file_offset = at, .bytes = len});
+      at += len;
+    }
+    ++file;
+  }
+  return index;
+}
 
 }  // namespace tensorinit::testing

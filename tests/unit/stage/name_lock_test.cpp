@@ -17,9 +17,7 @@ namespace fs = std::filesystem;
 using namespace tensorinit;
 using namespace tensorinit::stage;
 
-struct ShmDir : tensorinit::testing::ScratchDir {
-  ShmDir() : ScratchDir("/dev/shm/tensorinit-lock-test-XXXXXX") {}
-};
+using tensorinit::testing::ShmDir;
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

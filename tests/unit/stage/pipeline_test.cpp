@@ -17,24 +17,6 @@ namespace {
 
 using testing::FakeSource;
 
-// Two files of odd-sized tensors packed back to back after a header, like safetensors.
-format::ModelIndex two_file_index(const FakeSource& a, const FakeSource& b, uint64_t header) {
-  format::ModelIndex index;
-  index.files = {{a.name(), a.size()}, {b.name(), b.size()}};
-  uint32_t file = 0;
-  for (const FakeSource* src : {&a, &b}) {
-    uint64_t at = header, n = 0;
-    for (uint64_t len : {1ull, 7ull, 4096ull, 100000ull, 3ull, 0ull, 65537ull}) {
-      if (at + len > src->size()) break;
-      index.tensors.push_back({.name = fmt::format("f{}.t{}", file, n++), .dtype = "U8", .shape = {len}, .file = file,
-                               .file_offset = at, .bytes = len});
-      at += len;
-    }
-    ++file;
-  }
-  return index;
-}
-
 void check_arena(const std::vector<std::byte>& arena, const format::ModelIndex& index, const ArenaLayout& layout,
                  const std::vector<const FakeSource*>& files) {
   for (size_t i = 0; i < index.tensors.size(); ++i) {
@@ -54,7 +36,7 @@ TEST_CASE("stage: every chunk size, reader count and alignment lands every byte 
   for (uint64_t align : {1ull, 4096ull}) {
     FakeSource a("a", 8 + 101 + 1 + 7 + 4096 + 100000 + 3 + 65537, align);
     FakeSource b("b", 8 + 101 + 1 + 7 + 4096 + 100000 + 3 + 65537, align);  // tensors end at EOF, as in safetensors
-    const auto index = two_file_index(a, b, 8 + 101);
+    const auto index = testing::odd_tensors_index({&a, &b}, 8 + 101, {1, 7, 4096, 100000, 3, 0, 65537});
     for (uint64_t chunk : {4096ull, 16384ull, 1ull << 20}) {
       for (unsigned readers : {1u, 3u, 8u}) {
         const auto layout = layout_arena(index);

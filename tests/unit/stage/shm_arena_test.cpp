@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../scratch_dir.hpp"
@@ -19,9 +19,8 @@ namespace fs = std::filesystem;
 using namespace tensorinit;
 using namespace tensorinit::stage;
 
-struct ShmDir : tensorinit::testing::ScratchDir {
-  ShmDir() : ScratchDir("/dev/shm/tensorinit-arena-test-XXXXXX") {}
-};
+using tensorinit::testing::ShmDir;
+using tensorinit::testing::slurp;
 
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> out;
@@ -29,11 +28,12 @@ std::vector<std::string> names_in(const fs::path& dir) {
   return out;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+// An arena of 4096 bytes under its final name.
+ShmArena published(const fs::path& dir) {
+  auto a = ShmArena::create(dir, "m", 0, 4096);
+  REQUIRE(a);
+  REQUIRE(a->publish());
+  return std::move(*a);
 }
 
 void fill(const ShmArena& arena, char c) {
@@ -52,9 +52,9 @@ TEST_CASE("two arenas of one model name being staged at once do not share bytes"
   REQUIRE(b);
   fill(*b, 'b');
   REQUIRE(a->publish());
-  CHECK(read_file(a->path()) == std::string(4096, 'a'));
+  CHECK(slurp(a->path()) == std::string(4096, 'a'));
   REQUIRE(b->publish());  // the later one replaces the name atomically; a's bytes stay a's
-  CHECK(read_file(b->path()) == std::string(4096, 'b'));
+  CHECK(slurp(b->path()) == std::string(4096, 'b'));
   std::string mapped(4096, 0);
   REQUIRE(::pread(a->fd(), mapped.data(), mapped.size(), 0) == 4096);
   CHECK(mapped == std::string(4096, 'a'));
@@ -76,20 +76,16 @@ TEST_CASE("a published arena goes with its owner unless kept; keep(false) takes 
   ShmDir dir;
   std::string path;
   {
-    auto a = ShmArena::create(dir.path, "m", 0, 4096);
-    REQUIRE(a);
-    REQUIRE(a->publish());
-    path = a->path();
+    ShmArena a = published(dir.path);
+    path = a.path();
     CHECK(names_in(dir.path) == std::vector<std::string>{"tensorinit-m-0"});
-    a->keep();
-    a->keep(false);
+    a.keep();
+    a.keep(false);
   }
   CHECK(!fs::exists(path));
   {
-    auto a = ShmArena::create(dir.path, "m", 0, 4096);
-    REQUIRE(a);
-    REQUIRE(a->publish());
-    a->keep();
+    ShmArena a = published(dir.path);
+    a.keep();
   }
   CHECK(fs::exists(path));
 }
@@ -113,4 +109,35 @@ TEST_CASE("too little free space is an io error naming the fix, before any file 
   CHECK(a.error().code == Code::io);
   CHECK(a.error().message.find("--shm-size") != std::string::npos);
   CHECK(names_in(dir.path).empty());
+}
+
+TEST_CASE("the final name appears only at publish, replacing a stale arena whole; no temporary stays") {
+  ShmDir dir;
+  CHECK(arena_path(dir.path, "m", 3) == (dir.path / "tensorinit-m-3").string());
+  const std::string stale(8192, 's');  // a killed holder's arena, larger than the new one
+  std::ofstream(dir.path / "tensorinit-m-0", std::ios::binary) << stale;
+  auto a = ShmArena::create(dir.path, "m", 0, 4096);
+  REQUIRE(a);
+  CHECK(a->path() == arena_path(dir.path, "m", 0));
+  CHECK(a->temp_path().empty());  // tmpfs has O_TMPFILE: unnamed while staging
+  fill(*a, 'n');
+  CHECK(slurp(a->path()) == stale);  // staging never writes through the final name
+  REQUIRE(a->publish());
+  CHECK(slurp(a->path()) == std::string(4096, 'n'));
+  CHECK(names_in(dir.path) == std::vector<std::string>{"tensorinit-m-0"});
+}
+
+TEST_CASE("a moved arena has one owner: the moved-from one removes nothing") {
+  ShmDir dir;
+  std::string path;
+  {
+    ShmArena a = published(dir.path);
+    path = a.path();
+    ShmArena b = std::move(a);
+    { ShmArena gone = std::move(a); }  // an empty arena's destructor
+    CHECK(fs::exists(path));
+    CHECK(b.size() == 4096);
+    CHECK(b.fd() >= 0);
+  }
+  CHECK(!fs::exists(path));
 }
