@@ -90,12 +90,12 @@ def main():
     work = tempfile.mkdtemp(prefix="tensorinit-compile-cache-")
     os.environ.setdefault("TEST_TMP", work)
     os.environ.setdefault("TESTS_DIR", os.path.dirname(HERE))
-    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-    from test_remote_s3 import moto_env, moto_user, start_moto  # noqa: E402
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+    from moto_s3 import moto_env, moto_user, start_moto  # noqa: E402
     import boto3
 
     subprocess.run([TENSORINIT, "synth", "--size", "1MiB", os.path.join(work, "model")], check=True, capture_output=True)
-    moto, endpoint = start_moto()
+    moto, endpoint = start_moto(work)
     try:
         creds = moto_user(endpoint, "bench")  # moto enforces SigV4 after its first actions
         env = moto_env(creds)

@@ -94,9 +94,10 @@ TEST_CASE("load weights: decide, stage and table the tiny fixture; the table nam
   testing::ShmDir shm;
   const manifest::Manifest m = tiny_manifest();
   Phases phases;
+  std::optional<plan::Decision> decision;
   {
-    const LoadedWeights loaded = testing::stage_tiny(m, phases, shm.path.string());
-    const plan::Decision& decided = loaded.decision;
+    const LoadedWeights loaded = testing::stage_tiny(m, phases, shm.path.string(), decision);
+    const plan::Decision& decided = *loaded.decision;
     CHECK(loaded.table_path == table_path_for(m, shm.path.string()));
     const auto table = nlohmann::json::parse(std::ifstream(loaded.table_path));
     CHECK(table["model"] == "tiny");

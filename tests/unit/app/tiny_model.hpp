@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -20,9 +21,10 @@ inline manifest::Manifest tiny_manifest(const std::string& extra = "") {
   return std::move(*m);
 }
 
-// The plan, index, stage and table phases of `m` into `shm_dir`, timed in `phases`.
-inline app::LoadedWeights stage_tiny(const manifest::Manifest& m, app::Phases& phases, const std::string& shm_dir) {
-  std::optional<plan::Decision> decision;
+// The plan, index, stage and table phases of `m` into `shm_dir`, timed in `phases`. The weights
+// point at `decision`, which must outlive them (as LoadSession's does).
+inline app::LoadedWeights stage_tiny(const manifest::Manifest& m, app::Phases& phases, const std::string& shm_dir,
+                                     std::optional<plan::Decision>& decision) {
   auto decided = app::decide_source(m, phases, decision);
   REQUIRE_MESSAGE(decided.has_value(), decided.error().message);
   auto loaded = app::stage_weights(m, **decided, {}, phases, nullptr, shm_dir);
