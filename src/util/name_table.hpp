@@ -3,18 +3,24 @@
 // std::unordered_set allocates a node per name: measured here on 500,000 names, either was 10% of
 // a whole load. This is open addressing over indices; a slot holds the index and 32 bits of the
 // name's hash, so a probe costs one cache miss and names are compared only when those bits agree.
+// The hash is keyed with random bytes drawn once per process (name_hash): names come from files an
+// attacker may write, and with a public hash (std::hash is MurmurHash64A with a fixed seed) names
+// built to share slots would make every insert walk all earlier ones: 500,000 of them, hours of
+// CPU with no stop check in the loop.
 #pragma once
 
 #include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string_view>
 #include <vector>
 
 namespace tensorinit {
+
+// XXH3 keyed with a 192-byte secret from getrandom(2), drawn at the first call. Thread-safe.
+uint64_t name_hash(std::string_view name);
 
 // A set of indices 0..capacity-1 keyed by their names; the names stay with the caller, who gives
 // `name_of(i)` (a string_view valid during each call). Not thread-safe; distinct tables are.
@@ -26,7 +32,7 @@ class NameTable {
   // and nothing is recorded. At most `capacity` indices, each below 2^32 - 1.
   template <typename NameOf>
   std::optional<size_t> insert(size_t i, std::string_view name, NameOf&& name_of) {
-    const uint64_t h = std::hash<std::string_view>{}(name);
+    const uint64_t h = name_hash(name);
     size_t at = h & mask_;
     for (;; at = (at + 1) & mask_) {
       const uint64_t slot = slots_[at];
@@ -40,7 +46,7 @@ class NameTable {
   // The index recorded under `name`, or nullopt.
   template <typename NameOf>
   std::optional<size_t> find(std::string_view name, NameOf&& name_of) const {
-    const uint64_t h = std::hash<std::string_view>{}(name);
+    const uint64_t h = name_hash(name);
     for (size_t at = h & mask_;; at = (at + 1) & mask_) {
       const uint64_t slot = slots_[at];
       if (slot == 0) return std::nullopt;

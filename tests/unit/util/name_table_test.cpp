@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,4 +37,19 @@ TEST_CASE("NameTable: insert answers the earlier index, find answers the recorde
   CHECK(table.find("", name_of) == std::optional<size_t>(2));
   CHECK(table.find("layers.0.w", name_of) == std::optional<size_t>(4));
   CHECK_FALSE(table.find("layers.0", name_of).has_value());
+}
+
+TEST_CASE("NameTable: names built to share std::hash's slots are spread by the keyed hash") {
+  // What an attacker can precompute against a public hash: 64 names whose std::hash agree in the
+  // low 16 bits (one slot of a 65,536-slot table, every insert walking all earlier ones).
+  std::vector<std::string> same_slot;
+  const uint64_t target = std::hash<std::string_view>{}("layers.0.w") & 0xffff;
+  for (uint64_t i = 0; same_slot.size() < 64; ++i) {
+    std::string name = "layers." + std::to_string(i) + ".w";
+    if ((std::hash<std::string_view>{}(name) & 0xffff) == target) same_slot.push_back(std::move(name));
+  }
+  std::set<uint64_t> slots;
+  for (const auto& name : same_slot) slots.insert(tensorinit::name_hash(name) & 0xffff);
+  CHECK(slots.size() >= 60);  // 64 random slots of 65,536: 4 colliding pairs has odds of about 1e-7
+  CHECK(tensorinit::name_hash("layers.0.w") == tensorinit::name_hash("layers.0.w"));  // stable in a process
 }
