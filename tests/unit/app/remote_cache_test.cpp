@@ -80,7 +80,8 @@ std::shared_ptr<plan::RemoteModel> remote_model(std::shared_ptr<const io::ByteSo
     std::shared_ptr<const io::ByteSource> source = gated;
     if (!gated || i != gated_file) source = io::MemorySource::owning(kNames[i], contents(i));
     model->files.push_back({kNames[i], "http://h/m/" + kNames[i], "\"v1\"", source});
-    const io::MemorySource bytes(kNames[i], contents(i));  // the gated one is not read here
+    const std::string held = contents(i);  // outlives `bytes`, which only views it
+    const io::MemorySource bytes(kNames[i], held);  // the gated one is not read here
     REQUIRE(format::add_weight_file(model->index, bytes, {.path = model->files.back().url, .size = bytes.size()},
                                     format::Format::safetensors));
   }
