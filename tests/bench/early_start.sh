@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Does an early start overlap? (issue 15 part 3.) On a cold node (page cache dropped before every
 # run, as root), a server that imports torch and then maps every tensor of the table, started by
-# `tensorinit run` in each handoff: exec (after the load), signal after-load, signal early; with
-# BASELINE=BIN also signal early with another tensorinit (e.g. one without the readers' idle I/O
-# class); and `load` alone, for staging's solo throughput. Interleaved rounds, order rotating;
-# medians (min-max) of the time from tensorinit's start to the server's first Python line and to
-# its ready line, and staging's GB/s (the report's) against the solo load's.
-# Usage: [TENSORINIT=BIN] [BASELINE=BIN] [SIZE=2GiB] [ROUNDS=5] [BENCH_DIR=DIR] [PYTHON=python3]
+# `tensorinit run` in each handoff: exec (after the load), signal after-load, signal early, signal
+# early with the server's own files warm (python and torch in the page cache, the weights cold: it
+# separates sharing the disk from sharing the CPU); with BASELINE="NAME=BIN ..." (or one BIN, named
+# early-baseline) also signal early with other tensorinit binaries; and `load` alone, for staging's
+# solo throughput. Interleaved rounds, order rotating; medians (min-max) of the time from
+# tensorinit's start to the server's first Python line and to its ready line, staging's GB/s (the
+# report's) against the solo load's, with VARIANTS="NAME=STAGE-KEYS;..." also signal early with
+# more `stage:` keys (e.g. "early-readers2=readers: 2"), and what the server did while staging went on: its disk reads,
+# the rate disk sharing alone allows, its CPU time, staging's CPU time (early_start.py).
+# 2 GiB, 5 rounds, 5 cases: about 4 minutes on a quiet 2-core machine.
+# Usage: [TENSORINIT=BIN] [BASELINE="NAME=BIN ..."] [VARIANTS="NAME=KEYS;..."] [SIZE=2GiB] [ROUNDS=5] [BENCH_DIR=DIR] [PYTHON=python3]
 #        tests/bench/early_start.sh        (root: drop_caches; torch for PYTHON: Debian python3-torch)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,55 +61,11 @@ for t in table["tensors"]:
 out.write(f"ready {time.time():.6f}\n"); out.flush()
 PY
 
-cases=("exec|$TI|exec|after-load|go" "after-load|$TI|signal|after-load|go" "early|$TI|signal|early|wait" "solo|$TI|none|after-load|-")
-[ -n "$BASELINE" ] && cases+=("early-baseline|$BASELINE|signal|early|wait")
-
-SIZE=$SIZE exec "$PYTHON" - "$DIR" "$ROUNDS" "$PYTHON" "${cases[@]}" <<'PY'
-import json, os, statistics, subprocess, sys, time
-d, rounds, python, cases = sys.argv[1], int(sys.argv[2]), sys.argv[3], [c.split("|") for c in sys.argv[4:]]
-results = {c[0]: [] for c in cases}
-
-for name, ti, mode, start, wait in cases:
-    with open(f"{d}/{name}.yaml", "w") as f:
-        f.write(f"version: 1\nmodel:\n  name: early-{name}\n  sources: [{{type: image, path: \"{d}/model-{os.environ.get('SIZE', '2GiB')}\"}}]\n"
-                f"stage: {{target: host}}\nhandoff: {{mode: {mode}, start: {start}, signal: SIGUSR1}}\n"
-                f"report: {d}/{name}.report.json\n")
-
-def once(name, ti, mode, start, wait):
-    subprocess.run(["sync"])
-    open("/proc/sys/vm/drop_caches", "w").write("3\n")
-    marks = f"{d}/{name}.marks"
-    if os.path.exists(marks):
-        os.unlink(marks)
-    cmd = [ti, "run" if mode != "none" else "load", "-f", f"{d}/{name}.yaml"]
-    if mode != "none":
-        cmd += ["--", python, f"{d}/server.py", marks, wait]
-    t0 = time.time()
-    subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    end = time.time() - t0
-    report = json.load(open(f"{d}/{name}.report.json"))
-    row = {"gbps": report["throughput_gbps"], "end": end}
-    if mode != "none":
-        for line in open(marks):
-            what, at = line.split()
-            row[what] = float(at) - t0
-    return row
-
-for r in range(rounds):
-    for c in cases[r % len(cases):] + cases[:r % len(cases)]:
-        results[c[0]].append(once(*c))
-
-def cell(rows, key):
-    v = [x[key] for x in rows if key in x]
-    return f"{statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})" if v else "-"
-
-solo = statistics.median(x["gbps"] for x in results["solo"])
-print(f"cold node (page cache dropped before each run), {rounds} interleaved rounds; seconds from tensorinit's start; "
-      f"load average {os.getloadavg()[0]:.1f}")
-print("| handoff | server's first line | server ready | staging GB/s | vs solo load |")
-print("|---|---|---|---|---|")
-for name, *_ in cases:
-    rows = results[name]
-    g = statistics.median(x["gbps"] for x in rows)
-    print(f"| {name} | {cell(rows, 'first')} | {cell(rows, 'ready')} | {cell(rows, 'gbps')} | {g / solo:.2f} |")
-PY
+cases=("exec|$TI|exec|after-load|go|cold" "after-load|$TI|signal|after-load|go|cold"
+       "early|$TI|signal|early|wait|cold" "early-warm|$TI|signal|early|wait|warm" "solo|$TI|none|after-load|-|cold")
+for b in $BASELINE; do
+  case $b in *=*) cases+=("${b%%=*}|${b#*=}|signal|early|wait|cold") ;; *) cases+=("early-baseline|$b|signal|early|wait|cold") ;; esac
+done
+IFS=';' read -ra variants <<<"${VARIANTS:-}"
+for v in "${variants[@]}"; do [ -n "$v" ] && cases+=("${v%%=*}|$TI|signal|early|wait|cold|${v#*=}"); done
+exec "$PYTHON" "$HERE/early_start.py" "$DIR" "$ROUNDS" "$PYTHON" "$SIZE" "${cases[@]}"
