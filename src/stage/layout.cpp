@@ -47,8 +47,16 @@ ReadPlan plan_reads(const format::ModelIndex& index, const ArenaLayout& layout, 
         const uint64_t lo = std::max(at, tensor.file_offset);
         const uint64_t hi = std::min(next, tensor.file_offset + tensor.bytes);
         if (hi <= lo) continue;
-        plan.pieces.push_back({lo, layout.offsets[k] + (lo - tensor.file_offset), hi - lo});
+        const uint64_t dest = layout.offsets[k] + (lo - tensor.file_offset);
         plan.bytes += hi - lo;
+        // Tensors whose sizes are multiples of the alignment lie in the arena as in the file: one
+        // piece (in the pipeline, chunks of large pieces are spliced, kernel to kernel).
+        Piece* last = plan.pieces.size() > chunk.first_piece ? &plan.pieces.back() : nullptr;
+        if (last && last->file_offset + last->len == lo && last->dest_offset + last->len == dest) {
+          last->len += hi - lo;
+          continue;
+        }
+        plan.pieces.push_back({lo, dest, hi - lo});
       }
       chunk.piece_count = static_cast<uint32_t>(plan.pieces.size()) - chunk.first_piece;
       plan.chunks.push_back(chunk);

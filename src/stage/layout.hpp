@@ -17,7 +17,7 @@ struct ArenaLayout {
 };
 ArenaLayout layout_arena(const format::ModelIndex& index);
 
-// A part of one tensor: file bytes [file_offset, +len) go to arena bytes [dest_offset, +len).
+// A part of one tensor (or of several that lie alike in the file and the arena, merged): file bytes [file_offset, +len) go to arena bytes [dest_offset, +len).
 struct Piece {
   uint64_t file_offset = 0;
   uint64_t dest_offset = 0;

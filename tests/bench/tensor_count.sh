@@ -1,45 +1,75 @@
 #!/usr/bin/env bash
-# What a tensor costs: `tensorinit load` (target host, page cache warm) of models of N 4-byte F32
-# tensors, N = 1, 1k, 10k, 100k, 500k (issue 15 part 6), each beside the same bytes in
-# min(N, 100) tensors (the baseline: the cost of the bytes alone), interleaved: every round runs
-# every model once, in an order that rotates. Prints medians with min and max of the wall time,
-# of the CPU time (user + system, which a busy machine inflates far less than the wall), of the
-# report's index+plan and table phases, the ratio to the baseline, and how long a SIGTERM sent
-# after STOP_AFTER seconds (default 0.2) took to end the load. With BASELINE=BIN, every load runs
-# with that binary too, beside this one's in the same round (order alternating), and the table
-# adds its CPU time: before/after in one run. Not a test: prints a table.
-# Usage: [TENSORINIT=BIN] [BASELINE=BIN] [COUNTS="1 1000 ..."] [ROUNDS=5] [BENCH_DIR=DIR] tests/bench/tensor_count.sh
+# What a tensor costs: `tensorinit load` (target host, page cache warm) of models of N F32 tensors,
+# N = 1, 1k, 10k, 100k, 500k (issue 15 part 6), on two bytes axes (SIZES):
+#   4B-per-tensor  N 4-byte tensors, beside the same bytes in min(N, 100) tensors: the per-tensor
+#                  cost against almost nothing;
+#   1GiB (or any SIZE with a KiB/MiB/GiB suffix)  the same total for every N (rounded down so that
+#                  every N divides it: ~10 KiB per tensor at 100k, as a per-expert MoE has), beside
+#                  that total in 100 tensors: the goal "100k tensors within 1.1x of 100 tensors".
+# Interleaved: every round runs every model once, in an order that rotates. Prints medians with min
+# and max of the wall time, of the CPU time (user + system, which a busy machine inflates far less
+# than the wall), of the report's index+plan and table phases, the ratios to the baseline, the CPU
+# per tensor over the baseline's, and (4-byte rows) how long a SIGTERM sent after STOP_AFTER seconds
+# (default 0.2) took to end the load. With BASELINE=BIN, every load runs with that binary too,
+# beside this one's in the same round (order alternating), and the table adds its CPU time:
+# before/after in one run. Models are made once under BENCH_DIR (the 1 GiB axis: ~6 GB of disk).
+# Not a test: prints a table.
+# Usage: [TENSORINIT=BIN] [BASELINE=BIN] [COUNTS="1 1000 ..."] [SIZES="4B-per-tensor 1GiB"] [ROUNDS=5]
+#        [BENCH_DIR=DIR] tests/bench/tensor_count.sh
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TI=${TENSORINIT:-$ROOT/build/tensorinit}
-COUNTS=${COUNTS:-1 1000 10000 100000 500000}
-ROUNDS=${ROUNDS:-5}
-DIR=${BENCH_DIR:-/var/tmp/tensorinit-bench}/tensor-count
-STOP_AFTER=${STOP_AFTER:-0.2}
 [[ -x $TI ]] || { echo "tensor_count.sh: no tensorinit at $TI (set TENSORINIT)" >&2; exit 1; }
+DIR=${BENCH_DIR:-/var/tmp/tensorinit-bench}/tensor-count
 mkdir -p "$DIR"
 
-models=()
-for n in $COUNTS; do
-  base=$((n < 100 ? n : 100))
-  for pair in "$n:$n" "$n:$base"; do
-    count=${pair#*:}; name=n${n}-t${count}
-    if [[ ! -f $DIR/$name/model.safetensors ]]; then
-      # Same bytes: N F32 elements in `count` tensors (N/count elements each; N is a multiple here).
-      "$TI" synth --size $((4 * n)) --dtype f32 --tensors "$count" "$DIR/$name" 2>/dev/null
-    fi
-    printf 'version: 1\nmodel:\n  name: count-%s\n  sources: [{type: image, path: "%s"}]\nstage: {target: host}\nhandoff: {mode: none}\n' \
-      "$name" "$DIR/$name" >"$DIR/$name.yaml"
-    [[ " ${models[*]} " == *" $name "* ]] || models+=("$name")
-  done
-done
-cat "$DIR"/*/model.safetensors >/dev/null  # warm: this measures the work per tensor, not the disk
+exec python3 - "$TI" "${BASELINE:-}" "$DIR" "${ROUNDS:-5}" "${STOP_AFTER:-0.2}" \
+  "${COUNTS:-1 1000 10000 100000 500000}" "${SIZES:-4B-per-tensor 1GiB}" <<'PY'
+import json, math, os, resource, signal, statistics, subprocess, sys, time
 
-exec python3 - "$TI" "${BASELINE:-}" "$DIR" "$ROUNDS" "$STOP_AFTER" "${models[@]}" <<'PY'
-import json, os, resource, signal, statistics, subprocess, sys, time
+ti, baseline, d = sys.argv[1], sys.argv[2], sys.argv[3]
+rounds, stop_after = int(sys.argv[4]), float(sys.argv[5])
+counts = [int(c) for c in sys.argv[6].split()]
+sizes = sys.argv[7].split()
 
-ti, baseline, d, rounds, stop_after, models = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6:]
+def model(name, total, count):
+    """A model of `total` bytes in `count` equal F32 tensors (count divides total / 4), made once."""
+    path = f"{d}/{name}"
+    if not os.path.isfile(f"{path}/model.safetensors"):
+        subprocess.run([ti, "synth", "--size", str(total), "--dtype", "f32", "--tensors", str(count), path],
+                       check=True, stderr=subprocess.DEVNULL)
+    with open(f"{path}.yaml", "w") as f:
+        f.write(f'version: 1\nmodel:\n  name: count-{name}\n  sources: [{{type: image, path: "{path}"}}]\n'
+                'stage: {target: host}\nhandoff: {mode: none}\n')
+    return name
+
+def parse_size(s):
+    units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+    for u, k in units.items():
+        if s.endswith(u):
+            return int(float(s[:-len(u)]) * k)
+    return int(s)
+
+rows = []  # (size label, N, total bytes, many-tensor model, baseline model)
+for s in sizes:
+    if s == "4B-per-tensor":
+        for n in counts:
+            rows.append((s, n, 4 * n, model(f"n{n}-t{n}", 4 * n, n), model(f"n{n}-t{min(n, 100)}", 4 * n, min(n, 100))))
+        continue
+    elements_lcm = math.lcm(100, *counts)
+    total = 4 * (parse_size(s) // 4 // elements_lcm * elements_lcm)
+    if total == 0:
+        sys.exit(f"tensor_count.sh: {s} is too small for COUNTS")
+    base = model(f"b{total}-t100", total, 100)
+    for n in counts:
+        rows.append((s, n, total, model(f"b{total}-t{n}", total, n), base))
+models = list(dict.fromkeys(m for r in rows for m in r[3:]))
+for m in models:  # warm: this measures the work per tensor, not the disk
+    with open(f"{d}/{m}/model.safetensors", "rb") as f:
+        while f.read(1 << 24):
+            pass
+
 runs = {m: [] for m in models}
 base_runs = {m: [] for m in models}
 
@@ -71,32 +101,27 @@ for r in range(rounds):
         runs[m].append(load(m))
         if baseline and not r % 2:
             base_runs[m].append(load(m, baseline))
-stops = {}
-for m in models:
-    if m.split("-t")[0][1:] == m.split("-t")[1]:  # the many-tensor model of each pair
-        stops[m] = [stop_latency(m) for _ in range(3)]
+stops = {r[3]: [stop_latency(r[3]) for _ in range(3)] for r in rows if r[0] == "4B-per-tensor" and r[1] >= 1000}
 
-def cell(values):
+def med(m, key, which=runs):
+    return statistics.median(x[key] for x in which[m])
+
+def cell(m, key, which=runs):
+    values = [x[key] for x in which[m]]
     return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 print(f"tensorinit load, target host, page cache warm; {rounds} interleaved rounds; seconds, median (min-max)")
-print(f"load average {os.getloadavg()[0]:.1f} at the end")
-before = "| BASELINE's cpu " if baseline else ""
-print(f"| tensors | bytes | wall | cpu {before}| index+plan | table | wall of the same bytes in <=100 tensors | wall ratio | cpu ratio | SIGTERM to exit (exit code) |")
-print("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if baseline else ""))
-for m in models:
-    n, count = m.split("-t")
-    n = int(n[1:]); count = int(count)
-    if n != count:
-        continue
-    base = f"n{n}-t{min(n, 100)}"
-    w = [x["wall"] for x in runs[m]]
-    bw = [x["wall"] for x in runs[base]]
-    c = [x["cpu"] for x in runs[m]]
-    bc = [x["cpu"] for x in runs[base]]
+print(f"load average {os.getloadavg()[0]:.1f} at the end; baseline: the same bytes in min(N, 100) tensors")
+before = "BASELINE's cpu | BASELINE's us/tensor | " if baseline else ""
+print(f"| bytes | tensors | wall | cpu | {before}index+plan | table | baseline wall | baseline cpu | wall ratio | "
+      "cpu ratio | us of cpu per tensor | SIGTERM to exit (exit code) |")
+print("|" + "---|" * (12 + (2 if baseline else 0)))
+for size, n, total, m, base in rows:
+    per_tensor = lambda which: "" if n <= 100 else f"{(med(m, 'cpu', which) - med(base, 'cpu', which)) / (n - 100) * 1e6:.2f}"
     stop = ", ".join(f"{t:.3f} ({c})" for t, c in stops.get(m, []))
-    before = f"{cell([x['cpu'] for x in base_runs[m]])} | " if baseline else ""
-    print(f"| {n:,} | {4 * n:,} | {cell(w)} | {cell(c)} | {before}"
-          f"{cell([x['index'] for x in runs[m]])} | {cell([x['table'] for x in runs[m]])} | {cell(bw)} | "
-          f"{statistics.median(w) / statistics.median(bw):.2f} | {statistics.median(c) / statistics.median(bc):.1f} | {stop} |")
+    before = f"{cell(m, 'cpu', base_runs)} | {per_tensor(base_runs)} | " if baseline else ""
+    label = f"{total:,}" if size == "4B-per-tensor" else f"{size} ({total:,})"
+    print(f"| {label} | {n:,} | {cell(m, 'wall')} | {cell(m, 'cpu')} | {before}{cell(m, 'index')} | {cell(m, 'table')} | "
+          f"{cell(base, 'wall')} | {cell(base, 'cpu')} | {med(m, 'wall') / med(base, 'wall'):.2f} | "
+          f"{med(m, 'cpu') / med(base, 'cpu'):.2f} | {per_tensor(runs)} | {stop} |")
 PY

@@ -71,6 +71,30 @@ TEST_CASE("layout: a tensor larger than many chunks is split, and small ones sha
   check_pieces_cover_tensors(index, layout, plan);
 }
 
+TEST_CASE("layout: tensors that lie alike in the file and the arena are one piece per chunk") {
+  format::ModelIndex index;
+  index.files.resize(1);
+  // Sizes that are multiples of 256 from a data start at 8: arena offset = file offset - 8 up to
+  // and with the 100-byte tensor (30); after it the arena is padded and the file is not, and the
+  // offset differs by a new constant.
+  for (uint64_t i = 0, at = 8; i < 40; ++i) {
+    const uint64_t bytes = i == 30 ? 100 : 256 * (1 + i % 3);
+    index.tensors.push_back(tensor(0, at, bytes));
+    at += bytes;
+  }
+  const ArenaLayout layout = layout_arena(index);
+  const ReadPlan plan = plan_reads(index, layout, 4096);
+  check_pieces_cover_tensors(index, layout, plan);
+  // Tensors 0-30 are [8, 15468), 31-39 follow: chunks at multiples of 4096, one piece each but the
+  // one where the offsets' difference changes.
+  std::vector<uint32_t> counts;
+  for (const auto& chunk : plan.chunks) counts.push_back(chunk.piece_count);
+  CHECK(counts == std::vector<uint32_t>{1, 1, 1, 2, 1});
+  for (const auto& chunk : plan.chunks)  // merged pieces never leave their chunk
+    for (uint32_t p = chunk.first_piece; p < chunk.first_piece + chunk.piece_count; ++p)
+      CHECK(plan.pieces[p].file_offset + plan.pieces[p].len <= chunk.offset + chunk.len);
+}
+
 TEST_CASE("layout: a file holding only empty or meta tensors gets no chunk") {
   format::ModelIndex index;
   index.files.resize(2);
