@@ -50,12 +50,12 @@ Status same_tensors(const plan::RemoteModel& remote, size_t i, const io::ByteSou
   std::vector<const format::TensorEntry*> indexed;
   for (const auto& t : remote.index.tensors)
     if (t.file == i) indexed.push_back(&t);
-  const auto same = [](const format::TensorEntry& a, const format::TensorEntry& b) {
-    return a.name == b.name && a.dtype == b.dtype && a.shape == b.shape && a.file_offset == b.file_offset &&
-           a.bytes == b.bytes && a.zeros == b.zeros && a.encrypted == b.encrypted && a.header_offset == b.header_offset;
-  };
   bool equal = reread.tensors.size() == indexed.size();
-  for (size_t t = 0; equal && t < indexed.size(); ++t) equal = same(reread.tensors[t], *indexed[t]);
+  for (size_t t = 0; equal && t < indexed.size(); ++t) {
+    format::TensorEntry entry = std::move(reread.tensors[t]);
+    entry.file = static_cast<uint32_t>(i);  // the re-index holds this one file only
+    equal = entry == *indexed[t];
+  }
   if (!equal)
     return fail(Code::bad_data, "its header differs from the one indexed (the server answered from another version "
                                 "under the same ETag)");

@@ -30,6 +30,9 @@ struct TensorEntry {
   bool zeros = false;
   uint64_t header_offset = 0;   // tensorizer: the per-tensor header (its checksums cover it); else 0
   bool encrypted = false;       // tensorizer: the data is encrypted (decrypted while staged)
+
+  // Every field: a field added later is compared too (the write-through copy's re-index relies on it).
+  bool operator==(const TensorEntry&) const = default;
 };
 
 struct WeightFile {
