@@ -10,6 +10,7 @@
 #include "format/dtype.hpp"
 #include "format/safetensors_scan.hpp"
 #include "format/text.hpp"
+#include "util/name_table.hpp"
 
 namespace tensorinit::format {
 namespace {
@@ -62,9 +63,10 @@ std::unexpected<Error> malformed(std::string_view file, std::string_view what) {
   return fail(Code::bad_data, fmt::format("{}: malformed safetensors file: {}", file, what));
 }
 
-// The checks every tensor entry gets once its parts are read, whichever parser read them.
-Result<TensorEntry> make_tensor(std::string_view key, std::string_view dtype, std::vector<uint64_t> shape,
-                                uint64_t begin, uint64_t end, uint64_t data_start, std::string_view file) {
+// The checks every tensor entry gets once its parts are read, whichever parser read them; fills
+// `t` (built in place: its vector's memory is touched once).
+Status fill_tensor(TensorEntry& t, std::string_view key, std::string_view dtype, std::vector<uint64_t>&& shape,
+                   uint64_t begin, uint64_t end, uint64_t data_start, std::string_view file) {
   auto bits = dtype_bits(dtype);
   if (!bits)
     return fail(Code::bad_data, fmt::format("{}: tensor {}: unsupported dtype {} (not in the safetensors vocabulary "
@@ -83,7 +85,6 @@ Result<TensorEntry> make_tensor(std::string_view key, std::string_view dtype, st
   if (end - begin != total_bits / 8)
     return malformed(file, fmt::format("tensor {}: shape and dtype give {} bytes but data_offsets span {}",
                                        name(), total_bits / 8, end - begin));
-  TensorEntry t;
   // Checking the end also bounds every later sum (file_offset + bytes, data_start + data_size).
   uint64_t file_end = 0;
   if (__builtin_add_overflow(begin, data_start, &t.file_offset) || __builtin_add_overflow(end, data_start, &file_end))
@@ -92,6 +93,14 @@ Result<TensorEntry> make_tensor(std::string_view key, std::string_view dtype, st
   t.dtype = dtype;
   t.shape = std::move(shape);
   t.bytes = end - begin;
+  return {};
+}
+
+Result<TensorEntry> make_tensor(std::string_view key, std::string_view dtype, std::vector<uint64_t> shape,
+                                uint64_t begin, uint64_t end, uint64_t data_start, std::string_view file) {
+  TensorEntry t;
+  if (auto ok = fill_tensor(t, key, dtype, std::move(shape), begin, end, data_start, file); !ok)
+    return std::unexpected(ok.error());
   return t;
 }
 
@@ -167,23 +176,18 @@ Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64
     return malformed(file, fmt::format("header is not valid UTF-8 (byte {} of the header, file offset {})", *bad, 8 + *bad));
   SafetensorsLayout layout;
   layout.data_start = data_start;
-  auto scanned = scan_safetensors_header(text, stop);
+  // The common case, without a DOM: entries checked as they are scanned, built in place.
+  layout.tensors.reserve(text.size() / 64);  // an entry is 80-100 bytes: pages past the end stay untouched
+  const bool scanned = scan_safetensors_entries(text, stop, [&](ScannedTensor& t) {
+    // A fault: the full parser below reports the first one in its own order.
+    return fill_tensor(layout.tensors.emplace_back(), t.name, t.dtype, std::move(t.shape), t.begin, t.end, data_start,
+                       file).has_value();
+  });
   if (stop.stop_requested()) return stopped();
-  if (scanned) {  // the common case, without a DOM
-    layout.tensors.reserve(scanned->size());
-    bool ok = true;
-    for (auto& t : *scanned) {
-      if (layout.tensors.size() % 4096 == 0 && stop.stop_requested()) return stopped();
-      auto tensor = make_tensor(t.name, t.dtype, std::move(t.shape), t.begin, t.end, data_start, file);
-      if (!tensor) {
-        ok = false;  // the full parser below reports the first fault in its own order
-        break;
-      }
-      layout.tensors.push_back(std::move(*tensor));
-    }
-    if (ok && check_tiling(layout.tensors, data_start, file, layout.data_size)) return layout;
-    layout.tensors.clear();
-  }
+  if (scanned && !first_duplicate(layout.tensors.size(), [&](size_t i) -> std::string_view { return layout.tensors[i].name; }) &&
+      check_tiling(layout.tensors, data_start, file, layout.data_size))
+    return layout;
+  layout.tensors.clear();
   json header;
   try {
     header = parse_rejecting_duplicates(text);

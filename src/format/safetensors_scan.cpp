@@ -54,18 +54,17 @@ class Scanner {
     if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return std::nullopt;
     return v;
   }
-  // [n, n, ...] of unsigned integers.
-  std::optional<std::vector<uint64_t>> integers() {
-    if (!eat('[')) return std::nullopt;
-    std::vector<uint64_t> out;
-    if (eat(']')) return out;
+  // [n, n, ...] of unsigned integers, into `out` (cleared first; reused: no allocation per call).
+  bool integers(std::vector<uint64_t>& out) {
+    out.clear();
+    if (!eat('[')) return false;
+    if (eat(']')) return true;
     do {
       auto v = unsigned_integer();
-      if (!v) return std::nullopt;
+      if (!v) return false;
       out.push_back(*v);
     } while (eat(','));
-    if (!eat(']')) return std::nullopt;
-    return out;
+    return eat(']');
   }
 
  private:
@@ -89,7 +88,8 @@ bool scan_metadata(Scanner& s) {
 }
 
 // {"dtype": "...", "shape": [...], "data_offsets": [b, e]}, the keys in any order, each once.
-bool scan_tensor(Scanner& s, ScannedTensor& t) {
+// `numbers` is scratch space; the shape gets exactly its size (one allocation, none for a scalar).
+bool scan_tensor(Scanner& s, ScannedTensor& t, std::vector<uint64_t>& numbers) {
   if (!s.eat('{')) return false;
   bool dtype = false, shape = false, offsets = false;
   do {
@@ -101,15 +101,13 @@ bool scan_tensor(Scanner& s, ScannedTensor& t) {
       t.dtype = *v;
       dtype = true;
     } else if (*key == "shape" && !shape) {
-      auto v = s.integers();
-      if (!v) return false;
-      t.shape = std::move(*v);
+      if (!s.integers(numbers)) return false;
+      t.shape.assign(numbers.begin(), numbers.end());
       shape = true;
     } else if (*key == "data_offsets" && !offsets) {
-      auto v = s.integers();
-      if (!v || v->size() != 2) return false;
-      t.begin = (*v)[0];
-      t.end = (*v)[1];
+      if (!s.integers(numbers) || numbers.size() != 2) return false;
+      t.begin = numbers[0];
+      t.end = numbers[1];
       offsets = true;
     } else {
       return false;  // another key, or one seen before
@@ -120,29 +118,38 @@ bool scan_tensor(Scanner& s, ScannedTensor& t) {
 
 }  // namespace
 
-std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_view text, std::stop_token stop) {
+bool scan_safetensors_entries(std::string_view text, std::stop_token stop,
+                              const std::function<bool(ScannedTensor&)>& take) {
   Scanner s(text);
-  if (!s.eat('{')) return std::nullopt;
-  std::vector<ScannedTensor> tensors;
-  tensors.reserve(text.size() / 80);  // an entry is about 80-100 bytes
+  if (!s.eat('{')) return false;
   bool metadata = false;
+  std::vector<uint64_t> numbers;
+  numbers.reserve(8);
   if (!s.eat('}')) {
+    size_t count = 0;
     do {
       auto key = s.string();
-      if (!key || !s.eat(':')) return std::nullopt;
+      if (!key || !s.eat(':')) return false;
       if (*key == "__metadata__") {
-        if (metadata || !scan_metadata(s)) return std::nullopt;
+        if (metadata || !scan_metadata(s)) return false;
         metadata = true;
         continue;
       }
-      if (tensors.size() % 4096 == 0 && stop.stop_requested()) return std::nullopt;
-      ScannedTensor& t = tensors.emplace_back();
+      if (count++ % 4096 == 0 && stop.stop_requested()) return false;
+      ScannedTensor t;
       t.name = *key;
-      if (!scan_tensor(s, t)) return std::nullopt;
+      if (!scan_tensor(s, t, numbers) || !take(t)) return false;
     } while (s.eat(','));
-    if (!s.eat('}')) return std::nullopt;
+    if (!s.eat('}')) return false;
   }
-  if (!s.at_end()) return std::nullopt;
+  return s.at_end();
+}
+
+std::optional<std::vector<ScannedTensor>> scan_safetensors_header(std::string_view text, std::stop_token stop) {
+  std::vector<ScannedTensor> tensors;
+  tensors.reserve(text.size() / 80);  // an entry is about 80-100 bytes
+  if (!scan_safetensors_entries(text, stop, [&](ScannedTensor& t) { return tensors.push_back(std::move(t)), true; }))
+    return std::nullopt;
   if (first_duplicate(tensors.size(), [&](size_t i) { return tensors[i].name; })) return std::nullopt;
   return tensors;
 }

@@ -90,6 +90,20 @@ TEST_CASE("safetensors scan: a semantic fault found on the fast path is reported
   CHECK(r.error().message.find("tensor 'a': shape and dtype give 2 bytes") != std::string::npos);
 }
 
+TEST_CASE("safetensors scan: entries one by one; repeated names are the caller's to find") {
+  const std::string text = R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[2,1],"data_offsets":[1,3]},"a":{"dtype":"U8","shape":[1],"data_offsets":[3,4]}})";
+  std::vector<std::string> names;
+  CHECK(scan_safetensors_entries(text, {}, [&](ScannedTensor& t) { return names.emplace_back(t.name), true; }));
+  CHECK(names == std::vector<std::string>{"a", "b", "a"});
+  size_t calls = 0;  // `take` ends the scan
+  CHECK_FALSE(scan_safetensors_entries(text, {}, [&](ScannedTensor&) { return ++calls, false; }));
+  CHECK(calls == 1);
+  CHECK_FALSE(scan_safetensors_header(text).has_value());
+  auto r = parse_safetensors_header(text, 8 + text.size(), "m");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message == "m: malformed safetensors file: duplicate key 'a' in header");
+}
+
 TEST_CASE("safetensors scan: 300,000 tensors, linear (issue 15 part 6)") {
   std::vector<TensorSpec> specs;
   for (size_t i = 0; i < 300'000; ++i)
