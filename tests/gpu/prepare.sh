@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes what tests/gpu/run.sh carries to a GPU machine (which reaches no registry), here:
-#   OUT/tensorinit, OUT/tensorinit_cuda_consumer   built in BUILD_DIR (default build/, the usual
-#                                                  RelWithDebInfo build: -O2), stripped (9 MiB;
-#                                                  cudart, libstdc++, yaml-cpp linked statically)
+#   OUT/tensorinit, OUT/tensorinit-full,           built in BUILD_DIR (default build/, the usual
+#   OUT/tensorinit_cuda_consumer                   RelWithDebInfo build: -O2), stripped (1.7 MiB
+#                                                  static first stage + 9 MiB; cudart, libstdc++,
+#                                                  yaml-cpp linked statically)
 #   OUT/tensorinit_cudadouble                      for `run.sh --dry-run OUT` on this machine
 #   OUT/wheels/                                    the GPU peers for the machine's Python 3.12:
 #                                                  runai-model-streamer, fastsafetensors,
@@ -15,7 +16,7 @@ out=$(mkdir -p "${1:-$root/build-gpu-carry}" && cd "${1:-$root/build-gpu-carry}"
 build=${BUILD_DIR:-$root/build}
 BUILD_DIR=$build NINJA_TARGETS="tensorinit tensorinit_cuda_consumer tensorinit_cudadouble" \
   nice bash "$root/scripts/build.sh" >/dev/null
-for b in tensorinit tests/tensorinit_cudadouble tensorinit_cuda_consumer; do
+for b in tensorinit tensorinit-full tests/tensorinit_cudadouble tensorinit_cuda_consumer; do
   strip -o "$out/$(basename "$b")" "$build/$b"
 done
 mkdir -p "$out/wheels"

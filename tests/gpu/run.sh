@@ -42,7 +42,8 @@ if [ $dry = 1 ]; then
   [ -x "$TI" ] || { echo "gpu: --dry-run needs tensorinit_cudadouble in $bin or \$TENSORINIT_CUDADOUBLE" >&2; exit 2; }
   export TENSORINIT_CUDA_DOUBLE_DEVICES=${TENSORINIT_CUDA_DOUBLE_DEVICES:-2} TENSORINIT_CUDA_DOUBLE_DUMP=$work/dump
 else
-  [ -x "$TI" ] && [ -x "$CONSUMER" ] || { echo "gpu: need tensorinit and tensorinit_cuda_consumer in $bin" >&2; exit 2; }
+  [ -x "$TI" ] && [ -x "$(dirname "$TI")/tensorinit-full" ] && [ -x "$CONSUMER" ] ||
+    { echo "gpu: need tensorinit, tensorinit-full (beside it) and tensorinit_cuda_consumer in $bin" >&2; exit 2; }
   command -v nvidia-smi >/dev/null && nvidia-smi -L
 fi
 PY=python3

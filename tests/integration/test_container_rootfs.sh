@@ -26,12 +26,14 @@ fi
 artifact=$(ls -d "$T"/dist/tensorinit-*-linux-*/)
 tar -tzf "$T"/dist/tensorinit-*.tar.gz >"$T/tarball.list"
 check "the tarball holds bin/tensorinit" grep -q '/bin/tensorinit$' "$T/tarball.list"
+check "the tarball holds bin/tensorinit-full" grep -q '/bin/tensorinit-full$' "$T/tarball.list"
 check "the tarball holds lib/tensorinit/libcurl.so.4" grep -q '/lib/tensorinit/libcurl.so.4$' "$T/tarball.list"
 
 cc -O2 -o "$T/server" "$TESTS_DIR/integration/rootfs/server.c"
 cc -O2 -o "$T/curlcheck" "$TESTS_DIR/integration/rootfs/curlcheck.c"
 
 # --- the root filesystem: the artifact, two test programs, and the glibc files they name --------
+# (bin/tensorinit, the first stage, is static: it names none)
 R=$T/rootfs
 mkdir -p "$R"/{usr/local,etc/tensorinit,mnt/models,dev/shm,proc,out,tmp,run}
 cp -a "$artifact". "$R/usr/local/"
@@ -44,7 +46,7 @@ glibc_files() {  # every glibc file (by path, as ldd resolves it) that the given
     [[ $(readlink -f "$path") == "$(readlink -f "$R")"/* ]] || echo "$path"
   done
 }
-for path in $(glibc_files "$R/usr/local/bin/tensorinit" "$R/usr/local/bin/server" "$R/usr/local/bin/curlcheck" \
+for path in $(glibc_files "$R/usr/local/bin/tensorinit-full" "$R/usr/local/bin/server" "$R/usr/local/bin/curlcheck" \
                           "$R"/usr/local/lib/tensorinit/*); do
   mkdir -p "$R$(dirname "$path")"
   cp -L "$path" "$R$path"

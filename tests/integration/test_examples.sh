@@ -31,8 +31,9 @@ manifests+=("$T/extracted/kubernetes-configmap.yaml")
 # The root filesystem for step 2: tensorinit and the glibc files it names.
 R=$T/rootfs
 mkdir -p "$R/usr/local/bin" "$R/tmp" "$R/run/tensorinit"
-cp "$TENSORINIT" "$R/usr/local/bin/tensorinit"
-for lib in $(ldd "$TENSORINIT" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+cp "$TENSORINIT" "$R/usr/local/bin/tensorinit"  # the static first stage, and beside it the program:
+cp "$(dirname "$TENSORINIT")/tensorinit-full" "$R/usr/local/bin/tensorinit-full"
+for lib in $(ldd "$(dirname "$TENSORINIT")/tensorinit-full" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
   mkdir -p "$R$(dirname "$lib")" && cp -L "$lib" "$R$lib"
 done
 "$TENSORINIT" synth --size 1MiB --shards 2 "$T/model" >/dev/null 2>&1
