@@ -1,13 +1,11 @@
 #include "app/cli.hpp"
 
 #include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <fmt/format.h>
 #include <string_view>
 
 #include "app/commands.hpp"
-#include "util/log.hpp"
+#include "util/exit_code.hpp"
 
 namespace tensorinit::app {
 namespace {
@@ -62,21 +60,7 @@ int main(int argc, char** argv, const init::InheritedSignals& inherited) {
     return 0;
   }
   Args args(std::string(verb), std::vector<std::string>(argv + 2, argv + argc));
-  try {
-    auto code = dispatch(verb, args, inherited);
-    if (code) return *code;
-    log::error(code.error().message);
-    return code.error().exit_code();
-  } catch (const Failure& f) {
-    log::error(f.error.message);
-    return f.error.exit_code();
-  } catch (const std::bad_alloc&) {
-    log::error("out of memory");
-    return static_cast<int>(Code::internal);
-  } catch (const std::exception& e) {
-    log::error(fmt::format("internal error: {}", e.what()));
-    return static_cast<int>(Code::internal);
-  }
+  return exit_code_of([&] { return dispatch(verb, args, inherited); });
 }
 
 }  // namespace tensorinit::app

@@ -24,14 +24,6 @@ is refused (exit 69, naming the holder).
 
 Result<manifest::Manifest> read_manifest(const std::string& path) { return manifest::parse_file(path); }
 
-Result<std::optional<std::string>> manifest_path(Args& args) {
-  auto f = args.option("-f");
-  if (!f) return f;
-  if (*f) return f;
-  if (const char* env = std::getenv("TENSORINIT_MANIFEST"); env && *env) return std::optional<std::string>(env);
-  return std::optional<std::string>();
-}
-
 Result<int> run_load(Args& args) {
   if (args.flag("--help") || args.flag("-h")) return std::fputs(kHelp, stdout), 0;
   const bool keep = args.flag("--keep");

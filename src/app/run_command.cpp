@@ -15,10 +15,10 @@
 #include "app/startup_caches.hpp"
 #include "manifest/expand.hpp"
 #include "init/exec.hpp"
+#include "init/run_flags.hpp"
 #include "init/supervisor.hpp"
 #include "util/ioprio.hpp"
 #include "util/log.hpp"
-#include "util/units.hpp"
 
 namespace tensorinit::app {
 namespace {
@@ -60,36 +60,7 @@ Error exec_server(const std::vector<std::string>& argv, const std::vector<std::p
   return init::exec_in_place({.argv = argv, .env = env, .keep_fds = {lock.fd()}}, inherited);
 }
 
-struct RunFlags {
-  std::optional<std::string> manifest;
-  std::optional<std::chrono::milliseconds> grace;
-  bool group = false;
-  std::vector<std::string> command;
-};
-
-Result<RunFlags> parse_flags(Args& args) {
-  RunFlags flags;
-  flags.command = args.after_double_dash();
-  flags.group = args.flag("--group");
-  auto grace = args.option("--grace");
-  if (!grace) return std::unexpected(grace.error());
-  if (*grace) {
-    flags.grace = parse_duration(**grace);
-    if (!flags.grace) return fail(Code::usage, fmt::format("run: --grace '{}' is not a duration (e.g. 10s, 500ms)", **grace));
-  }
-  auto path = manifest_path(args);
-  if (!path) return std::unexpected(path.error());
-  flags.manifest = *path;
-  if (auto rest = args.positionals(0, 0); !rest) return std::unexpected(rest.error());
-  return flags;
-}
-
-Result<int> run_plain_init(const RunFlags& flags, const init::InheritedSignals& inherited) {
-  if (flags.command.empty()) return fail(Code::usage, "run: no manifest and no COMMAND after '--': nothing to run");
-  init::Options options{.command = flags.command, .grace = flags.grace.value_or(std::chrono::seconds(10)),
-                        .group = flags.group};
-  return init::supervise(options, inherited);
-}
+using init::RunFlags;
 
 // A save after the server's clean exit gets at most this long: the container is ending, and a
 // cache is only an optimisation (a stop signal ends it sooner).
@@ -206,9 +177,9 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
 
 Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
   if (args.flag("--help") || args.flag("-h")) return std::fputs(kHelp, stdout), 0;
-  auto flags = parse_flags(args);
+  auto flags = init::parse_run_flags(args);
   if (!flags) return std::unexpected(flags.error());
-  if (!flags->manifest) return run_plain_init(*flags, inherited);
+  if (!flags->manifest) return init::run_plain_init(*flags, inherited);
 
   Phases phases;
   auto m = phases.time("manifest", [&] { return read_manifest(*flags->manifest); });

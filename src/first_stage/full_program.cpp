@@ -1,5 +1,8 @@
 #include "first_stage/full_program.hpp"
 
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,16 +21,21 @@ std::string full_program_beside(std::string_view self) {
 }
 
 Result<std::string> full_program_path() {
-  char self[4096];
+  char self[PATH_MAX];
   const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self);
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof self)
-    return fail(Code::internal, fmt::format("cannot read /proc/self/exe ({}): tensorinit finds tensorinit-full "
-                                            "beside its own executable, so /proc must be mounted",
-                                            n < 0 ? std::strerror(errno) : "path too long"));
-  const std::string_view path(self, static_cast<size_t>(n));
-  if (path.ends_with(" (deleted)"))
-    return fail(Code::internal, fmt::format("{} was deleted while it ran: cannot find tensorinit-full beside it", path));
-  return full_program_beside(path);
+  const int proc_error = errno;
+  if (n > 0 && static_cast<size_t>(n) < sizeof self) {
+    const std::string_view path(self, static_cast<size_t>(n));
+    if (path.ends_with(" (deleted)"))
+      return fail(Code::internal, fmt::format("{} was deleted while it ran: cannot find tensorinit-full beside it", path));
+    return full_program_beside(path);
+  }
+  // No /proc (a bare chroot): the path this process was exec'd by (AT_EXECFN, relative to the
+  // unchanged working directory), its symlinks resolved the same way.
+  const char* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+  if (execfn != nullptr && ::realpath(execfn, self) != nullptr) return full_program_beside(self);
+  return fail(Code::internal, fmt::format("cannot find its own executable (/proc/self/exe: {}): tensorinit-full is "
+                                          "looked for beside it", n < 0 ? std::strerror(proc_error) : "path too long"));
 }
 
 Error exec_full_program(const std::string& path, char** argv, char** envp, std::uint64_t mask) {

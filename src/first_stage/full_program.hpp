@@ -17,8 +17,9 @@ namespace tensorinit::first_stage {
 // kernel). Never from the environment or argv[0]: PID 1 runs whatever this names. Pure; thread-safe.
 std::string full_program_beside(std::string_view self);
 
-// /proc/self/exe resolved, then full_program_beside. Code::internal when /proc is not mounted or
-// the executable was deleted. Thread-safe.
+// /proc/self/exe, then full_program_beside; without /proc (a chroot), the path execve was given
+// (AT_EXECFN) through realpath. Code::internal when the executable was deleted while it ran or
+// neither works. Thread-safe.
 Result<std::string> full_program_path();
 
 // execve(path, argv, envp without any handover entry + one for `mask`). Returns only when the

@@ -1,16 +1,40 @@
 // bin/tensorinit, the first stage: static, so nothing runs between execve and its entry point,
-// which blocks every signal (first_stage/entry.cpp). Then it execs the full program
-// (tensorinit-full, beside it), which the mask and any pending SIGTERM survive.
-// docs/notes/init15.md.
+// which blocks every signal (first_stage/entry.cpp). The plain init (`run -- COMMAND` with no
+// manifest) it runs itself, with the same code as tensorinit-full (init/run_flags.hpp); for
+// everything else it execs tensorinit-full beside it, which the mask and any pending SIGTERM
+// survive. docs/notes/init15.md.
 #include <signal.h>
+
+#include <optional>
+#include <string_view>
 
 #include "first_stage/entry.hpp"
 #include "first_stage/full_program.hpp"
 #include "init/mask_handover.hpp"
+#include "init/run_flags.hpp"
+#include "util/exit_code.hpp"
 #include "util/log.hpp"
 
-int main(int, char** argv, char** envp) {
-  using namespace tensorinit;
+namespace {
+
+using namespace tensorinit;
+
+// `run` without a manifest and without --help: the plain init, here. Everything else, a usage
+// error included, is tensorinit-full's to answer (it parses the same words with the same code).
+std::optional<int> plain_init_here(int argc, char** argv, std::uint64_t mask) {
+  if (argc < 2 || std::string_view(argv[1]) != "run") return std::nullopt;
+  Args args("run", std::vector<std::string>(argv + 2, argv + argc));
+  if (args.flag("--help") || args.flag("-h")) return std::nullopt;
+  auto flags = init::parse_run_flags(args);
+  if (!flags || flags->manifest) return std::nullopt;
+  init::InheritedSignals inherited = init::block_all_signals();  // the dispositions as inherited
+  inherited.mask = init::mask_from_bits(mask);                    // the mask before the entry point's
+  return exit_code_of([&] { return init::run_plain_init(*flags, inherited); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv, char** envp) {
   std::uint64_t mask = tensorinit_entry_mask;
   if (tensorinit_entry_ran == 0) {  // linked without the entry point: block now (a later window)
     sigset_t all, old;
@@ -27,6 +51,7 @@ int main(int, char** argv, char** envp) {
       return static_cast<int>(Code::internal);
     }
   }
+  if (auto code = plain_init_here(argc, argv, mask)) return *code;
   auto path = first_stage::full_program_path();
   if (!path) {
     log::error(path.error().message);

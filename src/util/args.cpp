@@ -1,11 +1,11 @@
-#include "app/args.hpp"
+#include "util/args.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
 
 #include "util/redact.hpp"
 
-namespace tensorinit::app {
+namespace tensorinit {
 
 // Options end at "--": what follows is the server's command line (run) or positionals.
 std::vector<std::string>::iterator Args::options_end() { return std::find(words_.begin(), words_.end(), "--"); }
@@ -56,4 +56,4 @@ Result<std::vector<std::string>> Args::positionals(size_t min, size_t max) {
   return words_;
 }
 
-}  // namespace tensorinit::app
+}  // namespace tensorinit

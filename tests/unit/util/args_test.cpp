@@ -1,11 +1,11 @@
 // The argument scanner: options end at "--"; odd words are clean usage errors.
 #include <doctest/doctest.h>
 
-#include "app/args.hpp"
+#include "util/args.hpp"
 
 namespace {
 
-using tensorinit::app::Args;
+using tensorinit::Args;
 
 }  // namespace
 

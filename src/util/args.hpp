@@ -1,4 +1,5 @@
-// A small argument scanner: subcommands take a handful of flags, so no library is needed.
+// A small argument scanner: subcommands take a handful of flags, so no library is needed. In util
+// because the first stage (src/first_stage) parses `run` with it too.
 #pragma once
 
 #include <optional>
@@ -8,7 +9,7 @@
 
 #include "util/error.hpp"
 
-namespace tensorinit::app {
+namespace tensorinit {
 
 // Options and flags are looked for before "--" only. Not thread-safe.
 class Args {
@@ -32,4 +33,4 @@ class Args {
   std::vector<std::string> words_;
 };
 
-}  // namespace tensorinit::app
+}  // namespace tensorinit
