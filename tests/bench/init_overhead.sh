@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# What an init costs: `tensorinit run -- /bin/true` beside `/bin/true` alone and whichever of
-# tini, dumb-init, catatonit are installed, interleaved (one run of each per round, so load swings
+# What an init costs: `tensorinit run -- /bin/true` (the static first stage's own plain init)
+# beside `/bin/true` alone, tensorinit-full (the dynamic program the first stage execs for
+# everything else; `tensorinit --version` minus `tensorinit-full --version` is that exec) and
+# whichever of tini, dumb-init, catatonit are installed, interleaved (one run of each per round, so load swings
 # hit every row alike); min, median and mean in a table. Then, with EARLY=N, the early-SIGTERM
 # check: N times, `tensorinit run -- sleep 30` as PID 1 of a fresh PID namespace gets SIGTERM at
 # a random instant EARLY_MS (default 2-20) ms after its start (issue 15's protocol: the start of
@@ -37,6 +39,10 @@ early_after = sys.argv[5]
 early_lo, early_hi = (float(x) / 1e3 for x in sys.argv[6].split("-"))
 rows = {"/bin/true": ["/bin/true"], "tensorinit run -- /bin/true": [ti, "run", "--", "/bin/true"],
         "tensorinit --version": [ti, "--version"]}
+full = os.path.join(os.path.dirname(ti), "tensorinit-full")
+if os.access(full, os.X_OK):  # what the first stage execs for everything but the plain init
+    rows["tensorinit-full run -- /bin/true"] = [full, "run", "--", "/bin/true"]
+    rows["tensorinit-full --version"] = [full, "--version"]
 if baseline:
     rows["baseline run -- /bin/true"] = [baseline, "run", "--", "/bin/true"]
 for name, argv in (("tini", ["-s", "--", "/bin/true"]), ("dumb-init", ["/bin/true"]),
