@@ -89,6 +89,16 @@ class Sampler(threading.Thread):
         return s[-1]
 
 
+def read_ahead_kb(path):
+    """The read-ahead of the block device holding path (it sizes the server's mmap read-around)."""
+    st = os.stat(path)
+    base = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    for q in (f"{base}/queue/read_ahead_kb", f"{base}/../queue/read_ahead_kb"):
+        if os.path.exists(q):
+            return open(q).read().strip()
+    return "?"
+
+
 def drop_caches():
     subprocess.run(["sync"])
     open("/proc/sys/vm/drop_caches", "w").write("3\n")
@@ -123,6 +133,8 @@ def once(d, python, name, ti, mode, start, wait, prep, stage=""):
         for line in open(marks):
             what, at = line.split()
             row[what] = float(at) - t0
+    if mode == "signal" and sampler.samples:  # the server's whole run (its import, then the mapping)
+        row["server_mb_total"] = max(x[2] for x in sampler.samples) / 1e6
     staged = next((e["at"] for e in report.get("timeline", []) if e["event"] == "stage"), None)
     if staged is not None and mode != "exec":  # exec: the server is tensorinit's process, after staging
         s = sampler.at(t0 + staged)
@@ -173,6 +185,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, *_ in cases:
         rows = results[name]
+        if name == "after-load":
+            server_alone = cell(rows, "server_mb_total", "{:.0f}")
         for x in rows:
             if "server_mb" in x:
                 x["bound"] = x["bytes"] / (x["bytes"] + x["server_mb"] * 1e6)
@@ -182,6 +196,10 @@ def main():
               f"| {med(rows, 'gbps') / solo:.2f} | {cell(rows, 'server_mb', '{:.0f}')} | {cell(rows, 'bound')} "
               f"| {cell(rows, 'disk_share')} "
               f"| {cell(rows, 'server_cpu')} | {cell(rows, 'stage_cpu')} | {cell(rows, 'busy', '{:.0%}')} |")
+    if "after-load" in results:
+        print(f"The server's own disk reads, started on a cold node after staging (after-load, its whole run): "
+              f"{server_alone} MB; read_ahead_kb of the disk holding its python: {read_ahead_kb(python)}, "
+              f"holding the model: {read_ahead_kb(d)}")
 
 
 main()

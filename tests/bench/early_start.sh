@@ -7,10 +7,11 @@
 # early-baseline) also signal early with other tensorinit binaries; and `load` alone, for staging's
 # solo throughput. Interleaved rounds, order rotating; medians (min-max) of the time from
 # tensorinit's start to the server's first Python line and to its ready line, staging's GB/s (the
-# report's) against the solo load's, with VARIANTS="NAME=STAGE-KEYS;..." also signal early with
-# more `stage:` keys (e.g. "early-readers2=readers: 2"), and what the server did while staging went on: its disk reads,
-# the rate disk sharing alone allows, its CPU time, staging's CPU time (early_start.py).
-# 2 GiB, 5 rounds, 5 cases: about 4 minutes on a quiet 2-core machine.
+# report's) against the solo load's, and what the server did while staging went on: its disk
+# reads, the rate disk sharing alone allows, its CPU time, staging's CPU time (early_start.py).
+# VARIANTS="NAME=STAGE-KEYS;..." adds signal early (or `load` alone, for a NAME starting with
+# solo) with more `stage:` keys, e.g. VARIANTS="early-1mib=chunk_size: 1MiB;solo-1mib=chunk_size: 1MiB".
+# 2 GiB, 5 rounds: about 30 s a case on a quiet 2-core machine (9 cases: under 5 minutes).
 # Usage: [TENSORINIT=BIN] [BASELINE="NAME=BIN ..."] [VARIANTS="NAME=KEYS;..."] [SIZE=2GiB] [ROUNDS=5] [BENCH_DIR=DIR] [PYTHON=python3]
 #        tests/bench/early_start.sh        (root: drop_caches; torch for PYTHON: Debian python3-torch)
 set -euo pipefail
@@ -67,5 +68,11 @@ for b in $BASELINE; do
   case $b in *=*) cases+=("${b%%=*}|${b#*=}|signal|early|wait|cold") ;; *) cases+=("early-baseline|$b|signal|early|wait|cold") ;; esac
 done
 IFS=';' read -ra variants <<<"${VARIANTS:-}"
-for v in "${variants[@]}"; do [ -n "$v" ] && cases+=("${v%%=*}|$TI|signal|early|wait|cold|${v#*=}"); done
+for v in "${variants[@]}"; do
+  case $v in
+    '') ;;
+    solo*) cases+=("${v%%=*}|$TI|none|after-load|-|cold|${v#*=}") ;;  # `load` alone with those keys
+    *) cases+=("${v%%=*}|$TI|signal|early|wait|cold|${v#*=}") ;;
+  esac
+done
 exec "$PYTHON" "$HERE/early_start.py" "$DIR" "$ROUNDS" "$PYTHON" "$SIZE" "${cases[@]}"
