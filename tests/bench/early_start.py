@@ -9,7 +9,9 @@ While each run goes, a thread samples /proc every 20 ms: tensorinit's CPU time, 
 its descendants') read_bytes and CPU time, the machine's busy time. The staging window is from the
 start to the report's `stage` event; the overlap columns are the counters at its end (linear
 between samples). The disk-share bound is what staging could keep if the disk were the only thing
-shared and gave its solo rate to both: stage_bytes / (stage_bytes + server's read_bytes).
+shared and gave its solo rate to both: stage_bytes / (stage_bytes + server's read_bytes); the
+disk total is both processes' read_bytes over the window against the solo load's. The server's
+import is from its first line to `import torch` done (server.py's marks).
 """
 import json, os, statistics, subprocess, sys, threading, time
 
@@ -133,6 +135,8 @@ def once(d, python, name, ti, mode, start, wait, prep, stage=""):
         for line in open(marks):
             what, at = line.split()
             row[what] = float(at) - t0
+        if "imported" in row and "first" in row:
+            row["import_s"] = row["imported"] - row["first"]
     if mode == "signal" and sampler.samples:  # the server's whole run (its import, then the mapping)
         row["server_mb_total"] = max(x[2] for x in sampler.samples) / 1e6
     staged = next((e["at"] for e in report.get("timeline", []) if e["event"] == "stage"), None)
@@ -179,10 +183,10 @@ def main():
     print(f"cold node (page cache dropped before each run), {rounds} interleaved rounds, {CORES} cores; seconds from "
           f"tensorinit's start; load average {os.getloadavg()[0]:.1f}. Overlap columns: the staging window "
           f"(start to the report's stage event); bound: what disk sharing alone allows, vs solo")
-    print("| handoff | server's first line | server ready | staging GB/s | vs solo load "
+    print("| handoff | server's first line | server ready | server's import s | staging GB/s | vs solo load "
           "| server disk MB in window | disk-share bound | disk total vs solo | server CPU s in window | staging CPU s "
           "| machine busy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, *_ in cases:
         rows = results[name]
         if name == "after-load":
@@ -192,7 +196,7 @@ def main():
                 x["bound"] = x["bytes"] / (x["bytes"] + x["server_mb"] * 1e6)
             if "disk_gbps" in x and solo_disk:
                 x["disk_share"] = x["disk_gbps"] / solo_disk
-        print(f"| {name} | {cell(rows, 'first')} | {cell(rows, 'ready')} | {cell(rows, 'gbps')} "
+        print(f"| {name} | {cell(rows, 'first')} | {cell(rows, 'ready')} | {cell(rows, 'import_s')} | {cell(rows, 'gbps')} "
               f"| {med(rows, 'gbps') / solo:.2f} | {cell(rows, 'server_mb', '{:.0f}')} | {cell(rows, 'bound')} "
               f"| {cell(rows, 'disk_share')} "
               f"| {cell(rows, 'server_cpu')} | {cell(rows, 'stage_cpu')} | {cell(rows, 'busy', '{:.0%}')} |")

@@ -45,6 +45,7 @@ wait = sys.argv[2] == "wait"
 if wait:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
 import json, mmap, torch
+out.write(f"imported {time.time():.6f}\n"); out.flush()
 if wait:
     signal.sigwait({signal.SIGUSR1})
 table = json.load(open(os.environ["TENSORINIT_TABLE"]))
