@@ -110,6 +110,7 @@ Status HostSink::consume(const Chunk& chunk, std::span<const Piece> pieces, cons
       if (!copy) g.add(from, p.len);
       end = p.dest_offset + p.len;
     }
+    std::lock_guard lock(writes_);  // one write into the arena at a time (stage/sink.hpp)
     if (auto ok = write_all(fd_, name_, g.iov, pieces[i].dest_offset); !ok) return ok;
     i = j;
   }
@@ -134,6 +135,7 @@ Status HostSink::consume_from(const Chunk&, std::span<const Piece> pieces, int f
       if (n < 0) return fail(Code::io, fmt::format("{}: read at offset {}: {}", name, in, std::strerror(errno)));
       if (n == 0)
         return fail(Code::bad_data, fmt::format("{}: file ended at offset {} (expected {} more bytes)", name, in, left));
+      std::lock_guard lock(writes_);  // the read into the pipe above runs beside other writes
       for (ssize_t moved = 0; moved < n;) {
         const ssize_t m = ::splice(t_pipe.r, nullptr, fd_, &out, static_cast<size_t>(n - moved), SPLICE_F_MOVE);
         if (m < 0 && errno == EINTR) continue;

@@ -3,12 +3,22 @@
 # plain reads (dd buffered, a small fio O_DIRECT sweep, cp into /dev/shm) and the PyPI peers, on
 # one file, interleaved (the order rotates each round), page cache dropped before every cold run.
 # Prints median GB/s with min and max, each row's ratio to the best plain read, and the read
-# controller's choices per tensorinit run. `--throttle MBPS` runs every method inside a cgroup
-# whose reads of the disk are throttled (the "slow volume" behaviour). Needs root. Not a test.
+# controller's choices per tensorinit run, and each row's CPU seconds per GB (user + system of the
+# whole process: tensorinit's includes indexing and removing its arena, cp's and the probes' freeing
+# their copy; the peers' is not measured, their interpreters' imports would dominate it).
+# `--throttle MBPS` runs every method inside a cgroup whose reads of the disk are throttled (the
+# "slow volume" behaviour). Needs root. Not a test.
 #
 #   tests/bench/reads.sh [--size 2GiB] [--rounds 3] [--dir /var/tmp/tensorinit-reads]
 #                        [--tensorinit BIN] [--baseline BIN] [--throttle MBPS] [--only "REGEX"]
-#                        [--probes 1]
+#                        [--probes 1] [--sweep 1] [--sweep-bytes 256MiB]
+# `--sweep 1` (issue 15 part 2's yardstick): first every plain copy of the file into a new tmpfs
+# file (arena_reads.c: pread+pwrite, splice, sendfile, copy_file_range; buffered and O_DIRECT;
+# SWEEP_THREADS x SWEEP_REQUESTS) runs once over the file's first `--sweep-bytes`, cold then warm,
+# and reads into anonymous memory (what safetensors' load_file lands in) cold; the best 3 cold
+# copies, the best 2 warm and the best anonymous read then join the interleaved rounds over the
+# whole file. The table gains each row's ratio to the best plain copy into tmpfs (cp, the probes,
+# the sweep's rows) of its temperature.
 # `--probes 1` adds the arena probes (arena_reads.c): O_DIRECT into a buffer + pwrite, splice,
 # and O_DIRECT straight into the arena's shared mapping, its pages faulted by the reads or
 # allocated ahead on a helper thread (fallocate, MADV_POPULATE_WRITE), 1-4 MiB x 4-16.
@@ -18,10 +28,15 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SIZE=2GiB ROUNDS=3 DIR=/var/tmp/tensorinit-reads TI=$ROOT/build/tensorinit BASE="" THROTTLE=0 ONLY=. PROBES=0
+SWEEP=0 SWEEP_BYTES=256MiB
+SWEEP_THREADS=${SWEEP_THREADS:-1 2 4 8} SWEEP_REQUESTS=${SWEEP_REQUESTS:-256K 1M 4M 16M}
+SWEEP_COLD=${SWEEP_COLD:-direct-pwrite direct-pwrite-serial pwrite splice direct-splice sendfile copy-range}
+SWEEP_WARM=${SWEEP_WARM:-pwrite pwrite-serial splice sendfile} SWEEP_ANON=${SWEEP_ANON:-direct-anon anon}
 while (($#)); do
   case $1 in
     --size) SIZE=$2 ;; --rounds) ROUNDS=$2 ;; --dir) DIR=$2 ;; --tensorinit) TI=$2 ;;
     --baseline) BASE=$2 ;; --throttle) THROTTLE=$2 ;; --only) ONLY=$2 ;; --probes) PROBES=$2 ;;
+    --sweep) SWEEP=$2 ;; --sweep-bytes) SWEEP_BYTES=$2 ;;
     *) echo "reads.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -52,7 +67,12 @@ if ((THROTTLE > 0)); then
   trap 'rmdir "$CG" 2>/dev/null || true' EXIT
   say "reads of $majmin throttled to $THROTTLE MB/s in $CG"
 fi
-inside() { if [[ -n $CG ]]; then sh -c "echo \$\$ >'$CG/cgroup.procs' && exec \"\$@\"" sh "$@"; else "$@"; fi; }
+inside() {  # command...: runs it (in the throttle's cgroup if any); its user and system CPU seconds to $OUT/last.cpu
+  local TIMEFORMAT='%3U %3S'
+  { time {
+    if [[ -n $CG ]]; then sh -c "echo \$\$ >'$CG/cgroup.procs' && exec \"\$@\"" sh "$@"; else "$@"; fi
+  } 2>&3; } 3>&2 2>"$OUT/last.cpu"
+}
 
 manifest() { volume_manifest readsbench "$MODEL" "$1" "$OUT/m-$1.yaml"; }  # target -> path
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -77,18 +97,24 @@ peer() {  # name -> "BYTES SECONDS"
   [[ -n ${BENCH_PY:-} ]] || return 1
   inside "$BENCH_PY" "$HERE/peers.py" "load-$1" "$MODEL" 2>>"$OUT/stderr.txt" |
     python3 -c "import json,sys; r=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(r['bytes'], r['seconds'])"
+  echo "- -" >"$OUT/last.cpu"  # torch's import, not the load
 }
 fio_read() {  # bs depth
   inside fio --name=r --filename="$FILE" --readonly --rw=read --direct=1 --bs="$1" --iodepth="$2" --ioengine=io_uring \
     --output-format=json 2>>"$OUT/stderr.txt" |
     python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]['read']; print(j['io_bytes'], j['runtime']/1000)"
 }
-probe() {  # mode request threads [ahead] [shift] -> "BYTES SECONDS"; CPU seconds per GB to cpu.tsv
-  inside "$PROBE" "$1" "$FILE" /dev/shm "$2" "$3" "${4:-67108864}" "${5:-0}" 2>>"$OUT/stderr.txt" |
+probe() {  # mode request threads [ahead] [shift] [limit] -> "BYTES SECONDS"; CPU seconds per GB to cpu.tsv
+  inside "$PROBE" "$1" "$FILE" /dev/shm "$2" "$3" "${4:-67108864}" "${5:-0}" "${6:-0}" 2>>"$OUT/stderr.txt" |
     python3 -c "import json,sys; r=json.loads(sys.stdin.read()); print(r['bytes'], r['seconds'])
 print(sys.argv[1], r['cpu'] * 1e9 / r['bytes'], sep='\t', file=open(sys.argv[2], 'a'))" "$*" "$OUT/cpu.tsv"
 }
-cp_shm() { local rc=0; timed cp "$FILE" /dev/shm/readsbench.cp || rc=$?; rm -f /dev/shm/readsbench.cp; return $rc; }
+cp_shm() {  # wall: the copy; CPU: the copy and the removal (as tensorinit and the probes free theirs)
+  local s t; s=$(now)
+  t=$(inside sh -c 'cp "$1" "$2" && date +%s.%N && rm -f "$2"' sh "$FILE" /dev/shm/readsbench.cp 2>>"$OUT/stderr.txt") ||
+    { rm -f /dev/shm/readsbench.cp; return 1; }
+  awk -v a="$s" -v b="$t" -v n="$BYTES" 'BEGIN { printf "%d %.6f\n", n, b - a }'
+}
 
 # name | before (drop|warm) | command
 METHODS=(
@@ -105,10 +131,10 @@ METHODS=(
   "cp into /dev/shm (warm)|warm|cp_shm"
   "tensorinit host (warm)|warm|ti $TI host host-warm"
 )
+PROBE=$DIR/arena_reads
+((PROBES || SWEEP)) && cc -O2 -pthread -o "$PROBE" "$HERE/arena_reads.c"
+M=$((1 << 20))
 if ((PROBES)); then
-  PROBE=$DIR/arena_reads
-  cc -O2 -pthread -o "$PROBE" "$HERE/arena_reads.c"
-  M=$((1 << 20))
   METHODS+=(
     "probe O_DIRECT buffer+pwrite 1M x8|drop|probe buf-pwrite $M 8"
     "probe O_DIRECT buffer+pwrite 4M x8|drop|probe buf-pwrite $((4 * M)) 8"
@@ -124,33 +150,50 @@ if ((PROBES)); then
     "probe O_DIRECT->map 4M x8 shift 256|drop|probe dio-map $((4 * M)) 8 0 256"
   )
 fi
+((SWEEP)) && source "$HERE/copy_sweep.sh"  # sweep_copies: the sweep; its best rows join METHODS
 [[ -n $BASE ]] && METHODS+=("baseline host (cold)|drop|ti $BASE host base-cold" "baseline host (warm)|warm|ti $BASE host base-warm")
 mapfile -t METHODS < <(printf '%s\n' "${METHODS[@]}" | grep -E -- "^[^|]*($ONLY)")
-printf '# method\tround\tbytes\tseconds\n' >"$OUT/results.tsv"
+printf '# method\tround\tbefore\tbytes\tseconds\tcpu\n' >"$OUT/results.tsv"
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   n=${#METHODS[@]}
   for ((k = 0; k < n; k++)); do  # rotate the order each round
     IFS='|' read -r name before cmd <<<"${METHODS[$(((k + ROUND - 1) % n))]}"
     $before
-    if r=$($cmd); then printf '%s\t%d\t%s\t%s\n' "$name" "$ROUND" ${r} >>"$OUT/results.tsv"; else say "SKIP $name (round $ROUND)"; fi
+    rm -f "$OUT/last.cpu"
+    if r=$($cmd); then
+      printf '%s\t%d\t%s\t%s\t%s\t%s\n' "$name" "$ROUND" "$before" ${r} "$(awk '$1 != "-" { print $1 + $2 }' "$OUT/last.cpu" 2>/dev/null)" >>"$OUT/results.tsv"
+    else say "SKIP $name (round $ROUND)"; fi
   done
   say "round $ROUND done"
 done
 python3 - "$OUT/results.tsv" <<'EOF' | tee "$OUT/table.txt"
 import statistics, sys
-rows = {}
+rows, cpu, temp = {}, {}, {}
 for line in open(sys.argv[1]):
     if line.startswith("#"): continue
-    m, _, b, s = line.rstrip("\n").split("\t")
+    m, _, before, b, s, c = line.rstrip("\n").split("\t")
     rows.setdefault(m, []).append(int(b) / float(s) / 1e9)
+    if c: cpu.setdefault(m, []).append(float(c) / (int(b) / 1e9))
+    temp[m] = before
 med = {m: statistics.median(v) for m, v in rows.items()}
 plain = [m for m in med if m.startswith(("dd", "fio"))]
 best = max(plain, key=med.get) if plain else None
-print(f"{'method':<30} {'GB/s med':>8} {'min':>6} {'max':>6} {'n':>2}  {'/best plain':>11}")
+# The best plain copy into tmpfs of each temperature: cp, the probes, the sweep's rows.
+copies = {}
+for m in med:
+    if m.startswith(("cp into", "plain copy", "probe")) and (temp[m] not in copies or med[m] > med[copies[temp[m]]]):
+        copies[temp[m]] = m
+print(f"{'method':<40} {'GB/s med':>8} {'min':>6} {'max':>6} {'n':>2} {'CPU s/GB':>8} {'/best read':>10} {'/best copy':>10}")
 for m, v in rows.items():
-    r = f"{med[m] / med[best]:11.2f}" if best else ""
-    print(f"{m:<30} {med[m]:8.2f} {min(v):6.2f} {max(v):6.2f} {len(v):2d}  {r}")
+    r = f"{med[m] / med[best]:10.2f}" if best else f"{'':10}"
+    c = f"{statistics.median(cpu[m]):8.2f}" if m in cpu else f"{'-':>8}"
+    k = f"{med[m] / med[copies[temp[m]]]:10.2f}" if temp[m] in copies else ""
+    print(f"{m:<40} {med[m]:8.2f} {min(v):6.2f} {max(v):6.2f} {len(v):2d} {c} {r} {k}")
 if best: print(f"best plain read: {best} ({med[best]:.2f} GB/s)")
+for t, m in sorted(copies.items()):
+    print(f"best plain copy into tmpfs ({'cold' if t == 'drop' else t}): {m} ({med[m]:.2f} GB/s)")
+    for ti in (x for x in med if x.startswith("tensorinit host") and temp[x] == t):
+        print(f"  {ti} / best plain copy: {med[ti] / med[m]:.2f}")
 EOF
 [[ -f $OUT/choices.txt ]] && { echo "controller's choices (per run):"; cat "$OUT/choices.txt"; }
 [[ -f $OUT/cpu.tsv ]] && python3 - "$OUT/cpu.tsv" <<'EOF'
@@ -162,4 +205,4 @@ for line in open(sys.argv[1]):
 print("probes' CPU seconds per GB (user + system, all threads): median (min-max)")
 for m, v in rows.items(): print(f"  {m:<40} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})")
 EOF
-say "results in $OUT; load $(cut -d' ' -f1-3 /proc/loadavg)"
+say "results in $OUT; load $(cut -d' ' -f1-3 /proc/loadavg); $SECONDS s in all"
