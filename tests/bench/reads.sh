@@ -12,10 +12,11 @@
 #   tests/bench/reads.sh [--size 2GiB] [--rounds 3] [--dir /var/tmp/tensorinit-reads]
 #                        [--tensorinit BIN] [--baseline BIN] [--throttle MBPS] [--only "REGEX"]
 #                        [--probes 1] [--sweep 1] [--sweep-bytes 256MiB]
-# `--sweep 1` (issue 15 part 2's yardstick): first every plain copy of the file into a new tmpfs
+# `--sweep 1` (issue 15 part 2's yardstick): first the plain copies of the file into a new tmpfs
 # file (arena_reads.c: pread+pwrite, splice, sendfile, copy_file_range; buffered and O_DIRECT;
-# SWEEP_THREADS x SWEEP_REQUESTS) runs once over the file's first `--sweep-bytes`, cold then warm,
-# and reads into anonymous memory (what safetensors' load_file lands in) cold; the best 3 cold
+# SWEEP_THREADS and SWEEP_REQUESTS searched per mode, copy_sweep.sh) run once each over the file's
+# first `--sweep-bytes`, cold then warm, and reads into anonymous memory (what safetensors'
+# load_file lands in) cold; the best 3 cold
 # copies, the best 2 warm and the best anonymous read then join the interleaved rounds over the
 # whole file. The table gains each row's ratio to the best plain copy into tmpfs (cp, the probes,
 # the sweep's rows) of its temperature.
