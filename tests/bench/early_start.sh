@@ -11,7 +11,7 @@
 # reads, the rate disk sharing alone allows, its CPU time, staging's CPU time (early_start.py).
 # VARIANTS="NAME=STAGE-KEYS;..." adds signal early (or `load` alone, for a NAME starting with
 # solo) with more `stage:` keys, e.g. VARIANTS="early-1mib=chunk_size: 1MiB;solo-1mib=chunk_size: 1MiB".
-# 2 GiB, 5 rounds: about 30 s a case on a quiet 2-core machine (9 cases: under 5 minutes).
+# 2 GiB, 5 rounds, 7 cases (the 5 and the two VARIANTS above): 8.5 minutes at load average 12.
 # Usage: [TENSORINIT=BIN] [BASELINE="NAME=BIN ..."] [VARIANTS="NAME=KEYS;..."] [SIZE=2GiB] [ROUNDS=5] [BENCH_DIR=DIR] [PYTHON=python3]
 #        tests/bench/early_start.sh        (root: drop_caches; torch for PYTHON: Debian python3-torch)
 set -euo pipefail
