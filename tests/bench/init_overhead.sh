@@ -7,8 +7,10 @@
 # check: N times, `tensorinit run -- sleep 30` as PID 1 of a fresh PID namespace gets SIGTERM at
 # a random instant EARLY_MS (default 2-20) ms after its start (issue 15's protocol: the start of
 # `unshare`), or with EARLY_AFTER=execve, EARLY_MS (then default 0-2) ms after tensorinit's execve
-# was seen (the window the dynamic loader and static initialisers own, before main's mask); a
-# lost signal shows as the 5 s watchdog's SIGKILL. Needs root for EARLY.
+# was seen (the window the dynamic loader and static initialisers owned before the static first
+# stage); a lost signal shows as the 5 s watchdog's SIGKILL, and is told apart when /proc showed
+# an empty mask just before it was sent (the kernel's window before the first instruction, which
+# a preempted exec on a loaded machine stretches). Needs root for EARLY.
 # hyperfine is not required (not on PyPI, Debian package only): the timing loop is Python's, which
 # also reads each run's CPU time and page faults from wait4 (the process and what it waited for):
 # on a machine shared with builds, wall times swing with the load and those two barely move.
@@ -81,7 +83,7 @@ if early > 0:
                 return int(words[0]) if words else None
         except OSError:
             return None
-    lost = other = sent = 0
+    lost = lost_unmasked = other = sent = 0
     for _ in range(early):
         started = time.perf_counter()
         ns = subprocess.Popen(["unshare", "-fp", "--mount-proc", ti, "run", "--", "sleep", "30"],
@@ -100,6 +102,12 @@ if early > 0:
             time.sleep(random.uniform(early_lo, early_hi))
         else:
             time.sleep(max(0.0, started + random.uniform(early_lo, early_hi) - time.perf_counter()))
+        try:  # the mask just before the signal: empty means it went into the window before the
+            # first instruction (the kernel's, once /proc shows tensorinit), which no init can close
+            with open(f"/proc/{init}/status") as f:
+                unmasked = any(l.startswith("SigBlk:") and int(l.split()[1], 16) == 0 for l in f)
+        except OSError:
+            unmasked = False
         os.kill(init, signal.SIGTERM)
         sent += 1
         try:
@@ -108,9 +116,10 @@ if early > 0:
             os.kill(init, signal.SIGKILL)
             code = ns.wait()
             lost += 1
+            lost_unmasked += unmasked
             continue
         if code != 143:
             other += 1
-    print(f"early SIGTERM as PID 1: {sent} sent {sys.argv[6]} ms after {early_after}, {lost} lost, "
-          f"{other} other exit codes")
+    print(f"early SIGTERM as PID 1: {sent} sent {sys.argv[6]} ms after {early_after}, {lost} lost "
+          f"({lost_unmasked} of them sent while its mask was still empty), {other} other exit codes")
 PY
