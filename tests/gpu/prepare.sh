@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes what tests/gpu/run.sh carries to a GPU machine (which reaches no registry), here:
 #   OUT/tensorinit, OUT/tensorinit-full,           built in BUILD_DIR (default build/, the usual
-#   OUT/tensorinit_cuda_consumer                   RelWithDebInfo build: -O2), stripped (1.7 MiB
+#   OUT/tensorinit_cuda_consumer                   RelWithDebInfo build: -O2), stripped (2.5 MiB
 #                                                  static first stage + 9 MiB; cudart, libstdc++,
 #                                                  yaml-cpp linked statically)
 #   OUT/tensorinit_cudadouble                      for `run.sh --dry-run OUT` on this machine
