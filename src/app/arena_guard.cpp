@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <atomic>
 #include <thread>
@@ -57,25 +58,25 @@ Result<std::array<uint64_t, 2>> digest_file(int fd, uint64_t bytes, uint64_t see
   return std::array<uint64_t, 2>{all.low64, all.high64};
 }
 
-Result<ArenaGuard> ArenaGuard::take(const LoadedWeights& loaded) {
-  ArenaGuard guard;
-  guard.seed_ = random_seed();
-  auto table = read_whole_file(loaded.table_path, "tensor table");
-  if (!table) return std::unexpected(table.error());
-  guard.table_ = std::move(*table);
-  for (const auto& arena : loaded.staged.arenas) {
-    struct stat st {};
-    if (::fstat(arena.fd(), &st) != 0) return fail(Code::io, "cannot stat the arena " + arena.path());
-    auto digest = digest_file(arena.fd(), arena.size(), guard.seed_, usable_threads());
-    if (!digest) return std::unexpected(digest.error());
-    guard.arenas_.push_back({arena.path(), static_cast<uint64_t>(st.st_ino), *digest});
-    guard.bytes_ += arena.size();
-  }
-  return guard;
+ArenaGuard::ArenaGuard() : seed_(random_seed()) {}
+
+Status ArenaGuard::seal(const stage::ShmArena& arena) {
+  const auto start = std::chrono::steady_clock::now();
+  struct stat st {};
+  if (::fstat(arena.fd(), &st) != 0) return fail(Code::io, "cannot stat the arena " + arena.path());
+  auto digest = digest_file(arena.fd(), arena.size(), seed_, usable_threads());
+  if (!digest) return std::unexpected(digest.error());
+  arenas_.push_back({arena.path(), static_cast<uint64_t>(st.st_ino), *digest});  // the inode keeps its number when linked
+  bytes_ += arena.size();
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {};
 }
 
 Status ArenaGuard::check(const LoadedWeights& loaded) const {
-  for (size_t i = 0; i < arenas_.size() && i < loaded.staged.arenas.size(); ++i) {
+  if (arenas_.size() != loaded.staged.arenas.size())
+    return fail(Code::internal, fmt::format("{} host arenas staged but {} digested before publish",
+                                            loaded.staged.arenas.size(), arenas_.size()));
+  for (size_t i = 0; i < arenas_.size(); ++i) {
     const auto& arena = loaded.staged.arenas[i];
     struct stat st {};
     if (::stat(arenas_[i].path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_ino) != arenas_[i].inode)
@@ -93,11 +94,11 @@ Status ArenaGuard::check(const LoadedWeights& loaded) const {
                                               "one: written through a writable mapping?): not restarting on it",
                                               arenas_[i].path));
   }
-  auto table = read_whole_file(loaded.table_path, "tensor table");
-  if (!table || *table != table_) {
+  auto table = read_whole_file(loaded.table_path, "tensor table");  // a FIFO there is refused, not waited on
+  if (!table || *table != loaded.table) {
     log::warn(fmt::format("the tensor table {} was changed or removed while the server ran: written again",
                           loaded.table_path));
-    if (auto ok = write_file_atomically(loaded.table_path, table_); !ok) return ok;
+    if (auto ok = write_file_atomically(loaded.table_path, loaded.table); !ok) return ok;
   }
   return {};
 }

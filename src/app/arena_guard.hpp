@@ -3,18 +3,21 @@
 // writable mapping (mode bits do not stop root), replaced its name in /dev/shm, or rewritten the
 // tensor table: each is found here, and the restart refused, before a server maps the weights.
 //
-// - Host arenas: a digest of every byte, taken right after staging (before any server maps them)
-//   and compared at each restart: XXH3-128 with a random 64-bit seed drawn per run (not in the
+// - Host arenas: a digest of every byte, taken once staging is done and before the arena has a
+//   name (stage::StageRequest::before_publish: a server started early could otherwise write it
+//   between publish and digest, and every restart would check against its bytes), compared at
+//   each restart: XXH3-128 with a random 64-bit seed drawn per run (not in the
 //   report, the table or the logs), over 8 MiB blocks spread on the usable cores. A seeded
 //   non-cryptographic hash: any accidental scribble is found; a server that wants to forge a
 //   collision must first learn the seed from tensorinit's memory. The published name must still
 //   be the staged inode.
-// - The tensor table is rewritten from the text staged (a server may have changed the file).
+// - The tensor table is rewritten from the text staged (a server may have changed the file): the
+//   text tensorinit wrote (LoadedWeights::table, in memory), never read back from shm_dir.
 // - Device memory (target cuda) is not digested: the IPC handles give the server write access and
 //   reading it back costs a device-to-host copy; the allocation and handles stay as they were.
 // - target pagecache: the tensors are the source files; nothing of tensorinit's to check.
 //
-// Thread-safety: none (take on the staging thread, check on the loop's, never at once).
+// Thread-safety: none (seal on the staging thread, check on the loop's, never at once).
 #pragma once
 
 #include <array>
@@ -23,15 +26,18 @@
 #include <vector>
 
 #include "app/load_weights.hpp"
+#include "stage/shm_arena.hpp"
 #include "util/error.hpp"
 
 namespace tensorinit::app {
 
 class ArenaGuard {
  public:
-  // Digests the host arenas of `loaded` and keeps its table's text.
-  static Result<ArenaGuard> take(const LoadedWeights& loaded);
-  // Code::bad_data naming what changed; rewrites the table from the kept text.
+  ArenaGuard();  // draws the seed
+  // Digests one host arena as staged, before it is published (Code::io when it cannot be mapped).
+  Status seal(const stage::ShmArena& arena);
+  double seconds() const { return seconds_; }  // spent in seal
+  // Code::bad_data naming what changed; rewrites the table from loaded.table.
   Status check(const LoadedWeights& loaded) const;
 
   uint64_t bytes() const { return bytes_; }  // digested per take or check
@@ -44,8 +50,8 @@ class ArenaGuard {
   };
   uint64_t seed_ = 0;
   uint64_t bytes_ = 0;
+  double seconds_ = 0;
   std::vector<Arena> arenas_;
-  std::string table_;
 };
 
 // XXH3-128 of `fd`'s first `bytes` with `seed`, hashed in blocks over `threads` threads (blocks'

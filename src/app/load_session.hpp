@@ -85,8 +85,9 @@ class LoadSession {
   // Written (atomically) at each ready, removed when the server exits and at the end; "": none.
   void set_ready_file(std::string path);
 
-  // Restart without reload (app/arena_guard.hpp): the weights' digest right after staging (on the
-  // staging thread, before any server is told), checked before each restart.
+  // Restart without reload (app/arena_guard.hpp): called before stage(), which then digests each
+  // host arena before it is published (a server started early cannot have written it yet);
+  // check_weights compares before each restart.
   Status guard_weights();
   Status check_weights();
 

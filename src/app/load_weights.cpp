@@ -104,13 +104,15 @@ Result<const plan::Decision*> decide_source(const manifest::Manifest& manifest, 
 
 Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
                                     std::stop_token stop, Phases& phases, stage::CudaStartup* cuda,
-                                    const std::string& shm_dir) {
+                                    const std::string& shm_dir,
+                                    std::function<Status(const stage::ShmArena&)> before_publish) {
   const format::ModelIndex& index = *decision.index;
   std::atomic<uint64_t> progress{0};
   std::optional<format::ModelIndex> cached_index;  // the index with the cache's paths (remote, written through)
   auto staged = phases.time("stage", [&]() -> Result<stage::StagedModel> {
     ProgressDisplay display(index.tensor_bytes(), progress);
     stage::StageRequest request = stage_request(manifest, shm_dir, cuda);
+    request.before_publish = std::move(before_publish);
     if (decision.remote) return stage_remote(std::move(request), manifest, decision, stop, progress, cached_index);
     return stage::stage_model(request, index, stop, progress);
   });
@@ -121,8 +123,8 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
     const manifest::Source& source = decision.chosen_source();
     const stage::TableSource origin{.model = manifest.model.name, .type = manifest::to_string(source.type),
                                     .path = source.path, .url = source.url};
-    const auto json = stage::tensor_table_json(origin, cached_index ? *cached_index : *decision.index, loaded.staged);
-    return write_file_atomically(loaded.table_path, json);
+    loaded.table = stage::tensor_table_json(origin, cached_index ? *cached_index : *decision.index, loaded.staged);
+    return write_file_atomically(loaded.table_path, loaded.table);
   });
   if (!written) return std::unexpected(written.error());
   return loaded;

@@ -1,6 +1,7 @@
 // The weights path shared by `load` and `run`: plan, index, stage, tensor table, report.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -20,6 +21,9 @@ struct LoadedWeights {
   const plan::Decision* decision = nullptr;
   stage::StagedModel staged;
   std::string table_path;  // written atomically
+  // The table's text as written: what the ready socket serves and a restart writes back. Never
+  // read back from table_path, which a server started early may have replaced.
+  std::string table;
 };
 
 // Where arenas, tables, sockets and name locks go: $TENSORINIT_SHM_DIR when set and not empty
@@ -47,9 +51,11 @@ Result<const plan::Decision*> decide_source(const manifest::Manifest& manifest, 
 // The stage and table phases for a decided source. On failure nothing is left in shm_dir.
 // `cuda`, started before the plan so that context creation overlaps it, is waited for here.
 // The caller owns the model name in shm_dir (stage::NameLock; app/load_session.hpp does both).
+// `before_publish`: stage::StageRequest's (the restart digest).
 Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const plan::Decision& decision,
                                     std::stop_token stop, Phases& phases, stage::CudaStartup* cuda,
-                                    const std::string& shm_dir);
+                                    const std::string& shm_dir,
+                                    std::function<Status(const stage::ShmArena&)> before_publish = {});
 
 // The environment the server gets: TENSORINIT_TABLE, TENSORINIT_MODEL_DIR, TENSORINIT_SOURCE.
 std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,

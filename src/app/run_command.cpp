@@ -155,16 +155,16 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
         // docs/notes/light.md).
         std::optional<ScopedIoPriority> yield;
         if (m.handoff.start == manifest::StartWhen::early) yield.emplace(IoPriority{.cls = IoClass::idle});
-        if (auto ok = session.stage(**decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
-        if (restarts)  // before any server is told: the digest is of the bytes as staged
+        if (restarts)  // the digest is of the bytes as staged, taken before the arena has a name
           if (auto ok = session.guard_weights(); !ok) return std::unexpected(session.fail(ok.error()));
+        if (auto ok = session.stage(**decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
         session.succeed();
         return {};
       },
       .start_early = m.handoff.start == manifest::StartWhen::early,
       .ready_signal = m.handoff.signal,
       .socket_path = socket_path_for(m, session.shm_dir()),
-      .table_path = table_path_for(m, session.shm_dir())};
+      .table = [&session] { return session.loaded() ? session.loaded()->table : std::string(); }};
   init::Options options{.command = expand_handoff_vars(std::move(command), env), .env = env,
                         .grace = flags.grace.value_or(m.handoff.grace), .group = flags.group, .handoff = &handoff,
                         .ready = ready_watch(m.handoff), .restart = restart_policy(m.handoff),

@@ -22,7 +22,6 @@
 #include "init/signals.hpp"
 #include "init/spawn.hpp"
 #include "init/supervisor_loop.hpp"
-#include "util/atomic_file.hpp"
 #include "util/log.hpp"
 
 namespace tensorinit::init {
@@ -244,14 +243,7 @@ void Supervisor::on_stage_done(Status result) {
     maybe_finish();
     return;
   }
-  if (result && socket_) {
-    auto table = read_whole_file(handoff_->table_path, "tensor table");
-    if (table) {
-      socket_->ready(std::move(*table));
-    } else {
-      result = std::unexpected(table.error());
-    }
-  }
+  if (result && socket_) socket_->ready(handoff_->table ? handoff_->table() : std::string());
   if (!result) {
     log::error(result.error().message);
     forced_code_ = result.error().exit_code();

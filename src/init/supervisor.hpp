@@ -23,7 +23,9 @@ struct SignalHandoff {
   bool start_early = true;       // spawn the server before staging (its imports overlap the load)
   int ready_signal = SIGUSR1;    // sent to the server when the weights are ready (early start only)
   std::string socket_path;       // $TENSORINIT_SOCKET: clients block here until ready, get the table
-  std::string table_path;        // the tensor table, sent over the socket once ready
+  // The tensor table's text, sent over the socket once ready (called on the loop's thread after
+  // stage returned): the text as written, not read back from a path a server may have replaced.
+  std::function<std::string()> table;
 };
 
 // How the server is known ready (handoff.ready). Ready counts once the server answered and, in

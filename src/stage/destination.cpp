@@ -18,7 +18,8 @@ namespace {
 // name) only once every byte is in and the files were checked unchanged.
 class HostArena final : public Destination {
  public:
-  HostArena(std::string shm_dir, std::string model) : shm_dir_(std::move(shm_dir)), model_(std::move(model)) {}
+  explicit HostArena(const StageRequest& request)
+      : shm_dir_(request.shm_dir), model_(request.model_name), before_publish_(request.before_publish) {}
   Status admit(const format::ModelIndex&) const override { return {}; }
 
   Status claim(const ArenaLayout& layout) override {
@@ -35,6 +36,8 @@ class HostArena final : public Destination {
   }
 
   Status publish(StagedModel& staged) override {
+    if (before_publish_)
+      if (auto ok = before_publish_(*arena_); !ok) return ok;
     if (auto ok = arena_->publish(); !ok) return ok;
     staged.arenas.push_back(std::move(*arena_));
     arena_.reset();
@@ -43,6 +46,7 @@ class HostArena final : public Destination {
 
  private:
   std::string shm_dir_, model_;
+  std::function<Status(const ShmArena&)> before_publish_;
   std::optional<ShmArena> arena_;  // removed on destruction until published
 };
 
@@ -207,7 +211,7 @@ std::unique_ptr<Destination> make_destination(Target target, const StageRequest&
     case Target::discard: return std::make_unique<Discard>();
     case Target::host: case Target::automatic: break;
   }
-  return std::make_unique<HostArena>(request.shm_dir, request.model_name);
+  return std::make_unique<HostArena>(request);
 }
 
 }  // namespace tensorinit::stage

@@ -5,18 +5,21 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "io/byte_source.hpp"
+#include "util/error.hpp"
 #include "util/redact.hpp"
 #include "util/target.hpp"
 
 namespace tensorinit::stage {
 
 class CudaStartup;  // stage/cuda_startup.hpp
+class ShmArena;     // stage/shm_arena.hpp
 
 // Where the tensors go (util/target.hpp, the manifest's type too). `automatic` resolves to cuda when
 // CUDA is usable, else host. discard: read, verify, keep nothing.
@@ -58,6 +61,11 @@ struct StageRequest {
   std::optional<RemoteFiles> remote;  // nullopt: local files, read through index.files[i].source
   // cuda and auto: CUDA start-up begun by the caller (it overlaps the plan); null: started here.
   CudaStartup* cuda_startup = nullptr;
+  // Host target: called with each arena once every byte is in and the files were checked, before
+  // the arena has a name in shm_dir (a server started early cannot open it yet). What must be taken
+  // of the bytes as staged is taken here (the restart digest, app/arena_guard.hpp); after publish
+  // a server could write them first. An error fails the load (nothing published). Empty: none.
+  std::function<Status(const ShmArena&)> before_publish;
 };
 
 }  // namespace tensorinit::stage

@@ -1,6 +1,7 @@
 #include "util/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <fmt/format.h>
 
 #include "util/fd.hpp"
@@ -66,11 +65,21 @@ Status fsync_parent_directory(const std::string& path) {
 }
 
 Result<std::string> read_whole_file(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(Code::io, "cannot read the " + std::string(what) + " " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // O_NONBLOCK: a FIFO put under the name (a server that can write shm_dir) must not hold the
+  // caller (PID 1's loop) in open until someone writes it.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return fail(Code::io, fmt::format("cannot read the {} {}{}", what, path, fd ? ": not a regular file" : ""));
+  std::string text;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(Code::io, fmt::format("cannot read the {} {}: {}", what, path, std::strerror(errno)));
+    if (n == 0) return text;
+    text.append(buffer, static_cast<size_t>(n));
+  }
 }
 
 }  // namespace tensorinit

@@ -50,12 +50,13 @@ def write_manifest(name, model, handoff, stage="{target: host}"):
     return path
 
 
-def server_script(name, body):
-    """A Python server: `body` runs with tc (the client), LOG (append a JSON line) and TMP."""
+def server_script(name, body, client=True):
+    """A Python server: `body` runs with tc (the client, unless client=False: a faster start),
+    LOG (append a JSON line) and TMP."""
     path = os.path.join(TEST_TMP, "srv_" + name + ".py")  # not a module name (http.py)
     with open(path, "w") as f:
         f.write("import json, os, signal, socket, sys, time\nsys.path.insert(0, %r)\n" % CLIENT)
-        f.write("import tensorinit_client as tc\nTMP = %r\n" % TEST_TMP)
+        f.write(("import tensorinit_client as tc\n" if client else "") + "TMP = %r\n" % TEST_TMP)
         f.write("def LOG(**kw):\n    kw['pid'] = os.getpid()\n"
                 "    with open(os.path.join(TMP, %r + '.log'), 'a') as f: f.write(json.dumps(kw) + '\\n')\n" % name)
         f.write(body)
@@ -102,12 +103,13 @@ def report(name):
         return json.load(f)
 
 
-def check_restart_refused(label, name, model, script, word, why_65=""):
+def check_restart_refused(label, name, model, script, word, why_65="", command=None):
     """Runs `script` (server_script(label, ...): it spoils the staged arena, then exits 1) under
     restart: on-failure: the restart is refused with exit 65 and one error line holding `word`,
-    the server started once, the report says why, nothing is left in /dev/shm."""
+    the server started once, the report says why, nothing is left in /dev/shm. `command` runs the
+    script (default: python3 SCRIPT)."""
     m = write_manifest(name, model, ["mode: signal", "restart: on-failure", "restart_delay: 10ms"])
-    code = start(m, ["python3", script]).wait(timeout=90)
+    code = start(m, command or ["python3", script]).wait(timeout=90)
     err = stderr_of(m)
     check(label + ": restart refused with exit 65" + why_65, code == 65, (code, err))
     check(label + ": one error line naming the arena (%r)" % word,

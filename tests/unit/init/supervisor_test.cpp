@@ -177,11 +177,12 @@ TEST_CASE("signal handoff: the server is signalled when staging is done and clie
   Scratch scratch;
   SignalHandoff handoff;
   handoff.socket_path = scratch / "ready.sock";
-  handoff.table_path = scratch / "table.json";
   const std::string table = R"({"version": 1, "tensors": []})";
+  bool staged = false;  // the table is asked for only once staging returned
+  handoff.table = [&] { return staged ? table : std::string("too early"); };
   handoff.stage = [&](std::stop_token) -> Status {
     std::this_thread::sleep_for(200ms);
-    std::ofstream(handoff.table_path) << table;
+    staged = true;
     return {};
   };
   const std::string out = scratch / "server";
@@ -288,11 +289,8 @@ TEST_CASE("signal handoff: after-load starts the server once staged, with TENSOR
   SignalHandoff handoff;
   handoff.start_early = false;
   handoff.socket_path = scratch / "ready.sock";
-  handoff.table_path = scratch / "table.json";
-  handoff.stage = [&](std::stop_token) -> Status {
-    std::ofstream(handoff.table_path) << "{}";
-    return {};
-  };
+  handoff.table = [] { return std::string("{}"); };
+  handoff.stage = [&](std::stop_token) -> Status { return {}; };
   auto options = shell("test -S \"$TENSORINIT_SOCKET\" && exit 9");
   options.handoff = &handoff;
   CHECK(run_supervised(options) == 9);

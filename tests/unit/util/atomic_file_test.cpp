@@ -4,6 +4,7 @@
 #include "util/atomic_file.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -56,6 +57,16 @@ TEST_CASE("atomic file: what cannot be written is an io error naming the path, l
   REQUIRE(!missing);
   CHECK(missing.error().code == Code::io);
   CHECK(missing.error().message == "cannot read the report " + (dir / "missing"));
+}
+
+TEST_CASE("atomic file: a FIFO under the name is refused at once, not waited on (no writer ever comes)") {
+  ScratchDir dir;
+  const std::string fifo = dir / "table.json";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto read = read_whole_file(fifo, "tensor table");  // hung in open() before
+  REQUIRE(!read);
+  CHECK(read.error().code == Code::io);
+  CHECK(read.error().message == "cannot read the tensor table " + fifo + ": not a regular file");
 }
 
 TEST_CASE("atomic file: temporary suffixes are 16 hex digits and do not repeat") {
