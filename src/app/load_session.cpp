@@ -16,7 +16,7 @@
 namespace tensorinit::app {
 
 LoadSession::LoadSession(const manifest::Manifest& manifest, std::string report_path, Phases phases)
-    : manifest_(manifest), report_path_(std::move(report_path)), shm_dir_(shm_dir_from_env()),
+    : manifest_(manifest), report_(std::move(report_path)), shm_dir_(shm_dir_from_env()),
       phases_(std::move(phases)) {}
 
 LoadSession::~LoadSession() {
@@ -125,7 +125,7 @@ void LoadSession::report_again() {
 }
 
 void LoadSession::report(const Error* error) {
-  write_report(report_path_, manifest_, loaded_ ? &*loaded_ : nullptr, decision_, error, phases_, server_,
+  write_report(report_, manifest_, loaded_ ? &*loaded_ : nullptr, decision_, error, phases_, server_,
                caches_ && !caches_->empty() ? caches_->report() : nlohmann::json());
   reported_ = true;
 }
@@ -171,17 +171,17 @@ void LoadSession::server_ready() {
 void LoadSession::write_ready_file(double at) {
   if (ready_file_.empty()) return;
   const std::string text = fmt::format("{{\"ready\": true, \"seconds\": {:.3f}, \"restarts\": {}}}\n", at, server_.restarts);
-  if (auto ok = write_file_atomically(ready_file_, text); !ok)
+  if (auto ok = ready_file_.write(text); !ok)
     log::warn(fmt::format("ready file not written: {}", ok.error().message));
 }
 
 void LoadSession::set_ready_file(std::string path) {
-  ready_file_ = std::move(path);
+  ready_file_ = OutputFile(std::move(path));
   remove_ready_file();  // one left by an earlier start would say ready too early
 }
 
 void LoadSession::remove_ready_file() {
-  if (!ready_file_.empty()) ::unlink(ready_file_.c_str());
+  ready_file_.remove();
 }
 
 Status LoadSession::guard_weights() {

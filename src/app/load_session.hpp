@@ -26,6 +26,7 @@
 #include "plan/decision.hpp"
 #include "stage/cuda_startup.hpp"
 #include "stage/name_lock.hpp"
+#include "util/output_file.hpp"
 
 namespace tensorinit::app {
 
@@ -103,7 +104,7 @@ class LoadSession {
   void write_ready_file(double seconds);
 
   const manifest::Manifest& manifest_;
-  std::string report_path_;
+  OutputFile report_;  // its directory opened at construction, before any server (util/output_file.hpp)
   std::string shm_dir_;
   Phases phases_;
   stage::NameLock lock_;  // declared before loaded_: released after the arenas and the table are gone
@@ -113,7 +114,7 @@ class LoadSession {
   StartupCaches* caches_ = nullptr;
   std::optional<ArenaGuard> guard_;
   ServerFacts server_;
-  std::string ready_file_;
+  OutputFile ready_file_;
   bool server_was_ready_ = false;
   int signal_ = 0;
   bool keep_ = false;

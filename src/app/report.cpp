@@ -56,10 +56,10 @@ json reads_json(const stage::ReadChoices& r) {
   return out;
 }
 
-void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
+void write_report(const OutputFile& file, const manifest::Manifest& manifest, const LoadedWeights* loaded,
                   const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
                   const ServerFacts& server, const json& caches) {
-  if (path.empty()) return;
+  if (file.empty()) return;
   json report = {{"version", 1}, {"ok", error == nullptr}, {"model", manifest.model.name}};
   if (loaded) report["decision"] = decision_json(*loaded->decision);
   else if (decision) report["decision"] = decision_json(*decision);
@@ -99,7 +99,7 @@ void write_report(const std::string& path, const manifest::Manifest& manifest, c
   if (!caches.is_null()) report["caches"] = caches;
   report["error"] = error ? json(error->message) : json(nullptr);
   if (error) report["exit_code"] = error->exit_code();
-  if (auto ok = write_file_atomically(path, report.dump(2) + "\n"); !ok)
+  if (auto ok = file.write(report.dump(2) + "\n"); !ok)
     log::warn(fmt::format("report not written: {}", ok.error().message));
 }
 

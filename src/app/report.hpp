@@ -9,6 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "app/load_weights.hpp"
+#include "util/output_file.hpp"
 
 namespace tensorinit::app {
 
@@ -24,7 +25,7 @@ struct ServerFacts {
 // `seconds.startup` and, when known, `seconds.ready`, `seconds.server` and `restarts`; `caches`
 // (app/startup_caches.hpp report()), when not null, as the report's "caches". A report that
 // cannot be written is a warning, never a reason to fail a good load.
-void write_report(const std::string& path, const manifest::Manifest& manifest, const LoadedWeights* loaded,
+void write_report(const OutputFile& file, const manifest::Manifest& manifest, const LoadedWeights* loaded,
                   const std::optional<plan::Decision>& decision, const Error* error, const Phases& phases,
                   const ServerFacts& server, const nlohmann::json& caches);
 

@@ -16,14 +16,10 @@
 
 namespace tensorinit {
 
-Status write_file_atomically(const std::string& path, std::string_view content) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  std::error_code ec;
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const std::string temp = fmt::format("{}.{}.tmp", path, random_suffix());
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd) return fail(Code::io, fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+Status write_file_atomically_at(int dir, const std::string& name, const std::string& shown, std::string_view content) {
+  const std::string temp = fmt::format("{}.{}.tmp", name, random_suffix());
+  UniqueFd fd(::openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!fd) return fail(Code::io, fmt::format("{}: cannot write: {}", shown, std::strerror(errno)));
   const char* p = content.data();
   size_t left = content.size();
   while (left > 0) {
@@ -31,18 +27,31 @@ Status write_file_atomically(const std::string& path, std::string_view content) 
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int err = errno;
-      ::unlink(temp.c_str());
-      return fail(Code::io, fmt::format("{}: write failed: {}", path, std::strerror(err)));
+      ::unlinkat(dir, temp.c_str(), 0);
+      return fail(Code::io, fmt::format("{}: write failed: {}", shown, std::strerror(err)));
     }
     p += n;
     left -= static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
+  if (::fsync(fd.get()) != 0 || ::renameat(dir, temp.c_str(), dir, name.c_str()) != 0) {
     const int err = errno;
-    ::unlink(temp.c_str());
-    return fail(Code::io, fmt::format("{}: cannot commit: {}", path, std::strerror(err)));
+    ::unlinkat(dir, temp.c_str(), 0);
+    return fail(Code::io, fmt::format("{}: cannot commit: {}", shown, std::strerror(err)));
   }
-  return fsync_parent_directory(path);
+  if (::fsync(dir) != 0)
+    return fail(Code::io, fmt::format("{}: cannot sync the directory: {}", shown, std::strerror(errno)));
+  return {};
+}
+
+Status write_file_atomically(const std::string& path, std::string_view content) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) return fail(Code::io, fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+  return write_file_atomically_at(dir_fd.get(), target.filename().string(), path, content);
 }
 
 std::string random_suffix() {

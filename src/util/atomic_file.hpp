@@ -17,6 +17,10 @@ Status write_file_atomically(const std::string& path, std::string_view content);
 // init), they do not collide between instances sharing a directory.
 std::string random_suffix();
 
+// The same, for `name` in the directory open as `dir` (openat, renameat, fsync of dir): whatever
+// that directory's path names by now. `shown` names the file in errors.
+Status write_file_atomically_at(int dir, const std::string& name, const std::string& shown, std::string_view content);
+
 // The whole content of a small file (a table, a record); Code::io naming `what` and the path.
 Result<std::string> read_whole_file(const std::string& path, std::string_view what = "file");
 
