@@ -41,7 +41,8 @@ std::string cache_dir_for(const manifest::Model& model) {
 // finds them).
 Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manifest::Manifest& manifest,
                                         const plan::Decision& decision, std::stop_token stop,
-                                        std::atomic<uint64_t>& progress, std::optional<format::ModelIndex>& cached_index) {
+                                        std::atomic<uint64_t>& progress, std::optional<format::ModelIndex>& cached_index,
+                                        bool& cache_failed) {
   RemoteCache cache(decision.remote, cache_dir_for(manifest.model));
   request.remote = stage::RemoteFiles{.sources = cache.sources(), .cache_dir = cache.dir(),
                                       .written_through = cache.filling_all()};
@@ -53,7 +54,9 @@ Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manif
     for (size_t i = 0; i < decision.remote->files.size(); ++i)
       cached_index->files[i].path = fmt::format("{}/{}", cache.dir(), decision.remote->files[i].name);
     log::info(fmt::format("model.cache: {} holds the model now; the next start reads it from there", cache.dir()));
-  } else if (staged->target == Target::pagecache) {
+  }
+  cache_failed = cache.failed();
+  if (!cached_index && staged->target == Target::pagecache) {
     // The server reads the files from the cache: without them its table would name the remote
     // URLs, and the directory an incomplete (or older) copy.
     return fail(Code::io, fmt::format("model.cache: {} does not hold the whole model (see the warning above); "
@@ -109,16 +112,22 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
   const format::ModelIndex& index = *decision.index;
   std::atomic<uint64_t> progress{0};
   std::optional<format::ModelIndex> cached_index;  // the index with the cache's paths (remote, written through)
+  bool loaded_cache_failed = false;
   auto staged = phases.time("stage", [&]() -> Result<stage::StagedModel> {
     ProgressDisplay display(index.tensor_bytes(), progress);
     stage::StageRequest request = stage_request(manifest, shm_dir, cuda);
     request.before_publish = std::move(before_publish);
-    if (decision.remote) return stage_remote(std::move(request), manifest, decision, stop, progress, cached_index);
+    if (decision.remote)
+      return stage_remote(std::move(request), manifest, decision, stop, progress, cached_index, loaded_cache_failed);
     return stage::stage_model(request, index, stop, progress);
   });
   if (cuda && cuda->started()) phases.add_beside("cuda_init", cuda->seconds());
   if (!staged) return std::unexpected(staged.error());
   LoadedWeights loaded{&decision, std::move(*staged), table_path_for(manifest, shm_dir)};
+  // A remote model's directory is the cache only once the cache holds it (a server reading files
+  // from there would find none of it, or an older unrecorded copy).
+  loaded.model_dir = decision.remote && !cached_index ? decision.remote->index.dir : decision.index->dir;
+  loaded.cache_failed = loaded_cache_failed;
   auto written = phases.time("table", [&] {
     const manifest::Source& source = decision.chosen_source();
     const stage::TableSource origin{.model = manifest.model.name, .type = manifest::to_string(source.type),
@@ -132,9 +141,10 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
 
 std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,
                                                              const plan::Decision& decision,
-                                                             const std::string& shm_dir) {
+                                                             const std::string& shm_dir,
+                                                             const std::string& model_dir) {
   return {{"TENSORINIT_TABLE", table_path_for(manifest, shm_dir)},
-          {"TENSORINIT_MODEL_DIR", decision.index->dir},
+          {"TENSORINIT_MODEL_DIR", model_dir.empty() ? decision.index->dir : model_dir},
           {"TENSORINIT_SOURCE", manifest::to_string(decision.chosen_source().type)}};
 }
 

@@ -24,6 +24,11 @@ struct LoadedWeights {
   // The table's text as written: what the ready socket serves and a restart writes back. Never
   // read back from table_path, which a server started early may have replaced.
   std::string table;
+  // TENSORINIT_MODEL_DIR as it is now: the decision's directory; for a remote model written
+  // through model.cache, the cache directory only once it holds the whole model, else the remote's
+  // URL prefix (as without a cache). cache_failed: a file of this load's could not be cached there.
+  std::string model_dir;
+  bool cache_failed = false;
 };
 
 // Where arenas, tables, sockets and name locks go: $TENSORINIT_SHM_DIR when set and not empty
@@ -58,9 +63,12 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
                                     std::function<Status(const stage::ShmArena&)> before_publish = {});
 
 // The environment the server gets: TENSORINIT_TABLE, TENSORINIT_MODEL_DIR, TENSORINIT_SOURCE.
+// `model_dir`, when not empty, is TENSORINIT_MODEL_DIR (LoadedWeights::model_dir once staged);
+// else the decision's directory (signal mode, before staging).
 std::vector<std::pair<std::string, std::string>> handoff_env(const manifest::Manifest& manifest,
                                                              const plan::Decision& decision,
-                                                             const std::string& shm_dir);
+                                                             const std::string& shm_dir,
+                                                             const std::string& model_dir = "");
 
 // One line for stderr: what was staged, how fast, and the phase timings.
 std::string summary_line(const LoadedWeights& loaded, const Phases& phases);

@@ -73,7 +73,7 @@ RemoteCache::RemoteCache(std::shared_ptr<const plan::RemoteModel> remote, const 
     : remote_(std::move(remote)), dir_(cache_dir) {
   for (const plan::RemoteFile& file : remote_->files) {
     std::unique_ptr<stage::CacheFill> fill;
-    if (!dir_.empty()) {
+    if (!dir_.empty() && file.pinned) {  // an unpinned copy could mix versions: never trusted later
       const std::string path = fmt::format("{}/{}", dir_, file.name);
       auto begun = stage::CacheFill::begin(path, {.url = file.url, .etag = file.etag, .size = file.source->size()});
       if (!begun) log::warn(fmt::format("model.cache: {}; reading {} from remote only", begun.error().message, file.url));
@@ -107,6 +107,7 @@ bool RemoteCache::commit() {
     if (auto ok = fills_[i]->commit(*remote_->files[i].source, check); !ok) {
       log::warn(fmt::format("model.cache: {} not cached: {}", remote_->files[i].url, ok.error().message));
       whole = false;
+      failed_ = true;
     }
   }
   for (const plan::RemoteFile& file : remote_->files) whole = whole && recorded(file);

@@ -30,6 +30,9 @@ class RemoteCache {
   // Returns true when the cache now holds the whole model. Failures are logged, not returned:
   // the weights are staged either way.
   bool commit();
+  // A fill of this load's own failed to commit (logged): the cache directory may hold an older,
+  // unrecorded copy of that file under its name. Not set when others fill or no fill began.
+  bool failed() const { return failed_; }
 
   const std::string& dir() const { return dir_; }
 
@@ -40,6 +43,7 @@ class RemoteCache {
   std::string dir_;
   std::vector<std::unique_ptr<stage::CacheFill>> fills_;  // null where not filling
   std::vector<std::shared_ptr<const io::ByteSource>> sources_;
+  bool failed_ = false;
 };
 
 }  // namespace tensorinit::app

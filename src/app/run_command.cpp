@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -120,6 +121,23 @@ init::Events server_events(LoadSession& session, StartupCaches& caches) {
   return events;
 }
 
+// Signal mode hands TENSORINIT_MODEL_DIR out before staging (the server starts with it): the
+// model.cache directory, for a remote model written through. When a file of this load's could not
+// be committed there, that directory may hold an older, unrecorded copy: no server is told the
+// weights are ready with it (Code::io). Only incomplete (another replica still filling, a cache
+// that could not be written at all): a warning, as those files are not there under their names.
+Status check_model_dir(const LoadedWeights& loaded, const std::vector<std::pair<std::string, std::string>>& env) {
+  const auto given = std::ranges::find(env, std::string("TENSORINIT_MODEL_DIR"), &std::pair<std::string, std::string>::first);
+  if (given == env.end() || given->second == loaded.model_dir) return {};
+  const std::string what = fmt::format("model.cache: {} does not hold the whole model (see the warning above), and the "
+                                       "server was started with TENSORINIT_MODEL_DIR naming it", given->second);
+  if (loaded.cache_failed)
+    return fail(Code::io, what + ": it may hold an older copy, so nothing was handed off (free or fix the cache, "
+                                 "or use handoff.mode: exec, which points the server at the remote instead)");
+  log::warn(what + " (the weights in the table are complete)");
+  return {};
+}
+
 }  // namespace
 
 // Signal mode: decide first (headers only: milliseconds), so the server starts knowing
@@ -158,6 +176,7 @@ Result<int> run_signal_mode(LoadSession& session, StartupCaches& caches, const R
         if (restarts)  // the digest is of the bytes as staged, taken before the arena has a name
           if (auto ok = session.guard_weights(); !ok) return std::unexpected(session.fail(ok.error()));
         if (auto ok = session.stage(**decided, stop, &*cuda); !ok) return std::unexpected(session.fail(ok.error()));
+        if (auto ok = check_model_dir(*session.loaded(), env); !ok) return std::unexpected(session.fail(ok.error()));
         session.succeed();
         return {};
       },
@@ -202,7 +221,7 @@ Result<int> run_run(Args& args, const init::InheritedSignals& inherited) {
     session.keep();
     return 0;
   }
-  const auto env = handoff_env(*m, *session.loaded()->decision, session.shm_dir());
+  const auto env = handoff_env(*m, *session.loaded()->decision, session.shm_dir(), session.loaded()->model_dir);
   const auto argv = expand_handoff_vars(command, env);
   if (::getpid() != 1) {
     if (caches.saves(manifest::CacheSave::on_exit) || caches.saves(manifest::CacheSave::on_ready))

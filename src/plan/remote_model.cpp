@@ -6,6 +6,7 @@
 #include "format/shard_index.hpp"
 #include "io/http_fetch.hpp"
 #include "io/http_source.hpp"
+#include "util/log.hpp"
 #include "util/redact.hpp"
 
 namespace tensorinit::plan {
@@ -98,7 +99,11 @@ Result<RemoteModel> open_remote_model(const manifest::Source& source, format::Fo
     std::shared_ptr<const io::HttpSource> file = std::move(*opened);
     const std::string url = remote_file_url(source, name);
     if (auto ok = index_file(model.index, *file, url, format, stop); !ok) return std::unexpected(ok.error());
-    model.files.push_back({.name = name, .url = url, .etag = file->etag(), .source = file});
+    const bool pinned = !file->etag().empty() || !file->last_modified().empty();
+    if (!pinned)
+      log::warn(fmt::format("{}: the server sends neither ETag nor Last-Modified: a change during the load cannot be "
+                            "detected (only the size is checked), and the file is not written to model.cache", url));
+    model.files.push_back({.name = name, .url = url, .etag = file->etag(), .source = file, .pinned = pinned});
   }
   if (shards) {
     if (auto ok = format::check_against_index(model.index, *shards, remote_file_url(source, format::kShardIndexName)); !ok)

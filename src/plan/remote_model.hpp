@@ -24,6 +24,9 @@ struct RemoteFile {
   std::string url;   // redacted; what cache records name
   std::string etag;
   std::shared_ptr<const io::ByteSource> source;  // pinned to `etag`; thread-safe
+  // The server sent an ETag or a Last-Modified: every read is checked against that version. False:
+  // only the size is, so a rewrite during the load goes unseen (and the file is never cached).
+  bool pinned = true;
 };
 
 struct RemoteModel {

@@ -66,8 +66,10 @@ class PageCache final : public Destination {
       return cache_dir_.empty()
                  ? fail(Code::bad_manifest, "stage.target pagecache with a remote source needs model.cache (the "
                                             "server reads the files from there)")
-                 : fail(Code::unavailable, fmt::format("{}: another process is filling the cache; stage.target "
-                                                       "pagecache needs the files there (retry, or use target host)",
+                 : fail(Code::unavailable, fmt::format("{}: not every file can be written to the cache (another "
+                                                       "process is filling it, or the server sends no ETag or "
+                                                       "Last-Modified: see the warnings above); stage.target pagecache "
+                                                       "needs the files there (retry, or use target host)",
                                                        cache_dir_));
     return check_pagecache_can_serve(index);
   }

@@ -37,6 +37,7 @@ from GET /_control/<command, URL-encoded>. Commands:
   ports                             "MAIN ALT"
   set if_match ignore|honour        ignore If-Match and If-Unmodified-Since              -> ok
   set etag strong|weak|none         ETags as W/"..." or none at all (default strong)     -> ok
+  set last_modified send|none       Last-Modified sent or not (default send)             -> ok
 """
 
 import argparse
@@ -67,6 +68,7 @@ class State:
         self.ports = {}
         self.honour_if_match = True
         self.etag_kind = "strong"
+        self.last_modified = True
 
     def command(self, line):
         words = line.split()
@@ -93,6 +95,9 @@ class State:
                 return "ok"
             if words[0] == "set" and words[1:2] == ["etag"] and len(words) == 3:
                 self.etag_kind = words[2]
+                return "ok"
+            if words[0] == "set" and words[1:2] == ["last_modified"] and len(words) == 3:
+                self.last_modified = words[2] != "none"
                 return "ok"
             if words[0] == "ports":
                 return f"{self.ports['main']} {self.ports['alt']}"
@@ -246,7 +251,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(length))
             if etag:
                 self.send_header("ETag", etag)
-            self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
+            if state.last_modified:
+                self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
             self.send_header("Accept-Ranges", "bytes")
             if wanted:
                 self.send_header("Content-Range", f"bytes {first}-{last}/{size}")

@@ -201,7 +201,7 @@ TEST_CASE("stage matrix: remote pagecache needs every file written through to mo
   staged = stage_model(request, model.index, {}, progress);
   REQUIRE_FALSE(staged.has_value());
   CHECK(staged.error().code == Code::unavailable);
-  CHECK(staged.error().message.find("/cache/matrix: another process is filling the cache") != std::string::npos);
+  CHECK(staged.error().message.find("/cache/matrix: not every file can be written to the cache") != std::string::npos);
   CHECK(progress.load() == 0);
 }
 
