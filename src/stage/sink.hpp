@@ -40,6 +40,12 @@ class Sink {
   // [chunk.offset, + chunk.len) as they are now. Only where takes_descriptor(fd). A file shorter
   // than the chunk is Code::bad_data. Thread-safe for distinct chunks.
   virtual Status consume_from(const Chunk& chunk, std::span<const Piece> pieces, int fd, const std::string& name);
+  // Takes one chunk from `mapped`: file bytes [chunk.offset, + chunk.len) of the file named `name`
+  // as a shared read-only mapping, which only system calls may read (a page past a truncated end
+  // faults: a system call returns EFAULT, a read in user space would be killed by SIGBUS); a fault
+  // is Code::bad_data. Only where takes_descriptor(). Thread-safe for distinct chunks.
+  virtual Status consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* mapped,
+                                const std::string& name);
 };
 
 // Writes pieces into a host arena through its file descriptor. Measured here (1 GiB, /dev/shm):
@@ -60,8 +66,15 @@ class HostSink final : public Sink {
   Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override;
   bool takes_descriptor(int fd) const override;
   Status consume_from(const Chunk& chunk, std::span<const Piece> pieces, int fd, const std::string& name) override;
+  Status consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* mapped,
+                        const std::string& name) override;
 
  private:
+  // Writes the pieces, those under `copy_below` bytes copied into a gather buffer, the others
+  // written from where they lie; `source` names the bytes in a fault's message.
+  Status write_pieces(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes, uint64_t copy_below,
+                      const std::string* source);
+
   int fd_;
   std::string name_;
   std::mutex writes_;  // one write into the arena at a time

@@ -121,6 +121,42 @@ TEST_CASE("HostSink: 1,000 10,000-byte tensors in a few writes, from where they 
   CHECK(calls <= 4);
 }
 
+// The file's pages as a shared mapping (the pipeline's path for chunks of many small tensors in
+// splice mode): written by the kernel only, so a file cut short while staged is an error, not a
+// SIGBUS that would kill the process with the arena in place.
+TEST_CASE("HostSink: from a file mapping byte-exact; a file cut short is Code::bad_data, not SIGBUS") {
+  std::vector<uint64_t> sizes;
+  for (uint64_t i = 0; i < 2000; ++i) sizes.push_back(i % 9 == 0 ? 5000 + i : 1 + i % 700);
+  const Model model(sizes);
+  REQUIRE(model.plan.chunks.size() == 1);
+  const Chunk& chunk = model.plan.chunks[0];
+  const auto pieces = std::span(model.plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
+  UniqueFd source(::memfd_create("sink-test-source", MFD_CLOEXEC));
+  REQUIRE(source);
+  REQUIRE(::pwrite(source.get(), model.file.data(), model.file.size(), 0) == static_cast<ssize_t>(model.file.size()));
+  void* mapped = ::mmap(nullptr, model.file.size(), PROT_READ, MAP_SHARED, source.get(), 0);
+  REQUIRE(mapped != MAP_FAILED);
+  const auto* bytes = static_cast<const std::byte*>(mapped);
+  for (bool cut : {false, true}) {
+    if (cut) REQUIRE(::ftruncate(source.get(), 4096) == 0);
+    UniqueFd fd(::memfd_create("sink-test", MFD_CLOEXEC));
+    REQUIRE(::ftruncate(fd.get(), static_cast<off_t>(model.layout.bytes)) == 0);
+    HostSink sink(fd.get(), "arena");
+    auto ok = sink.consume_mapped(chunk, pieces, bytes + chunk.offset, "model.safetensors");
+    if (cut) {
+      REQUIRE_FALSE(ok.has_value());
+      CHECK(ok.error().code == Code::bad_data);
+      CHECK(ok.error().message == "model.safetensors: changed while it was read (a page of its mapping is gone)");
+      continue;
+    }
+    REQUIRE(ok.has_value());
+    std::vector<std::byte> out(model.layout.bytes);
+    REQUIRE(::pread(fd.get(), out.data(), out.size(), 0) == static_cast<ssize_t>(out.size()));
+    model.check(out);
+  }
+  ::munmap(mapped, model.file.size());
+}
+
 TEST_CASE("HostSink: small, empty and large pieces mixed, byte-exact") {
   std::vector<uint64_t> sizes;
   for (uint64_t i = 0; i < 300; ++i) sizes.push_back(i % 7 == 0 ? 0 : i % 11 == 0 ? (64 << 10) + i : i * 37 % 500);
