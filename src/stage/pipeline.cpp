@@ -79,8 +79,10 @@ Status parallel_items(size_t items, unsigned workers, std::stop_token stop, cons
   return work.result();
 }
 
-// The average piece a chunk must have for a splice (below it, HostSink gathers pieces into one write).
-constexpr uint64_t kSplicePiece = 64 << 10;
+// The average piece a chunk must have for a splice (below it, the chunk is mapped: consume_mapped).
+// Measured here, 1 GiB in 10,000 tensors (107 KB each), source cached: spliced 1.00 s of CPU,
+// mapped 0.92, the same bytes in 100 tensors 0.73-0.86 (two runs).
+constexpr uint64_t kSplicePiece = 1 << 20;
 
 // The read controller shared by the readers: hands out a setting per read and holds readers back
 // while the current setting's reads in flight are all taken. Thread-safe.
