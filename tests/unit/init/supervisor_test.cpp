@@ -44,6 +44,10 @@ pid_t start_supervisor(const Options& options, void (*before)() = nullptr) {
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    // The cases are about a supervisor started with default dispositions. Started by a runner
+    // under `nohup` (HUP ignored) or a shell that ignores QUIT, it would pass those on as ignored
+    // (tini's rule, signals_test.cpp) and HUP would never reach the server: seen under nohup.
+    for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2}) ::signal(sig, SIG_DFL);
     auto inherited = tensorinit::init::block_all_signals();
     if (before != nullptr) before();
     ::_exit(tensorinit::init::supervise(options, inherited));
