@@ -26,6 +26,19 @@ expect_exit() {
 
 not() { ! "$@"; }
 
+# start_fault_server DIR [ARG...]: tests/tools/fault_server.py serving DIR on loopback with its
+# control on stdin: sets `fault_ctl` (write commands to it; close it to stop the server) and
+# `fault_port` (its HTTP port), once the server has written both of its ports.
+start_fault_server() {
+  local dir=$1
+  shift
+  : >"$TEST_TMP/fault.ports"
+  exec {fault_ctl}> >(exec python3 "$TESTS_DIR/tools/fault_server.py" "$dir" --stdin-control "$@" \
+    >"$TEST_TMP/fault.ports")
+  for _ in $(seq 1 1200); do [ "$(wc -l <"$TEST_TMP/fault.ports")" -ge 2 ] && break; sleep 0.1; done
+  fault_port=$(head -1 "$TEST_TMP/fault.ports")
+}
+
 no_leftovers() {  # no_leftovers MODEL: nothing of MODEL in /dev/shm
   ! ls -a /dev/shm | grep -q -- "tensorinit-$1"
 }

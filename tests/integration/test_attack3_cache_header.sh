@@ -9,13 +9,10 @@ mkdir -p "$TEST_TMP/www"
 "$TENSORINIT" synth --size 1MiB --seed 7 "$TEST_TMP/www/one" 2>/dev/null
 file=$TEST_TMP/www/one/model.safetensors
 cp -p "$file" "$TEST_TMP/original.safetensors"
-: >"$TEST_TMP/fault.ports"
 # The 4th request for the file (probe, length, header, then the tensors) stalls 5 s: the header is
 # rewritten meanwhile, before the read that completes the copy.
-exec {fault_ctl}> >(exec python3 "$TESTS_DIR/tools/fault_server.py" "$TEST_TMP/www" --stdin-control \
-  --fault "/one/model.safetensors stall seconds=5 skip=3" >"$TEST_TMP/fault.ports")
-for _ in $(seq 1 1200); do [ "$(wc -l <"$TEST_TMP/fault.ports")" -ge 2 ] && break; sleep 0.1; done
-port=$(head -1 "$TEST_TMP/fault.ports")
+start_fault_server "$TEST_TMP/www" --fault "/one/model.safetensors stall seconds=5 skip=3"
+port=$fault_port
 echo "set if_match ignore" >&"$fault_ctl"
 cat >"$TEST_TMP/lie.yaml" <<EOF
 version: 1

@@ -7,11 +7,8 @@
 source "$(dirname "$0")/lib.sh"
 mkdir -p "$TEST_TMP/www"
 "$TENSORINIT" synth --size 1MiB --seed 7 "$TEST_TMP/www/one" 2>/dev/null
-: >"$TEST_TMP/fault.ports"
-exec {fault_ctl}> >(exec python3 "$TESTS_DIR/tools/fault_server.py" "$TEST_TMP/www" --stdin-control \
-  >"$TEST_TMP/fault.ports")
-for _ in $(seq 1 1200); do [ "$(wc -l <"$TEST_TMP/fault.ports")" -ge 2 ] && break; sleep 0.1; done
-port=$(head -1 "$TEST_TMP/fault.ports")
+start_fault_server "$TEST_TMP/www"
+port=$fault_port
 vol=$TEST_TMP/vol
 # home_manifest NAME HOME: the remote model written through to HOME/.cache/tensorinit, and a
 # start-up cache at HOME/.cache saved on exit to $vol.

@@ -9,11 +9,8 @@ mkdir -p "$TEST_TMP/www"
 "$TENSORINIT" synth --size 1MiB --seed 7 "$TEST_TMP/www/one" 2>/dev/null
 "$TENSORINIT" synth --size 1MiB --seed 8 "$TEST_TMP/old" 2>/dev/null  # same shapes, other bytes
 ran=$TEST_TMP/server-ran
-: >"$TEST_TMP/fault.ports"
-exec {fault_ctl}> >(exec python3 "$TESTS_DIR/tools/fault_server.py" "$TEST_TMP/www" --stdin-control \
-  >"$TEST_TMP/fault.ports")
-for _ in $(seq 1 1200); do [ "$(wc -l <"$TEST_TMP/fault.ports")" -ge 2 ] && break; sleep 0.1; done
-port=$(head -1 "$TEST_TMP/fault.ports")
+start_fault_server "$TEST_TMP/www"
+port=$fault_port
 pc_manifest() {  # pc_manifest NAME: a pagecache load of /one/ through $TEST_TMP/cache
   cat >"$TEST_TMP/$1.yaml" <<EOF
 version: 1

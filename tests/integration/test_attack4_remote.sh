@@ -9,11 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 mkdir -p "$TEST_TMP/www"
 "$TENSORINIT" synth --size 1MiB --seed 7 "$TEST_TMP/www/one" 2>/dev/null
-: >"$TEST_TMP/fault.ports"
-exec {fault_ctl}> >(exec python3 "$TESTS_DIR/tools/fault_server.py" "$TEST_TMP/www" --stdin-control \
-  >"$TEST_TMP/fault.ports")
-for _ in $(seq 1 1200); do [ "$(wc -l <"$TEST_TMP/fault.ports")" -ge 2 ] && break; sleep 0.1; done
-port=$(head -1 "$TEST_TMP/fault.ports")
+start_fault_server "$TEST_TMP/www"
+port=$fault_port
 url="http://127.0.0.1:$port/one/"
 out=$TEST_TMP/server.out
 remote_manifest() {  # remote_manifest NAME CACHE HANDOFF: a host load of /one/

@@ -139,11 +139,7 @@ check "no arena left after failures" no_leftovers http-down
 # 8. A body trickling one byte every 0.3 s is never quiet for stall_timeout: the minimum rate
 #    abandons each attempt, and after the retries the load fails (69) naming it; nothing cached.
 #    The fault server reads commands on the fd we hold: it exits when this script does.
-: >"$TEST_TMP/fault.ports"
-exec {fault_ctl}> >(exec python3 "$TESTS_DIR/tools/fault_server.py" "$TEST_TMP/www" --stdin-control \
-  --fault "/single/model.safetensors trickle after=4096 times=0" >"$TEST_TMP/fault.ports")
-for _ in $(seq 1 1200); do [ "$(wc -l <"$TEST_TMP/fault.ports")" -ge 2 ] && break; sleep 0.1; done
-fault_port=$(head -1 "$TEST_TMP/fault.ports")
+start_fault_server "$TEST_TMP/www" --fault "/single/model.safetensors trickle after=4096 times=0"
 m=$(remote_manifest http-trickle "http://127.0.0.1:$fault_port/single/" "$TEST_TMP/trickle-cache")
 expect_exit 69 "http: a trickling body is abandoned by the minimum rate" "$TENSORINIT" load -f "$m"
 check "http trickle: the error names the minimum rate" grep -q "under the minimum rate" "$TEST_TMP/stderr"
