@@ -21,14 +21,12 @@ void set_disposition(int sig, void (*handler)(int)) noexcept {
   sigaction(sig, &action, nullptr);
 }
 
-// Installed between the mask restore and execve for signals that would otherwise kill the server
-// before it ran; execve resets it to SIG_DFL.
+// SIGTSTP's handler in a vfork child that took the terminal, until execve resets it to SIG_DFL.
 void drop_signal(int) {}
 
-// Faults and abort: a handler that returns would re-run the faulting instruction forever.
-bool is_fault(int sig) noexcept {
-  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
-         sig == SIGSYS || sig == SIGABRT;
+bool ignored_now(int sig) noexcept {
+  struct sigaction current;
+  return sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN;
 }
 
 // Every descriptor from 3 up becomes close-on-exec, then the kept ones lose the flag.
@@ -49,46 +47,50 @@ void mark_cloexec_from_3(std::span<const int> keep) noexcept {
 
 }  // namespace
 
-InheritedSignals block_all_signals() {
+InheritedSignals block_all_signals(Dispositions who_changes) {
   InheritedSignals inherited;
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &inherited.mask);
-  // ~64 rt_sigaction reads: a few microseconds.
+  sigemptyset(&inherited.recorded);
   sigemptyset(&inherited.ignored);
   for (int sig = 1; sig < NSIG; ++sig) {
-    struct sigaction current;
-    if (sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) sigaddset(&inherited.ignored, sig);
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (who_changes == Dispositions::init_only && sig != SIGCHLD) continue;
+    const bool ignored = ignored_now(sig);
+    // The init changes SIGCHLD only when it was ignored (take_ignored_signals_back).
+    if (who_changes == Dispositions::init_only && !ignored) continue;
+    sigaddset(&inherited.recorded, sig);  // refused for the C library's own two (32, 33): never set
+    if (ignored) sigaddset(&inherited.ignored, sig);
   }
   return inherited;
 }
 
+bool inherited_ignored(const InheritedSignals& inherited, int sig) noexcept {
+  if (sigismember(&inherited.recorded, sig) == 1) return sigismember(&inherited.ignored, sig) == 1;
+  return ignored_now(sig);
+}
+
 void take_ignored_signals_back(const InheritedSignals& inherited) {
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sigismember(&inherited.ignored, sig) == 1) set_disposition(sig, SIG_DFL);
+  // Recorded whenever it was ignored (under either Dispositions): no read here.
+  if (sigismember(&inherited.recorded, SIGCHLD) == 1 && sigismember(&inherited.ignored, SIGCHLD) == 1)
+    set_disposition(SIGCHLD, SIG_DFL);
 }
 
 void restore_inherited_signals(const InheritedSignals& inherited) noexcept {
-  // Every disposition back to default (or SIG_IGN as inherited): libraries linked into
+  // Every recorded disposition back to default (or SIG_IGN as inherited): libraries linked into
   // tensorinit may have installed handlers.
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    set_disposition(sig, sigismember(&inherited.ignored, sig) == 1 ? SIG_IGN : SIG_DFL);
-  }
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&inherited.recorded, sig) == 1)
+      set_disposition(sig, sigismember(&inherited.ignored, sig) == 1 ? SIG_IGN : SIG_DFL);
   sigprocmask(SIG_SETMASK, &inherited.mask, nullptr);
 }
 
-void prepare_exec(const InheritedSignals& inherited, std::span<const int> keep) noexcept {
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    if (sigismember(&inherited.ignored, sig) == 1) {
-      set_disposition(sig, SIG_IGN);
-    } else if (is_stop_signal(sig) || is_fault(sig) || default_is_ignore(sig)) {
-      set_disposition(sig, SIG_DFL);
-    } else {
-      set_disposition(sig, drop_signal);
-    }
-  }
+void prepare_exec(const InheritedSignals& inherited, std::span<const int> keep, bool drop_terminal_stop) noexcept {
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&inherited.recorded, sig) == 1)
+      set_disposition(sig, sigismember(&inherited.ignored, sig) == 1 ? SIG_IGN : SIG_DFL);
+  if (drop_terminal_stop && !inherited_ignored(inherited, SIGTSTP)) set_disposition(SIGTSTP, drop_signal);
   mark_cloexec_from_3(keep);
   sigprocmask(SIG_SETMASK, &inherited.mask, nullptr);
 }
@@ -115,7 +117,7 @@ PendingSignals take_pending_signals(const InheritedSignals& inherited) {
       break;  // EAGAIN: nothing left
     }
     // Ignored, or nothing by default (CHLD, WINCH...): neither stops nor deserves a log line.
-    if (sigismember(&inherited.ignored, sig) == 1 || default_is_ignore(sig)) continue;
+    if (default_is_ignore(sig) || inherited_ignored(inherited, sig)) continue;
     if (is_stop_signal(sig) && pending.stop == 0) {
       pending.stop = sig;
     } else if (!is_stop_signal(sig)) {

@@ -17,7 +17,7 @@ namespace {
   // Ctrl-C, Ctrl-Z and terminal reads belong to the server's group. SIGTTOU is still blocked
   // here, so this works from our (foreground) group.
   if (take_terminal) ::tcsetpgrp(STDIN_FILENO, ::getpid());
-  prepare_exec(inherited, {});  // the exec-error pipe is close-on-exec like everything else
+  prepare_exec(inherited, {}, take_terminal);  // the exec-error pipe is close-on-exec like everything else
   ::execvpe(image.argv()[0], image.argv(), image.envp());
   int err = errno;
   [[maybe_unused]] ssize_t n = ::write(error_pipe, &err, sizeof err);

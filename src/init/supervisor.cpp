@@ -110,7 +110,7 @@ void Supervisor::on_signal(int sig) {
     return;
   }
   if (main_pid_ < 0 || restart_pending_) {  // no server yet (after-load staging, before the spawn, a restart delay)
-    if (sigismember(&inherited_.ignored, sig) == 1 || default_is_ignore(sig)) return;
+    if (default_is_ignore(sig) || inherited_ignored(inherited_, sig)) return;
     if (is_stop_signal(sig)) {
       on_stop_signal(sig);
     } else {

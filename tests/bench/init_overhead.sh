@@ -14,6 +14,8 @@
 # hyperfine is not required (not on PyPI, Debian package only): the timing loop is Python's, which
 # also reads each run's CPU time and page faults from wait4 (the process and what it waited for):
 # on a machine shared with builds, wall times swing with the load and those two barely move.
+# The system-call count of each row (the command and what it runs, `strace -f -c`, once, outside
+# the timed runs; left out without strace) is the steadiest figure of all.
 # The peers (tini, dumb-init, catatonit, hyperfine) are installed from Debian when missing, as root.
 # Not a test: prints a table. Usage: [BASELINE=BIN] [EARLY=N] tests/bench/init_overhead.sh [RUNS]
 # (default 500 runs).
@@ -61,6 +63,15 @@ def once(argv):
     wall = (time.perf_counter_ns() - start) / 1e6
     return wall, (usage.ru_utime + usage.ru_stime) * 1e3, usage.ru_minflt
 
+def syscalls(argv):  # every process's calls, from strace's summary line "100.00 ... total"
+    if not shutil.which("strace"):
+        return None
+    out = subprocess.run(["strace", "-f", "-c", "-o", "/dev/stderr", *argv], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True).stderr
+    totals = [l.split() for l in out.splitlines() if l.rstrip().endswith(" total")]
+    return int(totals[-1][3]) if totals and len(totals[-1]) >= 5 else None
+
+counts = {name: syscalls(argv) for name, argv in rows.items()}
 times = {name: [] for name in rows}
 for name, argv in rows.items():  # warm the page cache
     once(argv)
@@ -68,12 +79,13 @@ for _ in range(runs):
     for name, argv in rows.items():
         times[name].append(once(argv))
 print(f"{runs} runs each, interleaved; ms; load average {os.getloadavg()[0]:.1f}")
-print(f"| {'command':<36} | {'min':>6} | {'median':>6} | {'mean':>6} | {'cpu med':>7} | {'faults':>6} |")
-print(f"|{'-' * 38}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 9}|{'-' * 8}|")
+print(f"| {'command':<36} | {'min':>6} | {'median':>6} | {'mean':>6} | {'cpu med':>7} | {'faults':>6} | {'syscalls':>8} |")
+print(f"|{'-' * 38}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 9}|{'-' * 8}|{'-' * 10}|")
 for name, runs_of in times.items():
     t = [r[0] for r in runs_of]
     print(f"| {name:<36} | {min(t):6.2f} | {statistics.median(t):6.2f} | {statistics.fmean(t):6.2f} | "
-          f"{statistics.median(r[1] for r in runs_of):7.2f} | {statistics.median(r[2] for r in runs_of):6.0f} |")
+          f"{statistics.median(r[1] for r in runs_of):7.2f} | {statistics.median(r[2] for r in runs_of):6.0f} | "
+          f"{counts[name] if counts[name] is not None else '-':>8} |")
 
 if early > 0:
     def child_of(pid):
