@@ -113,6 +113,10 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
   std::atomic<uint64_t> progress{0};
   std::optional<format::ModelIndex> cached_index;  // the index with the cache's paths (remote, written through)
   bool loaded_cache_failed = false;
+  // An arena table's tensors are written while the readers stage (stage/table.hpp); a pagecache
+  // table names the files, which a remote model's cache renames: written after.
+  std::optional<stage::TableTensorsAhead> ahead;
+  if (manifest.stage.target != Target::pagecache) ahead.emplace(index, stop);
   auto staged = phases.time("stage", [&]() -> Result<stage::StagedModel> {
     ProgressDisplay display(index.tensor_bytes(), progress);
     stage::StageRequest request = stage_request(manifest, shm_dir, cuda);
@@ -132,7 +136,10 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
     const manifest::Source& source = decision.chosen_source();
     const stage::TableSource origin{.model = manifest.model.name, .type = manifest::to_string(source.type),
                                     .path = source.path, .url = source.url};
-    loaded.table = stage::tensor_table_json(origin, cached_index ? *cached_index : *decision.index, loaded.staged);
+    if (ahead && loaded.staged.target != Target::pagecache)
+      loaded.table = stage::tensor_table_json(origin, loaded.staged, ahead->take(loaded.staged.layout));
+    else
+      loaded.table = stage::tensor_table_json(origin, cached_index ? *cached_index : *decision.index, loaded.staged);
     return write_file_atomically(loaded.table_path, loaded.table);
   });
   if (!written) return std::unexpected(written.error());

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stop_token>
+#include <string>
 
 #include "stage/table.hpp"
 
@@ -60,6 +63,58 @@ TEST_CASE("table: no tensors is an empty array") {
   const auto table = nlohmann::json::parse(tensor_table_json({.model = "empty"}, format::ModelIndex{}, staged));
   CHECK(table["tensors"].is_array());
   CHECK(table["tensors"].empty());
+}
+
+// The text byte for byte as the DOM-free writer first wrote it (servers may compare tables).
+TEST_CASE("table: the text is unchanged byte for byte, host and pagecache") {
+  format::ModelIndex index;
+  index.files.push_back({.path = "/m/a.safetensors"});
+  index.tensors.push_back({.name = "a.w", .dtype = "F32", .shape = {2, 3}, .file = 0, .file_offset = 8, .bytes = 24});
+  index.tensors.push_back({.name = "q\"\x01", .dtype = "BF16", .shape = {}, .file = 0, .file_offset = 32, .bytes = 2});
+  const std::string head = "{\n \"model\": \"tiny\",\n \"source\": {\n  \"path\": \"/m\",\n  \"type\": \"image\"\n },\n"
+                           " \"version\": 1,\n \"tensors\": [\n";
+  StagedModel staged;
+  staged.layout = layout_arena(index);
+  CHECK(tensor_table_json({.model = "tiny", .type = "image", .path = "/m"}, index, staged) ==
+        "{\n \"arenas\": [],\n" + head.substr(2) +
+            "  {\"name\": \"a.w\", \"dtype\": \"F32\", \"shape\": [2, 3], \"arena\": 0, \"offset\": 0, \"bytes\": 24},\n"
+            "  {\"name\": \"q\\\"\\u0001\", \"dtype\": \"BF16\", \"shape\": [], \"arena\": 0, \"offset\": 256, \"bytes\": 2}\n"
+            " ]\n}\n");
+  staged.target = Target::pagecache;
+  CHECK(tensor_table_json({.model = "tiny", .type = "image", .path = "/m"}, index, staged) ==
+        head +
+            "  {\"name\": \"a.w\", \"dtype\": \"F32\", \"shape\": [2, 3], \"file\": \"/m/a.safetensors\", \"file_offset\": 8, \"bytes\": 24},\n"
+            "  {\"name\": \"q\\\"\\u0001\", \"dtype\": \"BF16\", \"shape\": [], \"file\": \"/m/a.safetensors\", \"file_offset\": 32, \"bytes\": 2}\n"
+            " ]\n}\n");
+}
+
+TEST_CASE("table: the tensors written ahead are the ones written after; a stopped or unused one is dropped") {
+  format::ModelIndex index = odd_index();
+  for (int i = 0; i < 10000; ++i)
+    index.tensors.push_back({.name = "layer." + std::to_string(i), .dtype = "F32", .shape = {3}, .file_offset = 64 + 12 * uint64_t(i), .bytes = 12});
+  const ArenaLayout layout = layout_arena(index);
+  const std::string expected = table_tensors_text(index, layout.offsets, false);
+  {
+    TableTensorsAhead ahead(index, {});
+    CHECK(ahead.take(layout) == expected);
+  }
+  {
+    std::stop_source stop;
+    stop.request_stop();  // before the thread starts: the text is built at take
+    TableTensorsAhead ahead(index, stop.get_token());
+    CHECK(ahead.take(layout) == expected);
+  }
+  {
+    ArenaLayout other = layout;
+    other.offsets.back() += kTensorAlign;  // not the layout it was built for: built again
+    TableTensorsAhead ahead(index, {});
+    CHECK(ahead.take(other) == table_tensors_text(index, other.offsets, false));
+  }
+  std::stop_source stop;
+  std::optional<TableTensorsAhead> dropped(std::in_place, index, stop.get_token());
+  stop.request_stop();  // a failed load: the thread stops, and is joined
+  dropped.reset();
+  CHECK(expected.starts_with("\n  {\"name\": \"plain.weight\""));
 }
 
 }  // namespace tensorinit::stage
