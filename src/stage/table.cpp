@@ -8,6 +8,7 @@
 
 #include "format/text.hpp"
 #include "stage/layout.hpp"
+#include "util/huge_pages.hpp"
 
 namespace tensorinit::stage {
 namespace {
@@ -17,7 +18,11 @@ namespace {
 // here. Not thread-safe.
 class TextBuffer {
  public:
-  explicit TextBuffer(size_t expected) { text_.resize(expected); }
+  explicit TextBuffer(size_t expected) {
+    text_.reserve(expected);
+    advise_huge_pages(text_.data(), text_.capacity());
+    text_.resize(expected);
+  }
   // At least `n` bytes to write at the returned position; `commit` says where the writing ended.
   char* room(size_t n) {
     if (text_.size() - used_ < n) text_.resize(std::max(text_.size() * 2, used_ + n));
