@@ -10,7 +10,6 @@
 #include "format/dtype.hpp"
 #include "format/safetensors_scan.hpp"
 #include "format/text.hpp"
-#include "util/huge_pages.hpp"
 #include "util/name_table.hpp"
 
 namespace tensorinit::format {
@@ -179,7 +178,6 @@ Result<SafetensorsLayout> parse_safetensors_header(std::string_view text, uint64
   layout.data_start = data_start;
   // The common case, without a DOM: entries checked as they are scanned, built in place.
   layout.tensors.reserve(text.size() / 64);  // an entry is 80-100 bytes: pages past the end stay untouched
-  advise_huge_pages(layout.tensors.data(), layout.tensors.capacity() * sizeof(TensorEntry));
   const bool scanned = scan_safetensors_entries(text, stop, [&](ScannedTensor& t) {
     // A fault: the full parser below reports the first one in its own order.
     return fill_tensor(layout.tensors.emplace_back(), t.name, t.dtype, std::move(t.shape), t.begin, t.end, data_start,
@@ -232,7 +230,6 @@ Result<SafetensorsLayout> read_safetensors(const io::ByteSource& source, std::st
   // std::string::resize_and_overwrite sets the wrong size: not used.)
   const auto buffer = std::make_unique_for_overwrite<char[]>(header_len);
   const std::span<char> text(buffer.get(), header_len);
-  advise_huge_pages(text.data(), text.size());
   if (auto ok = source.read_at(8, std::as_writable_bytes(text)); !ok) return std::unexpected(ok.error());
   // Writers pad with spaces to a multiple of 8; JSON allows trailing whitespace, so no trimming.
   auto layout = parse_safetensors_header(std::string_view(text.data(), text.size()), 8 + header_len, file, stop);

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "util/huge_pages.hpp"
-
 namespace tensorinit::stage {
 
 ArenaLayout layout_arena(const format::ModelIndex& index) {
@@ -24,7 +22,6 @@ ReadPlan plan_reads(const format::ModelIndex& index, const ArenaLayout& layout, 
   ReadPlan plan;
   // A piece per tensor, and one more per chunk boundary inside a tensor: room for all, made once.
   plan.pieces.reserve(index.tensors.size() + layout.bytes / chunk_size + index.files.size() + 1);
-  advise_huge_pages(plan.pieces.data(), plan.pieces.capacity() * sizeof(Piece));
   // Tensors of a file, in offset order (the index keeps file order, then offset order). Meta
   // tensors (zeros) have no bytes in the file: their arena slot stays as created, all zeros.
   size_t t = 0;

@@ -8,7 +8,6 @@
 
 #include "format/text.hpp"
 #include "stage/layout.hpp"
-#include "util/huge_pages.hpp"
 
 namespace tensorinit::stage {
 namespace {
@@ -19,8 +18,6 @@ namespace {
 class TextBuffer {
  public:
   explicit TextBuffer(size_t expected) {
-    text_.reserve(expected);
-    advise_huge_pages(text_.data(), text_.capacity());
     text_.resize(expected);
   }
   // At least `n` bytes to write at the returned position; `commit` says where the writing ended.
