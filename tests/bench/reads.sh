@@ -12,6 +12,8 @@
 #   tests/bench/reads.sh [--size 2GiB] [--rounds 3] [--dir /var/tmp/tensorinit-reads]
 #                        [--tensorinit BIN] [--baseline BIN] [--throttle MBPS] [--only "REGEX"]
 #                        [--probes 1] [--sweep 1] [--sweep-bytes 256MiB]
+# `--baseline BIN` (or BASELINE=BIN): the same host (cold, warm), pagecache and discard loads with
+# another build in the same rounds.
 # `--sweep 1` (issue 15 part 2's yardstick): first the plain copies of the file into a new tmpfs
 # file (arena_reads.c: pread+pwrite, splice, sendfile, copy_file_range; buffered and O_DIRECT;
 # SWEEP_THREADS and SWEEP_REQUESTS searched per mode, copy_sweep.sh) run once each over the file's
@@ -28,7 +30,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-SIZE=2GiB ROUNDS=3 DIR=/var/tmp/tensorinit-reads TI=$ROOT/build/tensorinit BASE="" THROTTLE=0 ONLY=. PROBES=0
+SIZE=2GiB ROUNDS=3 DIR=/var/tmp/tensorinit-reads TI=$ROOT/build/tensorinit BASE=${BASELINE:-} THROTTLE=0 ONLY=. PROBES=0
 SWEEP=0 SWEEP_BYTES=256MiB
 SWEEP_THREADS=${SWEEP_THREADS:-1 2 4 8} SWEEP_REQUESTS=${SWEEP_REQUESTS:-256K 1M 4M 16M}
 SWEEP_COLD=${SWEEP_COLD:-direct-pwrite direct-pwrite-serial pwrite splice direct-splice sendfile copy-range}
@@ -152,7 +154,8 @@ if ((PROBES)); then
   )
 fi
 ((SWEEP)) && source "$HERE/copy_sweep.sh"  # sweep_copies: the sweep; its best rows join METHODS
-[[ -n $BASE ]] && METHODS+=("baseline host (cold)|drop|ti $BASE host base-cold" "baseline host (warm)|warm|ti $BASE host base-warm")
+[[ -n $BASE ]] && METHODS+=("baseline host (cold)|drop|ti $BASE host base-cold" "baseline host (warm)|warm|ti $BASE host base-warm"
+  "baseline pagecache (cold)|drop|ti $BASE pagecache base-pagecache-cold" "baseline discard (cold)|drop|ti $BASE discard base-discard-cold")
 mapfile -t METHODS < <(printf '%s\n' "${METHODS[@]}" | grep -E -- "^[^|]*($ONLY)")
 printf '# method\tround\tbefore\tbytes\tseconds\tcpu\n' >"$OUT/results.tsv"
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
@@ -193,7 +196,7 @@ for m, v in rows.items():
 if best: print(f"best plain read: {best} ({med[best]:.2f} GB/s)")
 for t, m in sorted(copies.items()):
     print(f"best plain copy into tmpfs ({'cold' if t == 'drop' else t}): {m} ({med[m]:.2f} GB/s)")
-    for ti in (x for x in med if x.startswith("tensorinit host") and temp[x] == t):
+    for ti in (x for x in med if x.startswith(("tensorinit host", "baseline host")) and temp[x] == t):
         print(f"  {ti} / best plain copy: {med[ti] / med[m]:.2f}")
 EOF
 [[ -f $OUT/choices.txt ]] && { echo "controller's choices (per run):"; cat "$OUT/choices.txt"; }
