@@ -33,7 +33,7 @@ std::stop_token LoadSession::watch_signals() {
 
 int LoadSession::stop_watching() {
   if (stop_) {
-    if (stop_->signal()) signal_ = stop_->signal();
+    if (int s = stop_->finish()) signal_ = s;
     stop_.reset();
   }
   return signal_;

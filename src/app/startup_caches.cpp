@@ -1,6 +1,7 @@
 #include "app/startup_caches.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "app/output_paths.hpp"
 #include "app/stop_signals.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 namespace tensorinit::app {
 namespace {
@@ -66,6 +68,17 @@ std::string overlap(const std::string& path, const manifest::Manifest& m, const 
 
 }  // namespace
 
+std::chrono::milliseconds restore_bound(uint64_t max_size, std::string& rule) {
+  if (const char* env = std::getenv("TENSORINIT_CACHE_RESTORE_BOUND"); env && *env)
+    if (auto bound = parse_duration(env)) {
+      rule = "TENSORINIT_CACHE_RESTORE_BOUND";
+      return *bound;
+    }
+  constexpr uint64_t kRate = 8ull << 20;  // bytes per second
+  rule = "30 s + max_size at 8 MiB/s";
+  return std::chrono::seconds(30) + std::chrono::milliseconds(max_size / (kRate / 1000));
+}
+
 StartupCaches::StartupCaches(const manifest::Manifest& manifest) {
   const std::string shm_dir = shm_dir_from_env();
   for (const auto& c : manifest.caches) {
@@ -73,6 +86,7 @@ StartupCaches::StartupCaches(const manifest::Manifest& manifest) {
     entry->spec = {.name = c.name, .path = c.path, .max_size = c.max_size};
     for (const auto& source : c.sources) entry->spec.stores.push_back(store_for(source, c.name));
     entry->save = c.save;
+    entry->restore_bound = restore_bound(c.max_size, entry->bound_rule);
     if (std::string why = overlap(c.path, manifest, shm_dir); !why.empty()) {
       cache::Outcome refused{.state = "refused", .message = why};
       log_outcome(c.name, "restore", refused);
@@ -83,8 +97,12 @@ StartupCaches::StartupCaches(const manifest::Manifest& manifest) {
   }
 }
 
+void StartupCaches::stop_restores() {
+  for (auto& c : caches_) c->restore_stop.request_stop();
+}
+
 StartupCaches::~StartupCaches() {
-  restore_stop_.request_stop();
+  stop_restores();
   save_stop_.request_stop();
   for (auto& c : caches_) {
     if (c->restore_thread.joinable()) c->restore_thread.join();
@@ -94,25 +112,39 @@ StartupCaches::~StartupCaches() {
 
 void StartupCaches::start_restore(std::stop_token stop) {
   if (caches_.empty()) return;
-  restore_on_signal_.emplace(stop, std::function<void()>([this] { restore_stop_.request_stop(); }));
+  signal_stop_ = stop;
+  restore_on_signal_.emplace(stop, std::function<void()>([this] { stop_restores(); }));
   for (auto& c : caches_) {
     Entry* e = c.get();
     if (e->restored) continue;  // refused before it began (overlap)
-    e->restore_thread = std::jthread([this, e, token = restore_stop_.get_token()] {
+    e->restore_thread = std::jthread([this, e, token = e->restore_stop.get_token()] {
       cache::Outcome o = cache::restore(e->spec, token);
       if (event_) event_(fmt::format("cache {} {}", e->spec.name, o.state));
       std::lock_guard lock(mutex_);
       e->restored = std::move(o);
+      restored_cv_.notify_all();
     });
   }
 }
 
 void StartupCaches::wait_restored() {
+  const auto ready = std::chrono::steady_clock::now();
   for (auto& c : caches_) {
     if (!c->restore_thread.joinable()) continue;
+    bool too_slow = false;
+    {
+      std::unique_lock lock(mutex_);
+      too_slow = !restored_cv_.wait_until(lock, ready + c->restore_bound, [&] { return c->restored.has_value(); });
+    }
+    if (too_slow) c->restore_stop.request_stop();  // the unpack sees it between reads and empties the directory
     c->restore_thread.join();
     std::lock_guard lock(mutex_);
-    if (c->restored) log_outcome(c->spec.name, "restore", *c->restored);
+    if (!c->restored) continue;
+    if (too_slow && c->restored->state == "stopped" && !signal_stop_.stop_requested())
+      c->restored->message = fmt::format(
+          "too slow: not restored within {:.1f}s of the weights being ready ({}); the server starts with an empty {}",
+          std::chrono::duration<double>(c->restore_bound).count(), c->bound_rule, c->spec.path);
+    log_outcome(c->spec.name, "restore", *c->restored);
   }
   restore_on_signal_.reset();
 }

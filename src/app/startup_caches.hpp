@@ -21,6 +21,13 @@
 
 namespace tensorinit::app {
 
+// How long a restore may still run once the server could start: 30 s + max_size at 8 MiB/s (a 4 GiB
+// cache: 542 s), unless TENSORINIT_CACHE_RESTORE_BOUND (a duration; for tests, not a contract
+// key) says otherwise. Without it, a remote that keeps the minimum rate (25.6 KiB/s at the
+// default stall_timeout) held the server's start for as long as the archive took: 46 hours for
+// 4 GiB. Sets `rule` to how it was chosen. Not thread-safe (getenv).
+std::chrono::milliseconds restore_bound(uint64_t max_size, std::string& rule);
+
 class StartupCaches {
  public:
   explicit StartupCaches(const manifest::Manifest& manifest);
@@ -37,6 +44,8 @@ class StartupCaches {
   // Starts every restore (no-op without caches); wait_restored() joins them and logs each outcome.
   // `stop` (a stop signal) ends them, as does destruction: the directories are left empty.
   void start_restore(std::stop_token stop);
+  // Called when the server could start: gives each restore still running at most its bound
+  // (restore_bound) more, then stops it ("too slow": its directory left empty, the server starts).
   void wait_restored();
 
   // Starts the saves of the caches whose save mode is `when`, each on its own thread.
@@ -55,13 +64,18 @@ class StartupCaches {
     cache::CacheSpec spec;
     manifest::CacheSave save = manifest::CacheSave::never;
     std::optional<cache::Outcome> restored, saved;
+    std::chrono::milliseconds restore_bound{0};
+    std::string bound_rule;         // how restore_bound was chosen, for the "too slow" message
+    std::stop_source restore_stop;  // a stop signal, destruction, or the bound passed
     std::jthread restore_thread, save_thread;
   };
+  void stop_restores();
   std::vector<std::unique_ptr<Entry>> caches_;
-  std::stop_source restore_stop_, save_stop_;
+  std::stop_source save_stop_;
+  std::stop_token signal_stop_;  // start_restore's
   std::optional<std::stop_callback<std::function<void()>>> restore_on_signal_;
   mutable std::mutex mutex_;  // guards restored and saved (written by the threads)
-  std::condition_variable saved_cv_;
+  std::condition_variable restored_cv_, saved_cv_;
   std::function<void(const std::string&)> event_;
 };
 

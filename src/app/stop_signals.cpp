@@ -48,10 +48,15 @@ StopOnSignal::StopOnSignal() {
   ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
 }
 
-StopOnSignal::~StopOnSignal() {
-  waiter_.request_stop();
-  ::pthread_kill(waiter_.native_handle(), kWake);
-  waiter_.join();
+int StopOnSignal::finish() {
+  if (waiter_.joinable()) {
+    waiter_.request_stop();
+    ::pthread_kill(waiter_.native_handle(), kWake);
+    waiter_.join();
+  }
+  return signal_.load();
 }
+
+StopOnSignal::~StopOnSignal() { finish(); }
 
 }  // namespace tensorinit::app

@@ -4,7 +4,8 @@
 // makes, counts as one), or with `spawn`, after the first that creates a process (fork, vfork,
 // clone, clone3: the server's spawn). ptrace stops it there and lets go before the signal is sent
 // (a traced process never has a signal dropped, so it is let go right after the signal is sent). Prints "syscall K:
-// NR" to stderr and exits with PROGRAM's exit code (128+N if a signal killed it). A SIGTERM the
+// NR execs E at NS" (E: the execve calls that succeeded since PROGRAM's, NS: CLOCK_MONOTONIC
+// when the signal was sent) to stderr and exits with PROGRAM's exit code (128+N if a signal killed it). A SIGTERM the
 // kernel dropped leaves PROGRAM running: after WATCHDOG seconds (default 60) it is killed, "lost"
 // printed, exit 255. K = 0: at the exit of execve, before the first instruction: the kernel's own
 // window, which no init can close (every dynamic or static init loses that signal).
@@ -21,6 +22,7 @@
 #include <sys/ptrace.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static pid_t child;
@@ -63,14 +65,17 @@ int main(int argc, char** argv) {
   if (ptrace(PTRACE_SYSCALL, child, NULL, NULL) != 0) return die("PTRACE_SYSCALL");
   if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status) || WSTOPSIG(status) != (SIGTRAP | 0x80))
     return fprintf(stderr, "early_term: no stop at the exit of execve (status %#x)\n", status), die("execve");
-  long seen = 0, nr = 59;
+  long seen = 0, nr = 59, execs = 0;
   int entering = 1;
   while (seen < k) {  // syscall-entry and -exit stops alternate; event stops (exec) do not count
     if (ptrace(PTRACE_SYSCALL, child, NULL, NULL) != 0) return die("PTRACE_SYSCALL");
     if (waitpid(child, &status, 0) != child) return die("waitpid (syscall)");
     if (WIFEXITED(status) || WIFSIGNALED(status))
       return fprintf(stderr, "early_term: exited before syscall %ld\n", k), 253;
-    if (status >> 16 != 0) continue;  // PTRACE_EVENT_EXEC of the second execve
+    if (status >> 16 != 0) {  // PTRACE_EVENT_EXEC of a later execve
+      ++execs;
+      continue;
+    }
     if (WSTOPSIG(status) != (SIGTRAP | 0x80)) return fprintf(stderr, "early_term: signal %d\n", WSTOPSIG(status)), die("stop");
     if (entering)
       nr = ptrace(PTRACE_PEEKUSER, child, (void*)offsetof(struct user_regs_struct, orig_rax), NULL);
@@ -82,9 +87,12 @@ int main(int argc, char** argv) {
   // it is queued whatever the mask; once detached, the kernel delivers it on the way back to user
   // mode, where an init that has not blocked it (default disposition) drops it, exactly as it
   // would have at send time. Detaching first would race the program's next instructions.
+  struct timespec sent;
+  clock_gettime(CLOCK_MONOTONIC, &sent);
   if (kill(child, SIGTERM) != 0) return die("kill");
   if (ptrace(PTRACE_DETACH, child, NULL, NULL) != 0) return die("PTRACE_DETACH");
-  fprintf(stderr, "syscall %ld: %ld\n", seen, nr);
+  fprintf(stderr, "syscall %ld: %ld execs %ld at %lld\n", seen, nr, execs,
+          (long long)sent.tv_sec * 1000000000LL + sent.tv_nsec);
   struct sigaction alarm_action = {0};
   alarm_action.sa_handler = on_alarm;  // no SA_RESTART: waitpid returns EINTR
   sigaction(SIGALRM, &alarm_action, NULL);
