@@ -9,6 +9,7 @@ this one (4 KiB of random bytes) the run did not end in 120 s.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -44,6 +45,8 @@ report: {os.path.join(TMP, name + '.report.json')}
 
 
 def main():
+    shutil.rmtree(TMP, ignore_errors=True)
+    os.makedirs(TMP)
     subprocess.run([TENSORINIT, "synth", "--size", "1MiB", os.path.join(TMP, "model")], check=True,
                    capture_output=True)
     www = os.path.join(TMP, "www")
