@@ -27,8 +27,8 @@ std::optional<int> plain_init_here(int argc, char** argv, std::uint64_t mask) {
   if (args.flag("--help") || args.flag("-h")) return std::nullopt;
   auto flags = init::parse_run_flags(args);
   if (!flags || flags->manifest) return std::nullopt;
-  init::InheritedSignals inherited = init::block_all_signals(init::Dispositions::init_only);
-  inherited.mask = init::mask_from_bits(mask);                    // the mask before the entry point's
+  // Blocked since main (or the entry point); `mask` is what was blocked before.
+  const init::InheritedSignals inherited = init::blocked_already(init::mask_from_bits(mask), init::Dispositions::init_only);
   return exit_code_of([&] { return init::run_plain_init(*flags, inherited); });
 }
 

@@ -48,10 +48,15 @@ void mark_cloexec_from_3(std::span<const int> keep) noexcept {
 }  // namespace
 
 InheritedSignals block_all_signals(Dispositions who_changes) {
-  InheritedSignals inherited;
-  sigset_t all;
+  sigset_t all, mask;
   sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, &inherited.mask);
+  sigprocmask(SIG_SETMASK, &all, &mask);
+  return blocked_already(mask, who_changes);
+}
+
+InheritedSignals blocked_already(const sigset_t& mask, Dispositions who_changes) {
+  InheritedSignals inherited;
+  inherited.mask = mask;
   sigemptyset(&inherited.recorded);
   sigemptyset(&inherited.ignored);
   for (int sig = 1; sig < NSIG; ++sig) {

@@ -46,6 +46,10 @@ enum class Dispositions {
 // inherit the full mask.
 InheritedSignals block_all_signals(Dispositions who_changes = Dispositions::anyone);
 
+// The same for a process whose every signal is blocked already (the first stage's entry point
+// did it): `mask` is the one it found. Same thread-safety.
+InheritedSignals blocked_already(const sigset_t& mask, Dispositions who_changes);
+
 // Whether `sig` was SIG_IGN when tensorinit started: the recorded bit, or (for a signal not
 // recorded, hence untouched) its disposition now. Async-signal-safe.
 bool inherited_ignored(const InheritedSignals& inherited, int sig) noexcept;

@@ -27,7 +27,7 @@ bool owns_terminal();
 
 // Forks and execs. Returns the child's pid once exec has succeeded; when exec fails the child is
 // reaped here and the error carries 127 (not found) or 126 (not executable) and names the
-// command. The parent learns the exec errno through a close-on-exec pipe.
+// command. The parent learns the exec errno from the vfork child through its own memory.
 Result<pid_t> spawn(const SpawnRequest& request, const InheritedSignals& inherited);
 
 }  // namespace tensorinit::init
