@@ -13,7 +13,9 @@
 #                        [--tensorinit BIN] [--baseline BIN] [--throttle MBPS] [--only "REGEX"]
 #                        [--probes 1] [--sweep 1] [--sweep-bytes 256MiB]
 # `--baseline BIN` (or BASELINE=BIN): the same host (cold, warm), pagecache and discard loads with
-# another build in the same rounds.
+# another build in the same rounds. `--fixed "SETTINGS"` (repeatable): a cold host row with those
+# stage settings fixed, e.g. `--fixed "direct_io: off, readers: 1"` (splice 16M x1, the copy
+# probe's way) or `--fixed "direct_io: on"` (O_DIRECT candidates only).
 # `--sweep 1` (issue 15 part 2's yardstick): first the plain copies of the file into a new tmpfs
 # file (arena_reads.c: pread+pwrite, splice, sendfile, copy_file_range; buffered and O_DIRECT;
 # SWEEP_THREADS and SWEEP_REQUESTS searched per mode, copy_sweep.sh) run once each over the file's
@@ -31,7 +33,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SIZE=2GiB ROUNDS=3 DIR=/var/tmp/tensorinit-reads TI=$ROOT/build/tensorinit BASE=${BASELINE:-} THROTTLE=0 ONLY=. PROBES=0
-SWEEP=0 SWEEP_BYTES=256MiB
+SWEEP=0 SWEEP_BYTES=256MiB FIXED=()
 SWEEP_THREADS=${SWEEP_THREADS:-1 2 4 8} SWEEP_REQUESTS=${SWEEP_REQUESTS:-256K 1M 4M 16M}
 SWEEP_COLD=${SWEEP_COLD:-direct-pwrite direct-pwrite-serial pwrite splice direct-splice sendfile copy-range}
 SWEEP_WARM=${SWEEP_WARM:-pwrite pwrite-serial splice sendfile} SWEEP_ANON=${SWEEP_ANON:-direct-anon anon}
@@ -39,7 +41,7 @@ while (($#)); do
   case $1 in
     --size) SIZE=$2 ;; --rounds) ROUNDS=$2 ;; --dir) DIR=$2 ;; --tensorinit) TI=$2 ;;
     --baseline) BASE=$2 ;; --throttle) THROTTLE=$2 ;; --only) ONLY=$2 ;; --probes) PROBES=$2 ;;
-    --sweep) SWEEP=$2 ;; --sweep-bytes) SWEEP_BYTES=$2 ;;
+    --sweep) SWEEP=$2 ;; --sweep-bytes) SWEEP_BYTES=$2 ;; --fixed) FIXED+=("$2") ;;
     *) echo "reads.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -77,7 +79,9 @@ inside() {  # command...: runs it (in the throttle's cgroup if any); its user an
   } 2>&3; } 3>&2 2>"$OUT/last.cpu"
 }
 
-manifest() { volume_manifest readsbench "$MODEL" "$1" "$OUT/m-$1.yaml"; }  # target -> path
+manifest() {  # target[,~stage~settings] (~ for spaces) -> path
+  volume_manifest readsbench "$MODEL" "${1//\~/ }" "$OUT/m-$(tr -c 'a-z0-9\n' _ <<<"$1").yaml"
+}
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 warm() { cat "$FILE" >/dev/null; }
 timed() {  # command... -> "BYTES SECONDS"
@@ -154,6 +158,9 @@ if ((PROBES)); then
   )
 fi
 ((SWEEP)) && source "$HERE/copy_sweep.sh"  # sweep_copies: the sweep; its best rows join METHODS
+for f in "${FIXED[@]}"; do  # the host load with stage settings fixed, e.g. the copy probe's
+  METHODS+=("tensorinit host (cold, $f)|drop|ti $TI host,~${f// /\~} host-cold-$(tr -c 'a-z0-9' _ <<<"$f")")
+done
 [[ -n $BASE ]] && METHODS+=("baseline host (cold)|drop|ti $BASE host base-cold" "baseline host (warm)|warm|ti $BASE host base-warm"
   "baseline pagecache (cold)|drop|ti $BASE pagecache base-pagecache-cold" "baseline discard (cold)|drop|ti $BASE discard base-discard-cold")
 mapfile -t METHODS < <(printf '%s\n' "${METHODS[@]}" | grep -E -- "^[^|]*($ONLY)")
