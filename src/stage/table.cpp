@@ -17,12 +17,11 @@ namespace {
 // here. Not thread-safe.
 class TextBuffer {
  public:
-  explicit TextBuffer(size_t expected) {
-    text_.resize(expected);
-  }
+  explicit TextBuffer(size_t expected) { text_.reserve(expected); }
   // At least `n` bytes to write at the returned position; `commit` says where the writing ended.
+  // Made 1 MiB at a time (zeroed by resize: pages far past the end stay untouched).
   char* room(size_t n) {
-    if (text_.size() - used_ < n) text_.resize(std::max(text_.size() * 2, used_ + n));
+    if (text_.size() - used_ < n) text_.resize(std::max(used_ + n, text_.size() + (size_t{1} << 20)));
     return text_.data() + used_;
   }
   void commit(const char* end) { used_ = static_cast<size_t>(end - text_.data()); }

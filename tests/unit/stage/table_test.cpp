@@ -117,4 +117,16 @@ TEST_CASE("table: the tensors written ahead are the ones written after; a stoppe
   CHECK(expected.starts_with("\n  {\"name\": \"plain.weight\""));
 }
 
+TEST_CASE("table: names far longer than the room made ahead read back exactly") {
+  format::ModelIndex index;
+  for (int i = 0; i < 300; ++i)  // 300 x ~4,500 bytes escaped: the buffer grows past its first guess many times
+    index.tensors.push_back({.name = std::string(size_t(750 + i), char(1 + i % 40)) + "\"\\" + std::to_string(i), .dtype = "F32",
+                             .shape = {1, 1}, .file_offset = 8 + 4 * uint64_t(i), .bytes = 4});
+  StagedModel staged;
+  staged.layout = layout_arena(index);
+  const auto table = nlohmann::json::parse(tensor_table_json({.model = "long"}, index, staged));
+  REQUIRE(table["tensors"].size() == index.tensors.size());
+  for (size_t i = 0; i < index.tensors.size(); ++i) CHECK(table["tensors"][i]["name"] == index.tensors[i].name);
+}
+
 }  // namespace tensorinit::stage
