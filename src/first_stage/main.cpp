@@ -4,6 +4,7 @@
 // everything else it execs tensorinit-full beside it, which the mask and any pending SIGTERM
 // survive. docs/notes/init15.md.
 #include <signal.h>
+#include <unistd.h>
 
 #include <optional>
 #include <string_view>
@@ -51,7 +52,9 @@ int main(int argc, char** argv, char** envp) {
       return static_cast<int>(Code::internal);
     }
   }
-  if (auto code = plain_init_here(argc, argv, mask)) return *code;
+  // The plain init ends without exit()'s static destructors and handlers (libstdc++'s, asio's:
+  // nothing to flush, log lines are write(2)s): their code pages were 3 of its page faults.
+  if (auto code = plain_init_here(argc, argv, mask)) ::_exit(*code);
   auto path = first_stage::full_program_path();
   if (!path) {
     log::error(path.error().message);
