@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <system_error>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -146,10 +147,14 @@ std::string tensor_table_json(const TableSource& source, const format::ModelInde
 }
 
 TableTensorsAhead::TableTensorsAhead(const format::ModelIndex& index, std::stop_token stop) : index_(index) {
-  thread_ = std::jthread([this](std::stop_token own) {
-    offsets_ = layout_arena(index_).offsets;
-    text_ = tensors_text(index_, offsets_, false, own);
-  });
+  try {
+    thread_ = std::jthread([this](std::stop_token own) {
+      offsets_ = layout_arena(index_).offsets;
+      text_ = tensors_text(index_, offsets_, false, own);
+    });
+  } catch (const std::system_error&) {
+    return;  // no thread to be had (a container's pids limit): take() builds the text
+  }
   forward_stop_.emplace(stop, [this] { thread_.request_stop(); });
 }
 
