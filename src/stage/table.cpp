@@ -149,8 +149,14 @@ std::string tensor_table_json(const TableSource& source, const format::ModelInde
 TableTensorsAhead::TableTensorsAhead(const format::ModelIndex& index, std::stop_token stop) : index_(index) {
   try {
     thread_ = std::jthread([this](std::stop_token own) {
-      offsets_ = layout_arena(index_).offsets;
-      text_ = tensors_text(index_, offsets_, false, own);
+      // A throw left here would std::terminate (134, no error line): take() builds the text
+      // again on the caller's thread, whose throw reaches the exit-code boundary.
+      try {
+        offsets_ = layout_arena(index_).offsets;
+        text_ = tensors_text(index_, offsets_, false, own);
+      } catch (const std::exception&) {
+        text_.reset();
+      }
     });
   } catch (const std::system_error&) {
     return;  // no thread to be had (a container's pids limit): take() builds the text

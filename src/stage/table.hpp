@@ -42,7 +42,7 @@ std::string tensor_table_json(const TableSource& source, const StagedModel& stag
 // on the index and layout_arena(index) alone (a 100,000-tensor table cost 0.03-0.05 s after the
 // staging, measured here). The thread stops (and is joined) when `stop` is requested or this is
 // destroyed unused: a failed load waits for no table, and publishes none. Without a thread to be
-// had, take() builds the text. `index` must outlive this. Not thread-safe: one owner.
+// had, or when the thread threw (bad_alloc), take() builds the text. `index` must outlive this. Not thread-safe: one owner.
 class TableTensorsAhead {
  public:
   TableTensorsAhead(const format::ModelIndex& index, std::stop_token stop);

@@ -129,4 +129,14 @@ TEST_CASE("table: names far longer than the room made ahead read back exactly") 
   for (size_t i = 0; i < index.tensors.size(); ++i) CHECK(table["tensors"][i]["name"] == index.tensors[i].name);
 }
 
+TEST_CASE("table: what the thread ahead throws reaches the caller of take, not std::terminate") {
+  // attack6: a throw escaping the thread's function (nlohmann's for text that is not UTF-8, a
+  // bad_alloc under a memory limit) ended the process with 134 and no error line; the text is
+  // built again at take(), whose throw reaches the exit-code boundary as it did before the thread.
+  format::ModelIndex index;
+  index.tensors.push_back({.name = "bad\xff", .dtype = "F32", .shape = {1}, .file_offset = 8, .bytes = 4});
+  TableTensorsAhead ahead(index, {});
+  CHECK_THROWS_AS(ahead.take(layout_arena(index)), nlohmann::json::exception);
+}
+
 }  // namespace tensorinit::stage
