@@ -97,6 +97,9 @@ def exec_errors(name, binary):
 def main():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
+    shm = os.path.join(TMP, "shm")  # exec mode leaves its arena to the server: not in /dev/shm
+    os.makedirs(shm)
+    os.environ["TENSORINIT_SHM_DIR"] = shm
     subprocess.run([TENSORINIT, "synth", "--size", "1MiB", os.path.join(TMP, "model")], check=True, capture_output=True)
     for name, binary in (("first stage", TENSORINIT), ("tensorinit-full", FULL)):
         probe(f"{name} run --", [binary, "run", "--", *PROBE])
