@@ -22,6 +22,7 @@
 #include "init/signals.hpp"
 #include "init/spawn.hpp"
 #include "init/supervisor_loop.hpp"
+#include "util/exit_code.hpp"
 #include "util/log.hpp"
 
 namespace tensorinit::init {
@@ -229,8 +230,8 @@ void Supervisor::start_stage() {
       result = handoff_->stage(token);
     } catch (const Failure& failure) {
       result = std::unexpected(failure.error);
-    } catch (const std::exception& e) {
-      result = fail(Code::internal, e.what());
+    } catch (const std::exception& e) {  // bad_alloc, a thread refused: the line the exec path gives
+      result = fail(Code::internal, thrown_message(e));
     }
     asio::post(io_, [this, result = std::move(result)] { on_stage_done(result); });
   });
