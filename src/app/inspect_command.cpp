@@ -19,7 +19,7 @@ file, offset, bytes; then the totals. Tensorizer files (*.tensors) and packed fi
 Malformed files exit 65.
 )";
 
-std::string shape_text(const std::vector<uint64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string shape_text(const format::Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 void print_json(const format::ModelIndex& index) {
   nlohmann::json out = {{"format", weight_format_name(index.format)}, {"dir", index.dir}};

@@ -65,7 +65,7 @@ std::unexpected<Error> malformed(std::string_view file, std::string_view what) {
 
 // The checks every tensor entry gets once its parts are read, whichever parser read them; fills
 // `t` (built in place: its vector's memory is touched once).
-Status fill_tensor(TensorEntry& t, std::string_view key, std::string_view dtype, std::vector<uint64_t>&& shape,
+Status fill_tensor(TensorEntry& t, std::string_view key, std::string_view dtype, Shape&& shape,
                    uint64_t begin, uint64_t end, uint64_t data_start, std::string_view file) {
   auto bits = dtype_bits(dtype);
   if (!bits)
@@ -96,7 +96,7 @@ Status fill_tensor(TensorEntry& t, std::string_view key, std::string_view dtype,
   return {};
 }
 
-Result<TensorEntry> make_tensor(std::string_view key, std::string_view dtype, std::vector<uint64_t> shape,
+Result<TensorEntry> make_tensor(std::string_view key, std::string_view dtype, Shape&& shape,
                                 uint64_t begin, uint64_t end, uint64_t data_start, std::string_view file) {
   TensorEntry t;
   if (auto ok = fill_tensor(t, key, dtype, std::move(shape), begin, end, data_start, file); !ok)
@@ -117,7 +117,7 @@ Result<TensorEntry> parse_tensor(const std::string& key, const json& info, uint6
   const auto& dtype_text = dtype->get_ref<const std::string&>();
   if (!dtype_bits(dtype_text)) return make_tensor(key, dtype_text, {}, 0, 0, data_start, file);  // its message
   if (!shape->is_array()) return malformed(file, fmt::format("tensor {}: shape is not an array", name));
-  std::vector<uint64_t> dims;
+  Shape dims;
   for (const auto& dim : *shape) {
     if (!dim.is_number_unsigned())
       return malformed(file, fmt::format("tensor {}: shape has a negative or non-integer dimension", name));

@@ -54,8 +54,9 @@ class Scanner {
     if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return std::nullopt;
     return v;
   }
-  // [n, n, ...] of unsigned integers, into `out` (cleared first; reused: no allocation per call).
-  bool integers(std::vector<uint64_t>& out) {
+  // [n, n, ...] of unsigned integers, into `out` (cleared first).
+  template <class Numbers>
+  bool integers(Numbers& out) {
     out.clear();
     if (!eat('[')) return false;
     if (eat(']')) return true;
@@ -88,7 +89,8 @@ bool scan_metadata(Scanner& s) {
 }
 
 // {"dtype": "...", "shape": [...], "data_offsets": [b, e]}, the keys in any order, each once.
-// `numbers` is scratch space; the shape gets exactly its size (one allocation, none for a scalar).
+// The shape is read straight into `t` (inline up to 4 dimensions: no allocation); `numbers` is
+// scratch space for the offsets.
 bool scan_tensor(Scanner& s, ScannedTensor& t, std::vector<uint64_t>& numbers) {
   if (!s.eat('{')) return false;
   bool dtype = false, shape = false, offsets = false;
@@ -101,8 +103,7 @@ bool scan_tensor(Scanner& s, ScannedTensor& t, std::vector<uint64_t>& numbers) {
       t.dtype = *v;
       dtype = true;
     } else if (*key == "shape" && !shape) {
-      if (!s.integers(numbers)) return false;
-      t.shape.assign(numbers.begin(), numbers.end());
+      if (!s.integers(t.shape)) return false;
       shape = true;
     } else if (*key == "data_offsets" && !offsets) {
       if (!s.integers(numbers) || numbers.size() != 2) return false;

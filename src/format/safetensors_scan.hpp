@@ -11,13 +11,15 @@
 #include <string_view>
 #include <vector>
 
+#include "format/tensor_index.hpp"
+
 namespace tensorinit::format {
 
 // One tensor entry as written, not yet checked against dtype sizes or the data section.
 struct ScannedTensor {
   std::string_view name;   // points into the scanned text
   std::string_view dtype;
-  std::vector<uint64_t> shape;
+  Shape shape;             // up to 4 dimensions inline
   uint64_t begin = 0;
   uint64_t end = 0;
 };

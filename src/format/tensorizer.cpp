@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <utility>
 
 #include "format/dtype.hpp"
@@ -86,7 +87,7 @@ Result<std::vector<IndexEntry>> parse_index(std::string_view block, uint64_t cou
 }
 
 // Element count x dtype size, or nullopt on overflow / not whole bytes.
-std::optional<uint64_t> byte_size(const std::vector<uint64_t>& shape, uint32_t bits) {
+std::optional<uint64_t> byte_size(std::span<const uint64_t> shape, uint32_t bits) {
   uint64_t total = bits;
   for (uint64_t d : shape)
     if (__builtin_mul_overflow(total, d, &total)) return std::nullopt;
@@ -129,7 +130,7 @@ Result<TensorEntry> to_tensor(const IndexEntry& e, FileHeader header, uint64_t c
   if (t.dtype.empty())
     return fail(Code::bad_data, fmt::format("{}: tensor {}: unsupported dtype {}: the tensor table uses safetensors "
                                             "dtypes, which have no equivalent", file, shown, unsupported_dtype(e.dtype)));
-  t.shape = e.shape;
+  t.shape.assign(e.shape.begin(), e.shape.end());
   if (t.dtype == "F4") {
     // torch.float4_e2m1fn_x2 holds two F4 values per element: safetensors writes it as F4 with
     // the last dimension doubled, and so does the table.
@@ -139,7 +140,7 @@ Result<TensorEntry> to_tensor(const IndexEntry& e, FileHeader header, uint64_t c
     if (__builtin_mul_overflow(t.shape.back(), uint64_t{2}, &t.shape.back()))
       return malformed(file, fmt::format("tensor {}: byte size overflows", shown));
   }
-  auto size = byte_size(t.shape, *dtype_bits(t.dtype));
+  auto size = byte_size({t.shape.data(), t.shape.size()}, *dtype_bits(t.dtype));
   if (!size) return malformed(file, fmt::format("tensor {}: byte size overflows", shown));
   if (e.header_offset < index_end)
     return malformed(file, fmt::format("tensor {}: header offset {} lies inside the file header or index (ends at {})",

@@ -81,7 +81,7 @@ TEST_CASE("format: the golden tiny-f16.safetensors parses with byte-exact tensor
     REQUIRE(by_name.count(name) == 1);
     const TensorEntry& t = *by_name[name];
     CHECK(t.dtype == e["dtype"].get<std::string>());
-    CHECK(t.shape == e["shape"].get<std::vector<uint64_t>>());
+    CHECK(std::vector<uint64_t>(t.shape.begin(), t.shape.end()) == e["shape"].get<std::vector<uint64_t>>());
     REQUIRE(t.file_offset + t.bytes <= file.size());
     CHECK(testing::sha256sum(dir, std::string_view(file).substr(t.file_offset, t.bytes)) == e["sha256"].get<std::string>());
   }
@@ -116,7 +116,7 @@ TEST_CASE("format: a valid header tiles the data section; tensors sorted by offs
   REQUIRE(r->tensors.size() == 3);
   CHECK(r->tensors[0].name == "a");
   CHECK(r->tensors[0].file_offset == r->data_start);
-  CHECK(r->tensors[0].shape == std::vector<uint64_t>{2, 1});
+  CHECK(r->tensors[0].shape == tensorinit::format::Shape{2, 1});
   CHECK(r->tensors[1].name == "b");
   CHECK(r->tensors[1].file_offset == r->data_start + 4);
   CHECK(r->tensors[1].bytes == 8);
@@ -148,7 +148,7 @@ TEST_CASE("format: safetensors_head writes what read_safetensors reads back") {
   CHECK(r->data_start == head.size());
   CHECK(r->tensors[0].name == "w");
   CHECK(r->tensors[1].file_offset == head.size() + 30);
-  CHECK(r->tensors[2].shape == std::vector<uint64_t>{7});
+  CHECK(r->tensors[2].shape == tensorinit::format::Shape{7});
 }
 
 TEST_CASE("format: header rejections are bad_data naming the file and the fault") {

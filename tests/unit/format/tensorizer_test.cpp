@@ -131,7 +131,7 @@ TEST_CASE("format: the golden tiny-mixed.tensors indexes with byte-exact tensors
     auto it = std::find_if(m->tensors.begin(), m->tensors.end(), [&](const TensorEntry& t) { return t.name == name; });
     REQUIRE_MESSAGE(it != m->tensors.end(), name);
     CHECK(it->dtype == e["dtype"].get<std::string>());
-    CHECK(it->shape == e["shape"].get<std::vector<uint64_t>>());
+    CHECK(std::vector<uint64_t>(it->shape.begin(), it->shape.end()) == e["shape"].get<std::vector<uint64_t>>());
     CHECK_FALSE(it->zeros);
     REQUIRE(it->file_offset + it->bytes <= file.size());
     CHECK_MESSAGE(testing::sha256sum(dir, std::string_view(file).substr(it->file_offset, it->bytes)) ==

@@ -119,7 +119,7 @@ TEST_CASE("format: tensorizer data version 5 (tensorizer 2.12.1, a dimension of 
   REQUIRE(r->tensors.size() == 3);
   const auto& w = named(*r, "w");
   CHECK(bytes.substr(w.file_offset, w.bytes) == "abcdefgh");
-  CHECK(named(*r, "long").shape == std::vector<uint64_t>{uint64_t{1} << 32, 0});
+  CHECK(named(*r, "long").shape == tensorinit::format::Shape{uint64_t{1} << 32, 0});
   CHECK(named(*r, "long").bytes == 0);
   CHECK(bytes.substr(named(*r, "b").file_offset, 2) == "xy");
   // Version 5 without the flag: entries are untagged (version 1 layout).
@@ -153,7 +153,7 @@ TEST_CASE("format: our writer's data version 5 matches the hand-built layout byt
   auto r = read(*bytes);
   REQUIRE_MESSAGE(r.has_value(), r.error().message);
   CHECK(r->version == 5);
-  CHECK(named(*r, "long").shape == std::vector<uint64_t>{uint64_t{1} << 32, 0});
+  CHECK(named(*r, "long").shape == tensorinit::format::Shape{uint64_t{1} << 32, 0});
   // The file header (flags included) and the first index entry as tensorizer writes them.
   const std::string hand = v5_file(kLongFile);
   CHECK(bytes->substr(0, 41) == hand.substr(0, 41));
@@ -167,7 +167,7 @@ TEST_CASE("format: torch.float4_e2m1fn_x2 is F4 with the last dimension doubled,
   auto r = read(v5_file({{"q", fp4, {3, 2}, "abcdef"}}, 2, 0));
   REQUIRE_MESSAGE(r.has_value(), r.error().message);
   CHECK(r->tensors[0].dtype == "F4");
-  CHECK(r->tensors[0].shape == std::vector<uint64_t>{3, 4});
+  CHECK(r->tensors[0].shape == tensorinit::format::Shape{3, 4});
   CHECK(r->tensors[0].bytes == 6);
   check_refused(v5_file({{"q", fp4, {}, "a"}}, 2, 0), "unsupported dtype torch.float4_e2m1fn_x2 without a dimension",
                 false);
@@ -176,7 +176,7 @@ TEST_CASE("format: torch.float4_e2m1fn_x2 is F4 with the last dimension doubled,
   REQUIRE_MESSAGE(bytes.has_value(), bytes.error().message);
   auto back = read(*bytes);
   REQUIRE_MESSAGE(back.has_value(), back.error().message);
-  CHECK(back->tensors[0].shape == std::vector<uint64_t>{3, 4});
+  CHECK(back->tensors[0].shape == tensorinit::format::Shape{3, 4});
   CHECK(bytes->find(fp4) != std::string::npos);
 }
 

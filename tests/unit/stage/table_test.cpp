@@ -18,7 +18,7 @@ format::ModelIndex odd_index() {
   index.files.push_back({.path = "/models/m/model-2.safetensors"});
   const std::vector<std::string> names{"plain.weight", "quote\"back\\slash", "ctl\x01\n\t", "ünï/cödé 名", ""};
   for (size_t i = 0; i < names.size(); ++i)
-    index.tensors.push_back({.name = names[i], .dtype = i % 2 ? "BF16" : "F32", .shape = i ? std::vector<uint64_t>{i, 3} : std::vector<uint64_t>{},
+    index.tensors.push_back({.name = names[i], .dtype = i % 2 ? "BF16" : "F32", .shape = i ? tensorinit::format::Shape{i, 3} : tensorinit::format::Shape{},
                              .file = static_cast<uint32_t>(i % 2), .file_offset = 100 + 8 * i, .bytes = 4 * i});
   return index;
 }
@@ -44,7 +44,7 @@ TEST_CASE("table: names and numbers read back exactly, host and pagecache") {
       const auto& e = table["tensors"][i];
       CHECK(e["name"] == t.name);
       CHECK(e["dtype"] == t.dtype);
-      CHECK(e["shape"] == t.shape);
+      CHECK(e["shape"].get<std::vector<uint64_t>>() == std::vector<uint64_t>(t.shape.begin(), t.shape.end()));
       CHECK(e["bytes"] == t.bytes);
       if (target == Target::host) {
         CHECK(e["arena"] == 0);
