@@ -12,9 +12,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include "util/exit_code.hpp"
 
 namespace tensorinit::stage {
 namespace {
@@ -22,7 +25,7 @@ namespace {
 // Staging buffers (kStagingAlign) suit O_DIRECT on any device we know (4 KiB logical blocks at most).
 struct AlignedBuffer {
   explicit AlignedBuffer(size_t n)
-      : size(n), data(static_cast<std::byte*>(std::aligned_alloc(kStagingAlign, n))) {}
+      : size(n), data(static_cast<std::byte*>(std::aligned_alloc(kStagingAlign, n))) {}  // null: refused
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   ~AlignedBuffer() { std::free(data); }
@@ -69,10 +72,14 @@ Status parallel_items(size_t items, unsigned workers, std::stop_token stop, cons
     std::vector<std::jthread> threads;
     for (unsigned w = 0; w < workers; ++w)
       threads.emplace_back([&] {
-        const ItemBody body = make_body();
-        while (auto i = work.take()) {
-          if (stop.stop_requested()) return work.fail(Error{Code::stopped, "staging stopped"});
-          if (auto ok = body(*i); !ok) return work.fail(std::move(ok.error()));
+        try {  // a throw left here would std::terminate (134, no error line)
+          const ItemBody body = make_body();
+          while (auto i = work.take()) {
+            if (stop.stop_requested()) return work.fail(Error{Code::stopped, "staging stopped"});
+            if (auto ok = body(*i); !ok) return work.fail(std::move(ok.error()));
+          }
+        } catch (const std::exception& e) {  // bad_alloc: a memory limit
+          work.fail(Error{Code::internal, thrown_message(e)});
         }
       });
   }
@@ -216,6 +223,10 @@ Status read_chunk(Governor& governor, const io::ByteSource& file, const Chunk& c
         governor.release(slot, *ok ? chunk.len : 0);
         return *ok;
       }  // not mapped: read through the page cache below
+    if (!buffer) {  // its staging buffer was refused (a memory limit); splices and mappings need none
+      governor.release(slot, 0);
+      return fail(Code::internal, "out of memory (a staging buffer)");
+    }
     const uint64_t n = std::min(slot.bytes, total - at);
     auto ok = read_range(file, local, mode, start + at, std::span(buffer + at, n));
     governor.release(slot, ok ? n : 0);

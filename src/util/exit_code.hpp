@@ -21,7 +21,7 @@ inline std::string thrown_message(const std::exception& e) {
   if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of memory";
   if (const auto* s = dynamic_cast<const std::system_error*>(&e);
       s && s->code() == std::errc::resource_unavailable_try_again)
-    return fmt::format("no thread to be had ({}): the process limit (a pids cgroup's pids.max, ulimit -u) is reached",
+    return fmt::format("no thread to be had ({}): the process limit (a pids cgroup's pids.max, ulimit -u) is reached, or no memory for its stack",
                        s->code().message());
   return fmt::format("internal error: {}", e.what());
 }

@@ -4,8 +4,9 @@
 # with the table byte-exact (count16's table thread refused: the text is built after the
 # staging), or 70 (exec and signal modes) with one error line that names the limit (before: "internal error: Resource
 # temporarily unavailable", on main at 8fc0f3d) and nothing left in the arena directory.
+# Then the staging buffers refused (aligned_alloc fails): 70, "out of memory" (below).
 source "$(dirname "$0")/lib.sh"
-tag=attack6-threads-$$
+tag=a6threads-$$
 shim=$TEST_TMP/thread_faults.so
 cc -shared -fPIC -o "$shim" "$TESTS_DIR/tools/thread_faults.c" -ldl
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
@@ -35,6 +36,19 @@ for k in 1 2 3 4 5 6; do
     fi
   done
 done
+done
+# The staging buffers refused (aligned_alloc NULL from 1 MiB on, as under a memory limit), O_DIRECT
+# reads that need them: 70, one "out of memory" line, nothing left (before: the readers read into
+# address 0, 74 "Bad address"; `ulimit -v 300000` with 500,000 tensors did the same).
+for mode in exec signal; do
+  manifest "$tag-$mode-d" "$TEST_TMP/model" "stage: {readers: 2, direct_io: on}" \
+    "handoff: {mode: $mode, command: [env, -u, LD_PRELOAD, python3, $TESTS_DIR/tools/verify_table.py]}" >/dev/null
+  rm -rf "${TENSORINIT_SHM_DIR:?}"/* "${TENSORINIT_SHM_DIR:?}"/.[!.]*
+  expect_exit 70 "$mode: staging buffers refused" \
+    env LD_PRELOAD="$shim" AA_FAIL_OVER=1048576 "$TENSORINIT" run -f "$TEST_TMP/$tag-$mode-d.yaml"
+  check "$mode: staging buffers refused: one line, out of memory" \
+    test "$(grep -c '^tensorinit: error: out of memory' "$TEST_TMP/stderr")" = 1
+  check "$mode: staging buffers refused: nothing left" test -z "$(ls -A "$TENSORINIT_SHM_DIR" | grep -v '^\.tensorinit-.*\.lock$')"
 done
 check "some loads were refused a thread they could not do without ($refused)" test "$refused" -gt 0
 finish

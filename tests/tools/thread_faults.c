@@ -16,3 +16,15 @@ int pthread_create(pthread_t* t, const pthread_attr_t* a, void* (*f)(void*), voi
   if (from && n >= atoi(from) && (!count || n < atoi(from) + atoi(count))) return EAGAIN;
   return real(t, a, f, arg);
 }
+
+// aligned_alloc returns NULL (ENOMEM) for AA_FAIL_OVER bytes or more, as under a memory limit.
+void* aligned_alloc(size_t align, size_t n) {
+  static void* (*real)(size_t, size_t);
+  if (!real) real = dlsym(RTLD_NEXT, "aligned_alloc");
+  const char* over = getenv("AA_FAIL_OVER");
+  if (over && n >= strtoull(over, NULL, 10)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return real(align, n);
+}
