@@ -16,6 +16,7 @@ cp -r "$root/examples/clients/python/tensorinit_client" "$ctx/"
 cp "$here/server.py" "$ctx/"
 "$tensorinit" synth --size 4MiB --shards 2 --dtype bf16 --seed 7 "$ctx/model" >/dev/null 2>&1
 manifest() {  # manifest NAME SOURCE_TYPE PATH MODE: a deployment.yaml in the context
+  local await=; [ "$4" = signal ] && await=", --await-usr1"
   cat >"$ctx/$1.yaml" <<EOF
 version: 1
 model:
@@ -27,7 +28,7 @@ stage:
 handoff:
   mode: $4
   start: early
-  command: [python3, /opt/test/server.py]
+  command: [python3, /opt/test/server.py$await]
   grace: 20s
 EOF
 }

@@ -3,7 +3,12 @@ package only): takes the staged weights through tensorinit_client, compares ever
 byte with the source's safetensors files, prints the verdict; with --serve it then waits,
 recording each forwarded signal in --status (a host directory) so the test can synchronise on it.
 
-    server.py [--serve] [--status DIR] [--exit-on-term CODE]
+    server.py [--serve] [--await-usr1] [--status DIR] [--exit-on-term CODE]
+
+--await-usr1 (signal mode): after the verdict, waits for tensorinit's SIGUSR1 before exiting. A
+server that exits on its own while tensorinit is about to send the signal can die of it: CPython
+resets its handlers to the default (kill) while it finalizes, after tensorinit saw the handler in
+/proc/PID/status (the container exited 138 once in CI, the verdict already printed).
 
 SIGUSR2: compares the mapped weights with the source again ("reverified N tensors: N differ").
 SIGTERM: default disposition (the server dies of it: tensorinit, and so the container, exits 143),
@@ -67,10 +72,17 @@ def main():
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--status")
     parser.add_argument("--exit-on-term", type=int)
+    parser.add_argument("--await-usr1", action="store_true")
     args = parser.parse_args()
     got = threading.Event()
+    usr1 = threading.Event()
+
+    def on_signal(s, _f):
+        record(args.status, "got %s" % signal.Signals(s).name)
+        if s == signal.SIGUSR1:
+            usr1.set()
     for signum in (signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(signum, lambda s, _f: record(args.status, "got %s" % signal.Signals(s).name))
+        signal.signal(signum, on_signal)
     weights = None
 
     def reverify(_s, _f):  # SIGUSR2: are the mapped weights still the source's?
@@ -90,6 +102,9 @@ def main():
     record(args.status, "verified %d tensors from %s %s as uid %d: %d differ, %d unexpected"
            % (count, source.get("type"), source.get("path"), os.getuid(), len(differ), len(extra)))
     if differ or extra or count == 0:
+        return 1
+    if args.await_usr1 and not usr1.wait(120):
+        record(args.status, "no SIGUSR1 from tensorinit in 120 s")
         return 1
     if args.serve:
         record(args.status, "serving")
