@@ -1,19 +1,20 @@
 #include "init/readiness.hpp"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "util/proc_stat.hpp"
+
 namespace tensorinit::init {
 
 SignalReadiness signal_readiness(pid_t pid, int sig) {
-  char link[32];
-  ssize_t n = ::readlink("/proc/self", link, sizeof link - 1);
-  if (n <= 0 || std::string_view(link, static_cast<size_t>(n)) != std::to_string(::getpid()))
-    return SignalReadiness::ready;
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  // On another namespace's /proc (unshare -p without --mount-proc), /proc/PID is another process:
+  // look the server up by the number that /proc knows it by.
+  const auto there = proc_pid(pid);
+  if (!there) return SignalReadiness::ready;  // no /proc that can see it: nothing to wait on
+  const std::string proc = "/proc/" + std::to_string(*there);
+  std::ifstream status(proc + "/status");
   if (!status) return SignalReadiness::ready;
   std::string line;
   unsigned long long caught = 0, ignored = 0, blocked = 0;
@@ -24,7 +25,6 @@ SignalReadiness signal_readiness(pid_t pid, int sig) {
   }
   const unsigned long long bit = 1ULL << (sig - 1);
   if ((caught | ignored) & bit) return SignalReadiness::ready;
-  const std::string proc = "/proc/" + std::to_string(pid);
   std::error_code ec;
   // Inside sigwait/sigtimedwait the kernel takes the awaited signals out of the blocked mask that
   // /proc shows, so such a server looks unprepared; its wait channel gives it away.

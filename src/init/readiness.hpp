@@ -7,7 +7,9 @@ namespace tensorinit::init {
 
 // Whether `pid` catches, ignores or blocks `sig` yet (SigCgt/SigIgn/SigBlk of /proc/PID/status).
 // Sending the ready signal before the server has installed its handler would kill it (SIGUSR1's
-// default action), so the init waits for this. Unknown (no /proc of ours): ready.
+// default action), so the init waits for this. The server is found in /proc by the number that
+// /proc knows it by (proc_pid: right on another namespace's /proc too). Unknown (no /proc, or one
+// that cannot see the server): ready.
 enum class SignalReadiness { ready, waits_for_it, not_ready };  // waits_for_it: sigwait or signalfd
 
 // A blocked signal counts only when the server really waits for it: a thread in sigwait/

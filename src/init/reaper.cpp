@@ -22,16 +22,6 @@
 namespace tensorinit::init {
 namespace {
 
-// /proc describes our PID namespace only when it was mounted for it (`unshare -p` without
-// --mount-proc leaves the host's /proc, where our pids mean other processes).
-bool proc_is_ours() {
-  char link[32];
-  ssize_t n = ::readlink("/proc/self", link, sizeof link - 1);
-  if (n <= 0) return false;
-  link[n] = '\0';
-  return std::to_string(::getpid()) == link;
-}
-
 std::unordered_map<pid_t, ProcStat> scan_proc() {
   std::unordered_map<pid_t, ProcStat> table;
   DIR* dir = ::opendir("/proc");
@@ -46,13 +36,16 @@ std::unordered_map<pid_t, ProcStat> scan_proc() {
   return table;
 }
 
-// pidfd_send_signal hits exactly the process we looked at, or nobody (ESRCH).
+// `pid` is /proc's number for it (another namespace's when /proc was not mounted for ours). The
+// /proc/PID directory held open is a pidfd for that very process (pidfd_send_signal takes one,
+// Linux 5.1+): the signal hits exactly the process we looked at, or nobody (ESRCH).
 bool signal_checked(pid_t pid, const ProcStat& seen, int sig) {
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd) return errno == ENOSYS && ::kill(pid, sig) == 0;
+  UniqueFd dir(::open(("/proc/" + std::to_string(pid)).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return false;
   auto now = read_proc_stat(pid);
   if (!now || now->start_time != seen.start_time) return false;
-  return ::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) == 0;
+  if (::syscall(SYS_pidfd_send_signal, dir.get(), sig, nullptr, 0) == 0) return true;
+  return errno == ENOSYS && proc_is_ours() && ::kill(pid, sig) == 0;
 }
 
 }  // namespace
@@ -77,14 +70,14 @@ bool reap_exited(const std::function<void(pid_t, int)>& on_change) {
 }
 
 int signal_descendants(int sig) {
-  const pid_t self = ::getpid();
-  if (self == 1) return ::kill(-1, sig) == 0 ? 1 : 0;
-  if (!proc_is_ours()) return 0;
+  if (::getpid() == 1) return ::kill(-1, sig) == 0 ? 1 : 0;
+  const auto self = proc_pid(::getpid());  // the walk is in /proc's numbers, whichever namespace's
+  if (!self) return 0;
   auto table = scan_proc();
   // Breadth-first from us over the parent links.
   std::unordered_map<pid_t, std::vector<pid_t>> children;
   for (const auto& [pid, entry] : table) children[entry.ppid].push_back(pid);
-  std::vector<pid_t> queue{self};
+  std::vector<pid_t> queue{*self};
   int signalled = 0;
   for (size_t i = 0; i < queue.size(); ++i) {
     auto it = children.find(queue[i]);

@@ -14,8 +14,14 @@
 namespace tensorinit::init::detail {
 namespace {
 
-// Whether `pid` is `ancestor` or one of its descendants (/proc/PID/stat's ppid chain).
+// Whether `pid` is `ancestor` or one of its descendants (/proc/PID/stat's ppid chain, walked in
+// the numbers of the /proc there is: another namespace's when it was not mounted for ours).
 bool descends_from(pid_t pid, pid_t ancestor) {
+  if (pid == ancestor) return true;
+  const auto pid_there = proc_pid(pid), ancestor_there = proc_pid(ancestor);
+  if (!pid_there || !ancestor_there) return false;
+  pid = *pid_there;
+  ancestor = *ancestor_there;
   for (int depth = 0; depth < 64 && pid > 1; ++depth) {
     if (pid == ancestor) return true;
     const auto stat = read_proc_stat(pid);

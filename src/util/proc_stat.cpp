@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <string>
 #include <string_view>
 
 #include "util/fd.hpp"
@@ -40,6 +42,34 @@ std::optional<ProcStat> read_proc_stat(pid_t pid) {
   }
   if (field <= 22) return std::nullopt;
   return out;
+}
+
+bool proc_is_ours() {
+  char link[32];
+  const ssize_t n = ::readlink("/proc/self", link, sizeof link - 1);
+  return n > 0 && std::string_view(link, static_cast<size_t>(n)) == std::to_string(::getpid());
+}
+
+std::optional<pid_t> proc_pid(pid_t pid) {
+  if (proc_is_ours()) return pid;
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) return std::nullopt;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd.get());
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char buf[512];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return std::nullopt;
+  std::string_view text(buf, static_cast<size_t>(n));
+  // "Pid:\t<n>": 0 when that /proc's namespace cannot see the process, -1 once it is gone.
+  const size_t at = text.find("\nPid:\t");
+  if (at == std::string_view::npos) return std::nullopt;
+  pid_t there = 0;
+  const char* first = text.data() + at + 6;
+  std::from_chars(first, text.data() + text.size(), there);
+  if (there <= 0) return std::nullopt;
+  return there;
 }
 
 }  // namespace tensorinit

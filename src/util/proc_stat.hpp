@@ -20,4 +20,15 @@ struct ProcStat {
 // another PID namespace's). nullopt when it cannot be read (gone, no /proc). Thread-safe.
 std::optional<ProcStat> read_proc_stat(pid_t pid);
 
+// Whether /proc was mounted for this PID namespace (/proc/self names our pid). `unshare -p -f`
+// without --mount-proc, or a sandbox that binds the host's /proc, leaves another namespace's,
+// where our pids name other processes. Thread-safe.
+bool proc_is_ours();
+
+// The number /proc knows `pid` (a pid of this namespace) by: `pid` itself when /proc is ours,
+// else the "Pid:" of a pidfd's fdinfo, which the kernel gives in the namespace of the /proc it is
+// read through (Linux 5.3+). nullopt when there is no /proc, the process is gone, or that /proc
+// cannot see it. Thread-safe.
+std::optional<pid_t> proc_pid(pid_t pid);
+
 }  // namespace tensorinit
