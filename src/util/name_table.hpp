@@ -32,7 +32,11 @@ class NameTable {
   // and nothing is recorded. At most `capacity` indices, each below 2^32 - 1.
   template <typename NameOf>
   std::optional<size_t> insert(size_t i, std::string_view name, NameOf&& name_of) {
-    const uint64_t h = name_hash(name);
+    return insert_hashed(i, name, name_hash(name), name_of);
+  }
+  // insert() with `h` = name_hash(name), computed ahead.
+  template <typename NameOf>
+  std::optional<size_t> insert_hashed(size_t i, std::string_view name, uint64_t h, NameOf&& name_of) {
     size_t at = h & mask_;
     for (;; at = (at + 1) & mask_) {
       const uint64_t slot = slots_[at];
@@ -42,6 +46,9 @@ class NameTable {
     slots_[at] = (h >> 32 << 32) | (static_cast<uint64_t>(i) + 1);
     return std::nullopt;
   }
+
+  // Brings the slot a name of hash `h` starts at into the cache (a hint: changes nothing).
+  void prefetch(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
 
   // The index recorded under `name`, or nullopt.
   template <typename NameOf>
@@ -68,8 +75,16 @@ template <typename NameOf>
 std::optional<size_t> first_duplicate(size_t count, NameOf&& name_of) {
   if (count < 2) return std::nullopt;
   NameTable table(count);
-  for (size_t i = 0; i < count; ++i)
-    if (table.insert(i, name_of(i), name_of)) return i;
+  // Hashed kAhead names ahead and their slots prefetched: the slot's cache miss was 75% of this
+  // loop (perf, 100,000 names; the table is 2 MiB), now it overlaps the hashing of later names.
+  constexpr size_t kAhead = 8;
+  uint64_t ahead[kAhead];
+  for (size_t i = 0; i < std::min(count, kAhead); ++i) table.prefetch(ahead[i] = name_hash(name_of(i)));
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t h = ahead[i % kAhead];
+    if (i + kAhead < count) table.prefetch(ahead[i % kAhead] = name_hash(name_of(i + kAhead)));
+    if (table.insert_hashed(i, name_of(i), h, name_of)) return i;
+  }
   return std::nullopt;
 }
 

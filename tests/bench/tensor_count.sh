@@ -13,9 +13,14 @@
 # (default 0.2) took to end the load. With BASELINE=BIN, every load runs with that binary too,
 # beside this one's in the same round (order alternating), and the table adds its CPU time:
 # before/after in one run. Models are made once under BENCH_DIR (the 1 GiB axis: ~6 GB of disk).
+# CACHE=read (default): each model is dropped from the page cache and read back before the rounds,
+# so every file's page cache is as a read from disk leaves it, whatever happened to it before (the
+# mapped path's cost depends on it: a file just written by `synth` maps at 37-50 ms of CPU per GiB,
+# the same file read back at 3-7 ms, measured here; and which model was written last is luck).
+# CACHE=keep: as found (the state an image just pulled has).
 # Not a test: prints a table.
 # Usage: [TENSORINIT=BIN] [BASELINE=BIN] [COUNTS="1 1000 ..."] [SIZES="4B-per-tensor 1GiB"] [ROUNDS=5]
-#        [BENCH_DIR=DIR] tests/bench/tensor_count.sh
+#        [BENCH_DIR=DIR] [CACHE=read|keep] tests/bench/tensor_count.sh
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -25,13 +30,16 @@ DIR=${BENCH_DIR:-/var/tmp/tensorinit-bench}/tensor-count
 mkdir -p "$DIR"
 
 exec python3 - "$TI" "${BASELINE:-}" "$DIR" "${ROUNDS:-5}" "${STOP_AFTER:-0.2}" \
-  "${COUNTS:-1 1000 10000 100000 500000}" "${SIZES:-4B-per-tensor 1GiB}" <<'PY'
+  "${COUNTS:-1 1000 10000 100000 500000}" "${SIZES:-4B-per-tensor 1GiB}" "${CACHE:-read}" <<'PY'
 import json, math, os, resource, signal, statistics, subprocess, sys, time
 
 ti, baseline, d = sys.argv[1], sys.argv[2], sys.argv[3]
 rounds, stop_after = int(sys.argv[4]), float(sys.argv[5])
 counts = [int(c) for c in sys.argv[6].split()]
 sizes = sys.argv[7].split()
+cache = sys.argv[8]
+if cache not in ("read", "keep"):
+    sys.exit(f"tensor_count.sh: CACHE={cache}: read or keep")
 
 def model(name, total, count):
     """A model of `total` bytes in `count` equal F32 tensors (count divides total / 4), made once."""
@@ -66,6 +74,11 @@ for s in sizes:
         rows.append((s, n, total, model(f"b{total}-t{n}", total, n), base))
 models = list(dict.fromkeys(m for r in rows for m in r[3:]))
 for m in models:  # warm: this measures the work per tensor, not the disk
+    if cache == "read":  # dropped first (written back, then evicted), then read below
+        fd = os.open(f"{d}/{m}/model.safetensors", os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
     with open(f"{d}/{m}/model.safetensors", "rb") as f:
         while f.read(1 << 24):
             pass
@@ -111,7 +124,7 @@ def cell(m, key, which=runs):
     return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 print(f"tensorinit load, target host, page cache warm; {rounds} interleaved rounds; seconds, median (min-max)")
-print(f"load average {os.getloadavg()[0]:.1f} at the end; baseline: the same bytes in min(N, 100) tensors")
+print(f"page cache: {cache}; load average {os.getloadavg()[0]:.1f} at the end; baseline: the same bytes in min(N, 100) tensors")
 before = "BASELINE's cpu | BASELINE's us/tensor | " if baseline else ""
 print(f"| bytes | tensors | wall | cpu | {before}index+plan | table | baseline wall | baseline cpu | wall ratio | "
       "cpu ratio | us of cpu per tensor | SIGTERM to exit (exit code) |")

@@ -171,3 +171,31 @@ TEST_CASE("safetensors: a requested stop ends the parse of a large header (Code:
   CHECK(r.error().code == tensorinit::Code::stopped);
   CHECK(parse_safetensors_header(std::string_view(head).substr(8), head.size(), "m").has_value());
 }
+
+TEST_CASE("safetensors scan: a backslash or control byte anywhere in a name makes it give up; other bytes are the name") {
+  // Each byte at each position of names up to 24 bytes long (three words and a tail): a backslash or
+  // a byte below 0x20 makes the scanner give up; the others (space, DEL, UTF-8) are part of the name.
+  const std::string body = R"({"dtype":"U8","shape":[1],"data_offsets":[0,1]})";
+  const std::vector<std::string> given_up{"\\", std::string(1, '\0'), "\x01", "\x1f", "\n"};
+  const std::vector<std::string> kept{" ", "\x7f", "\xc3\xa9", "!", "#", "]", "\xff"};
+  for (size_t len = 0; len <= 24; ++len) {
+    for (size_t at = 0; at <= len; ++at) {
+      const std::string before(at, 'n'), after(len - at, 'm');
+      for (const auto& b : given_up) {
+        const std::string name = before + b + after;
+        INFO("name " << len << " bytes, byte " << int(static_cast<unsigned char>(b[0])) << " at " << at);
+        CHECK_FALSE(scan_safetensors_header("{" + entry(name, body) + "}").has_value());
+      }
+      for (const auto& k : kept) {
+        const std::string name = before + k + after;
+        INFO("name " << len << " bytes, byte " << int(static_cast<unsigned char>(k[0])) << " at " << at);
+        const std::string text = "{" + entry(name, body) + "}";  // the names point into it
+        auto scanned = scan_safetensors_header(text);
+        REQUIRE(scanned.has_value());
+        CHECK((*scanned)[0].name == name);
+      }
+    }
+    // Cut short: no closing quote, however many bytes follow the opening one.
+    CHECK_FALSE(scan_safetensors_header("{\"" + std::string(len, 'x')).has_value());
+  }
+}

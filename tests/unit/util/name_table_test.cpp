@@ -23,6 +23,19 @@ TEST_CASE("NameTable: first_duplicate, the first repeat in order, none, empty na
   CHECK(find(many) == std::optional<size_t>(100'000));
 }
 
+TEST_CASE("NameTable: first_duplicate finds the first repeat at every position (names hashed ahead)") {
+  for (size_t count = 2; count <= 20; ++count)
+    for (size_t first = 0; first < count; ++first)
+      for (size_t again = first + 1; again < count; ++again) {
+        std::vector<std::string> names;
+        for (size_t i = 0; i < count; ++i) names.push_back("t" + std::to_string(i));
+        names[again] = names[first];
+        INFO(count << " names, " << again << " repeats " << first);
+        CHECK(tensorinit::first_duplicate(count, [&](size_t i) -> std::string_view { return names[i]; }) ==
+              std::optional<size_t>(again));
+      }
+}
+
 TEST_CASE("NameTable: insert answers the earlier index, find answers the recorded one") {
   const std::vector<std::string> names = {"a", "b", "", "a", "layers.0.w"};
   auto name_of = [&](size_t i) -> std::string_view { return names[i]; };
