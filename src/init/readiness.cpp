@@ -17,14 +17,15 @@ SignalReadiness signal_readiness(pid_t pid, int sig) {
   std::ifstream status(proc + "/status");
   if (!status) return SignalReadiness::ready;
   std::string line;
-  unsigned long long caught = 0, ignored = 0, blocked = 0;
+  unsigned long long caught = 0, blocked = 0;
   while (std::getline(status, line)) {
     if (line.starts_with("SigCgt:")) caught = std::stoull(line.substr(7), nullptr, 16);
-    if (line.starts_with("SigIgn:")) ignored = std::stoull(line.substr(7), nullptr, 16);
     if (line.starts_with("SigBlk:")) blocked = std::stoull(line.substr(7), nullptr, 16);
   }
   const unsigned long long bit = 1ULL << (sig - 1);
-  if ((caught | ignored) & bit) return SignalReadiness::ready;
+  // Ignored is not ready: an ignored signal is discarded, and a server started with it ignored
+  // (inherited, tini's rule) that installs its handler later would wait for it forever.
+  if (caught & bit) return SignalReadiness::ready;
   std::error_code ec;
   // Inside sigwait/sigtimedwait the kernel takes the awaited signals out of the blocked mask that
   // /proc shows, so such a server looks unprepared; its wait channel gives it away.

@@ -5,9 +5,11 @@
 
 namespace tensorinit::init {
 
-// Whether `pid` catches, ignores or blocks `sig` yet (SigCgt/SigIgn/SigBlk of /proc/PID/status).
-// Sending the ready signal before the server has installed its handler would kill it (SIGUSR1's
-// default action), so the init waits for this. The server is found in /proc by the number that
+// Whether `pid` catches or waits for `sig` yet (SigCgt/SigBlk of /proc/PID/status). Sending the
+// ready signal before the server has installed its handler would kill it (SIGUSR1's default
+// action) or be lost to it (ignored: inherited from tensorinit's parent; a signal whose default
+// is to do nothing), and a server that asks for it later would wait forever; so the init waits
+// for this, whatever the signal. The server is found in /proc by the number that
 // /proc knows it by (proc_pid: right on another namespace's /proc too). Unknown (no /proc, or one
 // that cannot see the server): ready.
 enum class SignalReadiness { ready, waits_for_it, not_ready };  // waits_for_it: sigwait or signalfd

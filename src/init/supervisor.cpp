@@ -270,8 +270,9 @@ void Supervisor::send_ready_signal() {
   if (!main_alive_) return;
   const int sig = handoff_->ready_signal;
   if (sig == 0) return;
-  const SignalReadiness readiness = default_is_ignore(sig) ? SignalReadiness::ready : signal_readiness(main_pid_, sig);
-  if (readiness != SignalReadiness::not_ready) {
+  // Whatever the signal's default action: one sent before the server catches (or waits for) it
+  // is lost to it (ignored, or SIGCONT's nothing), and a server that asks later waits forever.
+  if (signal_readiness(main_pid_, sig) != SignalReadiness::not_ready) {
     ::kill(main_pid_, sig);
     return;
   }

@@ -59,6 +59,10 @@ TEST_CASE("readiness: a handler is ready") {
   CHECK(verdict_of([] { ::signal(SIGUSR1, on_usr1); }, sleep_forever) == SignalReadiness::ready);
 }
 
+TEST_CASE("readiness: ignored is not ready (the signal would be lost; a handler may come later)") {
+  CHECK(verdict_of([] { ::signal(SIGUSR1, SIG_IGN); }, sleep_forever) == SignalReadiness::not_ready);
+}
+
 TEST_CASE("readiness: blocked alone is not ready (vfork and pthread_create block for a while)") {
   // The old rule counted a signal blocked on 3 polls in a row as ready: a Python server looping on
   // subprocess.run was killed by SIGUSR1. Blocked with nothing waiting for it never counts.
