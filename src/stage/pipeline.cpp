@@ -1,8 +1,10 @@
 #include "stage/pipeline.hpp"
+#include "stage/read_cursor.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -33,15 +35,10 @@ struct AlignedBuffer {
   std::byte* data;
 };
 
-// Shared by the workers: the next item to take, and the first failure.
+// Shared by the workers: the first failure.
 class Work {
  public:
-  explicit Work(size_t items) : total_(items) {}
-  std::optional<size_t> take() {
-    if (failed_.load(std::memory_order_relaxed)) return std::nullopt;
-    size_t i = next_.fetch_add(1, std::memory_order_relaxed);
-    return i < total_ ? std::optional(i) : std::nullopt;
-  }
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
   void fail(Error e) {
     std::lock_guard lock(mutex_);
     if (!error_) error_ = std::move(e);
@@ -54,29 +51,29 @@ class Work {
   }
 
  private:
-  size_t total_;
-  std::atomic<size_t> next_{0};
   std::atomic<bool> failed_{false};
   std::mutex mutex_;
   std::optional<Error> error_;
 };
 
-// A worker's body for one item; made once per worker so it can own per-worker state.
-using ItemBody = std::function<Status(size_t item)>;
+// A worker's body: does one step of the work, false when there is none left. Made once per
+// worker so it can own per-worker state.
+using StepBody = std::function<Result<bool>()>;
 
-// Runs `make_body()`'s body over every item on `workers` threads: a plain parallel loop.
-Status parallel_items(size_t items, unsigned workers, std::stop_token stop, const std::function<ItemBody()>& make_body) {
-  Work work(items);
-  workers = std::max(1u, std::min<unsigned>(workers, static_cast<unsigned>(std::max<size_t>(items, 1))));
+// Runs `make_body()`'s body on `workers` threads until every one has run out of work or the first
+// failure (a body checks `stop` itself once it has taken work).
+Status parallel_steps(unsigned workers, const std::function<StepBody()>& make_body) {
+  Work work;
   {
     std::vector<std::jthread> threads;
-    for (unsigned w = 0; w < workers; ++w)
+    for (unsigned w = 0; w < std::max(1u, workers); ++w)
       threads.emplace_back([&] {
         try {  // a throw left here would std::terminate (134, no error line)
-          const ItemBody body = make_body();
-          while (auto i = work.take()) {
-            if (stop.stop_requested()) return work.fail(Error{Code::stopped, "staging stopped"});
-            if (auto ok = body(*i); !ok) return work.fail(std::move(ok.error()));
+          const StepBody body = make_body();
+          while (!work.failed()) {
+            auto more = body();
+            if (!more) return work.fail(std::move(more.error()));
+            if (!*more) return;
           }
         } catch (const std::exception& e) {  // bad_alloc: a memory limit
           work.fail(Error{Code::internal, thrown_message(e)});
@@ -84,6 +81,23 @@ Status parallel_items(size_t items, unsigned workers, std::stop_token stop, cons
       });
   }
   return work.result();
+}
+
+// Runs `make_body()`'s body over every item on `workers` threads: a plain parallel loop, items
+// taken in order off one counter.
+using ItemBody = std::function<Status(size_t item)>;
+Status parallel_items(size_t items, unsigned workers, std::stop_token stop, const std::function<ItemBody()>& make_body) {
+  std::atomic<size_t> next{0};
+  workers = std::min<unsigned>(workers, static_cast<unsigned>(std::max<size_t>(items, 1)));
+  return parallel_steps(workers, [&]() -> StepBody {
+    return [&next, items, stop, body = make_body()]() -> Result<bool> {
+      const size_t i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= items) return false;
+      if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");
+      if (auto ok = body(i); !ok) return std::unexpected(std::move(ok.error()));
+      return true;
+    };
+  });
 }
 
 // The average piece a chunk must have for a splice (below it, the chunk is mapped: consume_mapped).
@@ -110,6 +124,27 @@ class Governor {
     ++active_;
     return {controller_.begin(bytes, seconds()), bytes};
   }
+  // Work off `cursor` for the current setting: a part of `request` bytes with its slot taken when
+  // the setting shares the cursor (waiting for a free slot first, so parts go out in the order
+  // they are read), else the next chunk (or its rest) for read_chunk, which takes the slots.
+  // nullopt when the cursor is done.
+  struct Handout {
+    ReadCursor::Part part;
+    std::optional<Slot> slot;
+    std::pair<uint64_t, uint64_t> announce;  // file bytes to announce first (shared settings)
+  };
+  std::optional<Handout> hand_out(ReadCursor& cursor) {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return !controller_.upcoming().shared || active_ < controller_.upcoming().in_flight; });
+    const ReadSetting& s = controller_.upcoming();
+    const auto part = cursor.take(s.shared ? s.request : 0);
+    if (!part) return std::nullopt;
+    if (!s.shared) return Handout{*part, std::nullopt, {}};
+    ++active_;
+    const uint64_t bytes = part->to - part->from;
+    return Handout{*part, Slot{controller_.begin(bytes, seconds()), bytes}, cursor.announce(*part)};
+  }
+  bool any_shared() const { return std::ranges::any_of(controller_.candidates(), &ReadSetting::shared); }
   void release(const Slot& slot, uint64_t bytes) {
     {
       std::lock_guard lock(mutex_);
@@ -195,25 +230,44 @@ std::optional<Status> consume_mapped(const Chunk& chunk, std::span<const Piece> 
   return ok;
 }
 
+// Whether a chunk's pieces are large enough to splice (kSplicePiece): splices cost two system calls
+// per piece, so chunks of many small tensors are mapped.
+bool splices(const Chunk& chunk) { return chunk.len / std::max<uint32_t>(chunk.piece_count, 1) >= kSplicePiece; }
+
+// What read_chunk reads: a chunk of the plan, or a part of one (a chunk of its own with its pieces
+// clipped) handed out by a shared cursor.
+struct ChunkJob {
+  const Chunk& chunk;
+  std::span<const Piece> pieces;
+  size_t index = 0;                       // the plan's chunk (the filter's numbering)
+  bool splice = false;                    // splice mode splices it (else maps it): splices(plan chunk)
+  bool announce = true;                   // WILLNEED before reading through the page cache
+  std::optional<Governor::Slot> slot;     // taken already, for all of it
+};
+
 // One chunk, read in the controller's requests into `buffer` from its aligned-down start (or
 // spliced into the sink), filtered, handed to the sink.
-Status read_chunk(Governor& governor, const io::ByteSource& file, const Chunk& chunk, std::byte* buffer,
-                  std::span<const Piece> pieces, Sink& sink, ChunkFilter* filter, size_t chunk_index) {
+Status read_chunk(Governor& governor, const io::ByteSource& file, const ChunkJob& job, std::byte* buffer, Sink& sink,
+                  ChunkFilter* filter) {
+  const Chunk& chunk = job.chunk;
+  const auto pieces = job.pieces;
   const auto* local = dynamic_cast<const io::FileSource*>(&file);
   const uint64_t align = file.alignment();
   const uint64_t lead = chunk.offset % align;
   const uint64_t start = chunk.offset - lead;
   const uint64_t total = lead + chunk.len;
-  bool announced = false;
+  bool announced = !job.announce;
+  std::optional<Governor::Slot> given = job.slot;
   for (uint64_t at = 0; at < total;) {
-    const auto slot = governor.acquire(total - at);
+    const auto slot = given ? *given : governor.acquire(total - at);
+    const uint64_t grant = given ? total - at : slot.bytes;
+    given.reset();
     const ReadMode mode = slot.ticket.setting.mode;
     if (local && mode != ReadMode::direct && !announced) {
       local->will_need(start + at, total - at);
       announced = true;
     }
-    // Splices cost two system calls per piece: chunks of many small tensors are mapped.
-    if (mode == ReadMode::splice && at == 0 && !filter && chunk.len / std::max<uint32_t>(chunk.piece_count, 1) >= kSplicePiece) {
+    if (mode == ReadMode::splice && at == 0 && !filter && job.splice) {
       auto ok = sink.consume_from(chunk, pieces, local->buffered_fd(), local->name());
       governor.release(slot, ok ? chunk.len : 0);
       return ok;
@@ -227,14 +281,14 @@ Status read_chunk(Governor& governor, const io::ByteSource& file, const Chunk& c
       governor.release(slot, 0);
       return fail(Code::internal, "out of memory (a staging buffer)");
     }
-    const uint64_t n = std::min(slot.bytes, total - at);
+    const uint64_t n = std::min(grant, total - at);
     auto ok = read_range(file, local, mode, start + at, std::span(buffer + at, n));
     governor.release(slot, ok ? n : 0);
     if (!ok) return ok;
     at += n;
   }
   if (filter)
-    if (auto ok = filter->filter(chunk_index, std::span(buffer + lead, chunk.len)); !ok) return ok;
+    if (auto ok = filter->filter(job.index, std::span(buffer + lead, chunk.len)); !ok) return ok;
   return sink.consume(chunk, pieces, buffer + lead);
 }
 
@@ -269,10 +323,43 @@ Status run_pipeline(const ReadPlan& plan, std::span<const io::ByteSource* const>
   if (pool && pool->buffer_size() < staging_buffer_bytes(options.chunk_size))
     return fail(Code::internal, "staging buffers are smaller than a chunk");
   Governor governor(governor_options(plan, files, sink, options));
-  auto ok = parallel_items(item_count(plan, options), governor.threads(), stop, [&]() -> ItemBody {
+  const auto make_reader = [&] {
     auto reader = std::make_shared<ReaderBuffer>();
     if (pool) reader->pool = pool;
     else reader->own = std::make_unique<AlignedBuffer>(staging_buffer_bytes(options.chunk_size));
+    return reader;
+  };
+  if (governor.any_shared() && !options.filter) {  // one cursor, parts or chunks as the setting says
+    ReadCursor cursor(plan);
+    auto ok = parallel_steps(governor.threads(), [&]() -> StepBody {
+      return [&, reader = make_reader(), clipped = std::make_shared<std::vector<Piece>>()]() -> Result<bool> {
+        if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");
+        const auto handout = governor.hand_out(cursor);
+        if (!handout) return false;
+        const auto [chunk, pieces] = part_of(plan, handout->part, *clipped);
+        const auto [ahead, ahead_end] = handout->announce;
+        if (const auto* f = dynamic_cast<const io::FileSource*>(files[chunk.file]); f && ahead_end > ahead)
+          f->will_need(ahead, ahead_end - ahead);
+        auto buffer = reader->take();
+        if (!buffer) {
+          if (handout->slot) governor.release(*handout->slot, 0);
+          return std::unexpected(buffer.error());
+        }
+        const ChunkJob job{.chunk = chunk, .pieces = pieces, .index = handout->part.chunk,
+                           .splice = splices(plan.chunks[handout->part.chunk]),
+                           .announce = !handout->slot, .slot = handout->slot};
+        auto read = read_chunk(governor, *files[chunk.file], job, *buffer, sink, nullptr);
+        reader->give_back(*buffer);
+        if (!read) return std::unexpected(read.error());
+        done.fetch_add(chunk.len, std::memory_order_relaxed);
+        return true;
+      };
+    });
+    if (options.choices) governor.report(*options.choices);
+    return ok;
+  }
+  auto ok = parallel_items(item_count(plan, options), governor.threads(), stop, [&]() -> ItemBody {
+    auto reader = make_reader();
     return [&, reader](size_t item) -> Status {
       for (auto [i, end] = item_chunks(options, item); i < end; ++i) {
         if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");
@@ -280,7 +367,8 @@ Status run_pipeline(const ReadPlan& plan, std::span<const io::ByteSource* const>
         const auto pieces = std::span(plan.pieces).subspan(chunk.first_piece, chunk.piece_count);
         auto buffer = reader->take();
         if (!buffer) return std::unexpected(buffer.error());
-        auto read = read_chunk(governor, *files[chunk.file], chunk, *buffer, pieces, sink, options.filter, i);
+        const ChunkJob job{.chunk = chunk, .pieces = pieces, .index = i, .splice = splices(chunk)};
+        auto read = read_chunk(governor, *files[chunk.file], job, *buffer, sink, options.filter);
         reader->give_back(*buffer);
         if (!read) return read;
         done.fetch_add(chunk.len, std::memory_order_relaxed);

@@ -33,12 +33,24 @@ std::vector<ReadSetting> candidates_for(const ReadFacts& facts) {
   // Through the page cache: splice where the sink takes descriptors (one copy fewer), else pread.
   const ReadMode cached = facts.splice_available ? ReadMode::splice : ReadMode::buffered;
   std::vector<ReadSetting> out;
-  const auto add = [&](ReadMode mode, uint64_t req, unsigned flight) {
-    const ReadSetting s{.mode = mode, .request = request(req), .in_flight = in_flight(flight)};
+  const auto add = [&](ReadMode mode, uint64_t req, unsigned flight, bool shared = false) {
+    const ReadSetting s{.mode = mode, .request = request(req), .in_flight = in_flight(flight), .shared = shared};
     if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
   };
   const bool direct = facts.direct_available && facts.direct.value_or(true);
   const bool through_cache = !direct || !facts.direct.has_value();
+  // Cold into the host arena (direct_io auto or off), the plain copies' way: the readers share one
+  // cursor, 256 KiB splices, WILLNEED ahead of the cursor (stage/pipeline.cpp), and no O_DIRECT
+  // candidates: their epochs, interleaved, cost more than they won. Measured here (2 GiB, page
+  // cache dropped, 3 interleaved rounds, load 4-5; docs/notes/copy18.md): these candidates 0.98
+  // (0.84-1.08) GB/s against 0.88 (0.75-0.89) with O_DIRECT 1M x16 and 4M x8 beside them and
+  // 0.80 (0.76-0.83) for the O_DIRECT and whole-chunk splice candidates before.
+  if (facts.splice_available && !facts.request && facts.direct != true && (facts.direct_available || facts.direct == false)) {
+    add(ReadMode::splice, 256 << 10, 8, true);
+    add(ReadMode::splice, facts.chunk_size, 2);
+    add(ReadMode::splice, facts.chunk_size, 4);
+    return out;
+  }
   // Measured on this machine's virtual disk (docs/notes/tuning.md): O_DIRECT with 1-4 MiB requests
   // and 16-32 MiB in flight led most often when cold; through the page cache, a few readers with
   // the chunk announced ahead (the kernel then keeps the device busy) and the copy on both cores.

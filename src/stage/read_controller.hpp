@@ -36,6 +36,12 @@ struct ReadSetting {
   ReadMode mode = ReadMode::buffered;
   uint64_t request = 16ull << 20;  // bytes per read call (a multiple of 4096)
   unsigned in_flight = 8;          // readers reading at once
+  // How reads are handed out. false: each reader owns a whole chunk of the plan and reads it in
+  // `request`s (readers work `chunk_size` apart). true: the readers share one cursor, each read the
+  // next `request` bytes in file order, no WILLNEED (readers work on adjacent regions, one
+  // sequential stream for the disk and the file's readahead: the plain copies' way, which copied
+  // at 1.27 GB/s cold against 0.71 for whole chunks, same run; docs/notes/copy17.md, copy18.md).
+  bool shared = false;
   bool operator==(const ReadSetting&) const = default;
 };
 
@@ -43,7 +49,7 @@ struct ReadSetting {
 // settings worth probing.
 struct ReadFacts {
   std::optional<bool> direct;          // direct_io on/off (off: buffered or splice)
-  std::optional<uint64_t> request;     // chunk_size given: reads of whole chunks
+  std::optional<uint64_t> request;     // chunk_size given: reads of whole chunks, none shared
   std::optional<unsigned> in_flight;   // readers given
   bool direct_available = false;       // some file opened with O_DIRECT (a cold local file)
   bool splice_available = false;       // plain local files into the host arena, no filter

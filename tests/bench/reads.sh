@@ -94,9 +94,12 @@ ti() {  # bin target tag -> "BYTES STAGE_SECONDS" (the report's stage phase; wal
   python3 - "$rep" "$3" >>"$OUT/choices.txt" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1])); c = r.get("reads") or {}
-ph = " ".join(f"{p['mode'][0]}{p['request'] >> 20}Mx{p['readers']}{'?' if p['probe'] else ''}:{p['gbps']:.2f}"
-              for p in c.get("phases", []))
-print(f"{sys.argv[2]}: {r['throughput_gbps']:.2f} GB/s, carried by {c.get('mode')} {c.get('request', 0) >> 20}M x{c.get('readers')}; phases {ph}")
+# s256Kx8c?: splice, 256 KiB requests, 8 readers, on one shared cursor (c), a probe (?)
+size = lambda b: f"{b >> 20}M" if b >= 1 << 20 else f"{b >> 10}K"
+name = lambda s: f"{s['mode'][0]}{size(s['request'])}x{s['readers']}{'c' if s.get('shared') else ''}"
+ph = " ".join(f"{name(p)}{'?' if p['probe'] else ''}:{p['gbps']:.2f}" for p in c.get("phases", []))
+carried = f"{c.get('mode')} {size(c.get('request', 0))} x{c.get('readers')}{' shared' if c.get('shared') else ''}"
+print(f"{sys.argv[2]}: {r['throughput_gbps']:.2f} GB/s, carried by {carried}; phases {ph}")
 EOF
   python3 -c "import json,sys; r=json.load(open('$rep')); print(r['bytes'], r['seconds']['stage'])"
 }

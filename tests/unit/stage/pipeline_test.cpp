@@ -5,7 +5,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <set>
 
 #include "../scratch_dir.hpp"
@@ -193,7 +196,10 @@ TEST_CASE("tuned pipeline: every mode the controller may pick lands every byte (
       }
       CHECK(phased >= plan.bytes);
       CHECK(modes.count(ReadMode::splice) == (want_direct == true && direct ? 0u : 1u));
-      CHECK(modes.count(ReadMode::direct) == (direct && want_direct != false ? 1u : 0u));
+      // Cold into the host arena: O_DIRECT only when asked for; otherwise the shared cursor too.
+      CHECK(modes.count(ReadMode::direct) == (direct && want_direct == true ? 1u : 0u));
+      const bool shared = std::any_of(choices.phases.begin(), choices.phases.end(), [](const ReadPhase& p) { return p.setting.shared; });
+      CHECK(shared == (want_direct == false || (direct && !want_direct.has_value())));
       if (want_direct != true) CHECK(choices.candidates.size() >= 2);  // in flight left to auto
     }
   }
@@ -221,6 +227,128 @@ TEST_CASE("tuned pipeline: explicit readers and chunk size hold in every phase; 
   CHECK(choices.candidates[0] == ReadSetting{.mode = ReadMode::buffered, .request = 65536, .in_flight = 3});
   REQUIRE(choices.phases.size() == 1);
   CHECK_FALSE(choices.phases[0].probe);
+}
+
+}  // namespace tensorinit::stage
+
+namespace tensorinit::stage {
+namespace {
+
+// Takes descriptors as the host arena does, copies with pread, and records each range it took (in
+// the order taken): what the readers handed the sink.
+class RecordingSink final : public Sink {
+ public:
+  explicit RecordingSink(std::vector<std::byte>& arena) : arena_(arena) {}
+  bool takes_descriptor(int) const override { return true; }
+  Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override {
+    for (const auto& p : pieces) std::memcpy(arena_.data() + p.dest_offset, bytes + (p.file_offset - chunk.offset), p.len);
+    return record(chunk);
+  }
+  Status consume_from(const Chunk& chunk, std::span<const Piece> pieces, int fd, const std::string&) override {
+    for (const auto& p : pieces)
+      if (::pread(fd, arena_.data() + p.dest_offset, p.len, static_cast<off_t>(p.file_offset)) != static_cast<ssize_t>(p.len))
+        return fail(Code::io, "short read");
+    return record(chunk);
+  }
+  Status consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* mapped,
+                        const std::string&) override {
+    return consume(chunk, pieces, mapped);
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> taken;  // [offset, + len) of each range, in order
+
+ private:
+  Status record(const Chunk& chunk) {
+    std::lock_guard lock(mutex_);
+    taken.emplace_back(chunk.offset, chunk.len);
+    return {};
+  }
+  std::vector<std::byte>& arena_;
+  std::mutex mutex_;
+};
+
+void check_model(const std::vector<std::byte>& got, const DiskModel& model, const ArenaLayout& layout) {
+  for (size_t i = 0; i < model.index.tensors.size(); ++i) {
+    const auto& t = model.index.tensors[i];
+    REQUIRE_MESSAGE(std::memcmp(got.data() + layout.offsets[i], model.bytes.data() + t.file_offset, t.bytes) == 0, t.name);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("shared cursor: one reader takes the file in order, 256 KiB parts and the rest of chunks alike") {
+  DiskModel model(6 << 20);
+  const auto layout = layout_arena(model.index);
+  const auto plan = plan_reads(model.index, layout, 1 << 20);
+  std::vector<std::byte> arena(layout.bytes);
+  RecordingSink sink(arena);
+  std::atomic<uint64_t> done{0};
+  std::vector<const io::ByteSource*> files{model.file.get()};
+  ReadChoices choices;
+  // Page-cache reads asked for, one reader: the shared 256 KiB x1 and whole chunks x1, switching
+  // every 384 KiB (probes), so parts and rests of chunks interleave.
+  const PipelineOptions options{.readers = 8, .chunk_size = 1 << 20,
+                                .tune = ReadTuning{.direct = false, .readers = 1, .probe_bytes = 384 << 10},
+                                .choices = &choices};
+  REQUIRE(run_pipeline(plan, files, sink, options, {}, done));
+  CHECK(done.load() == plan.bytes);
+  check_model(arena, model, layout);
+  REQUIRE(choices.candidates.size() == 2);
+  CHECK(choices.candidates[0] == ReadSetting{.mode = ReadMode::splice, .request = 256 << 10, .in_flight = 1, .shared = true});
+  // In file order, each range where the one before ended; some were parts, some longer.
+  REQUIRE_FALSE(sink.taken.empty());
+  CHECK(sink.taken.front().first == plan.chunks.front().offset);
+  bool parts = false, longer = false;
+  for (size_t i = 0; i < sink.taken.size(); ++i) {
+    if (i > 0) CHECK(sink.taken[i].first == sink.taken[i - 1].first + sink.taken[i - 1].second);
+    parts = parts || sink.taken[i].second <= (256u << 10);
+    longer = longer || sink.taken[i].second > (256u << 10);
+  }
+  CHECK(parts);
+  CHECK(longer);
+}
+
+TEST_CASE("shared cursor: eight readers land every byte; a stop request and a file cut short end it as documented") {
+  DiskModel model(6 << 20);
+  const auto layout = layout_arena(model.index);
+  const auto plan = plan_reads(model.index, layout, 1 << 20);
+  const PipelineOptions options{.readers = 8, .chunk_size = 1 << 20,
+                                .tune = ReadTuning{.direct = false, .probe_bytes = 512 << 10}};
+  std::vector<const io::ByteSource*> files{model.file.get()};
+  testing::ScratchDir shm("/dev/shm/tensorinit-test-XXXXXX");
+  SUBCASE("every byte, into the host arena") {
+    auto arena = ShmArena::create(shm.path, "m", 0, layout.bytes);
+    REQUIRE(arena);
+    HostSink sink(arena->fd(), "arena");
+    std::atomic<uint64_t> done{0};
+    REQUIRE(run_pipeline(plan, files, sink, options, {}, done));
+    CHECK(done.load() == plan.bytes);
+    std::vector<std::byte> got(layout.bytes);
+    REQUIRE(::pread(arena->fd(), got.data(), got.size(), 0) == static_cast<ssize_t>(got.size()));
+    check_model(got, model, layout);
+  }
+  SUBCASE("stopped") {
+    std::vector<std::byte> arena(layout.bytes);
+    RecordingSink sink(arena);
+    std::atomic<uint64_t> done{0};
+    std::stop_source stop;
+    stop.request_stop();
+    auto ok = run_pipeline(plan, files, sink, options, stop.get_token(), done);
+    REQUIRE_FALSE(ok);
+    CHECK(ok.error().code == Code::stopped);
+    CHECK(done.load() == 0);
+    CHECK(sink.taken.empty());
+  }
+  SUBCASE("the file cut short after its header was read") {
+    REQUIRE(::truncate(model.index.files[0].path.c_str(), 3 << 20) == 0);
+    auto arena = ShmArena::create(shm.path, "m", 0, layout.bytes);
+    REQUIRE(arena);
+    HostSink sink(arena->fd(), "arena");
+    std::atomic<uint64_t> done{0};
+    auto ok = run_pipeline(plan, files, sink, options, {}, done);
+    REQUIRE_FALSE(ok);
+    CHECK(ok.error().code == Code::bad_data);
+    CHECK(done.load() < plan.bytes);
+  }
 }
 
 }  // namespace tensorinit::stage

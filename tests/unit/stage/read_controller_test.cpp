@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace tensorinit::stage {
 namespace {
@@ -119,13 +120,32 @@ TEST_CASE("read controller: an unfinished probe does not decide") {
 }
 
 TEST_CASE("candidates: explicit choices win, auto probes what the files allow") {
-  SUBCASE("cold local files into the host arena") {
-    const auto all = candidates_for({.direct_available = true, .splice_available = true, .max_in_flight = 16});
+  SUBCASE("cold local files into the host arena: one shared cursor first, no O_DIRECT") {
+    const ReadSetting shared{.mode = ReadMode::splice, .request = 256 << 10, .in_flight = 8, .shared = true};
+    for (std::optional<bool> direct : {std::optional<bool>(), std::optional<bool>(false)}) {
+      const auto all = candidates_for({.direct = direct, .direct_available = true, .splice_available = true, .max_in_flight = 16});
+      REQUIRE(all.size() == 3);
+      CHECK(all[0] == shared);
+      CHECK(all[1] == ReadSetting{.mode = ReadMode::splice, .request = 16 * kMiB, .in_flight = 2});
+      CHECK(all[2] == ReadSetting{.mode = ReadMode::splice, .request = 16 * kMiB, .in_flight = 4});
+    }
+    // Page-cache reads asked for on warm files share it too; auto on warm files does not.
+    CHECK(candidates_for({.direct = false, .splice_available = true})[0] == shared);
+    for (const auto& s : candidates_for({.splice_available = true})) CHECK_FALSE(s.shared);
+    // Fewer readers allowed: fewer on the cursor.
+    CHECK(candidates_for({.direct_available = true, .splice_available = true, .max_in_flight = 3})[0].in_flight == 3);
+  }
+  SUBCASE("no shared cursor where the sink reads into buffers, O_DIRECT is asked for, or the chunk size is given") {
+    for (const auto& s : candidates_for({.direct_available = true, .max_in_flight = 16})) CHECK_FALSE(s.shared);
+    for (const auto& s : candidates_for({.direct = true, .direct_available = true, .splice_available = true})) {
+      CHECK_FALSE(s.shared);
+      CHECK(s.mode == ReadMode::direct);
+    }
+    for (const auto& s : candidates_for({.request = kMiB, .direct_available = true, .splice_available = true})) CHECK_FALSE(s.shared);
+    const auto all = candidates_for({.direct_available = true, .max_in_flight = 16});  // discard, cuda: as before
     REQUIRE(all.size() == 4);
     CHECK(all[0] == kDirect1);
     CHECK(all[1] == kDirect4);
-    CHECK(all[2].mode == ReadMode::splice);
-    CHECK(all[2].request == 16 * kMiB);
   }
   SUBCASE("direct_io on: direct only") {
     for (const auto& s : candidates_for({.direct = true, .direct_available = true})) CHECK(s.mode == ReadMode::direct);
