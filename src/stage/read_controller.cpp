@@ -40,7 +40,7 @@ std::vector<ReadSetting> candidates_for(const ReadFacts& facts) {
   const bool direct = facts.direct_available && facts.direct.value_or(true);
   const bool through_cache = !direct || !facts.direct.has_value();
   // Cold into the host arena (direct_io auto or off), the plain copies' way: the readers share one
-  // cursor, 256 KiB splices, WILLNEED ahead of the cursor (stage/pipeline.cpp), and no O_DIRECT
+  // cursor, 256 KiB splices, WILLNEED ahead of the cursor (stage/read_cursor.hpp), and no O_DIRECT
   // candidates: their epochs, interleaved, cost more than they won. Measured here (2 GiB, page
   // cache dropped, 3 interleaved rounds, load 4-5; docs/notes/copy18.md): these (and splice 16M
   // x8) 0.98 (0.84-1.08) GB/s against 0.88 (0.75-0.89) with O_DIRECT 1M x16 and 4M x8 beside
