@@ -15,7 +15,10 @@
 # `--baseline BIN` (or BASELINE=BIN): the same host (cold, warm), pagecache and discard loads with
 # another build in the same rounds. `--fixed "SETTINGS"` (repeatable): a cold host row with those
 # stage settings fixed, e.g. `--fixed "direct_io: off, readers: 1"` (splice 16M x1, the copy
-# probe's way) or `--fixed "direct_io: on"` (O_DIRECT candidates only).
+# probe's way), `--fixed "direct_io: on"` (O_DIRECT candidates only) or `--fixed "direct_io: off,
+# readers: 8"` (the shared-cursor splice 256K x8 against whole-chunk splices 16M x8). In the
+# controller's choices, `s256Kx8c?:0.91` is a probe (?) of splice 256 KiB x 8 on one shared
+# cursor (c) at 0.91 GB/s.
 # `--sweep 1` (issue 15 part 2's yardstick): first the plain copies of the file into a new tmpfs
 # file (arena_reads.c: pread+pwrite, splice, sendfile, copy_file_range; buffered and O_DIRECT;
 # SWEEP_THREADS and SWEEP_REQUESTS searched per mode, copy_sweep.sh) run once each over the file's
