@@ -1,5 +1,6 @@
 #include "handoff/socket.hpp"
 
+#include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,7 +32,7 @@ struct ReadySocket::Client {
 constexpr size_t kMaxLine = 256;  // longer lines are dropped: the protocol's are a word or two
 
 ReadySocket::ReadySocket(asio::io_context& io, std::string path, SocketLimits limits)
-    : io_(io), path_(std::move(path)), limits_(limits), acceptor_(io) {}
+    : io_(io), path_(std::move(path)), limits_(limits), acceptor_(io), retry_(io) {}
 
 Result<std::unique_ptr<ReadySocket>> ReadySocket::listen(asio::io_context& io, std::string path, SocketLimits limits) {
   std::unique_ptr<ReadySocket> socket(new ReadySocket(io, std::move(path), limits));
@@ -54,6 +55,7 @@ ReadySocket::~ReadySocket() {
   *alive_ = false;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  retry_.cancel();
   for (auto& client : waiting_) client->socket.close(ignored);
   ::unlink(path_.c_str());
 }
@@ -65,6 +67,17 @@ void ReadySocket::accept_next() {
   acceptor_.async_accept(client->socket, [this, client, alive = alive_](const boost::system::error_code& ec) {
     if (!*alive || ec == asio::error::operation_aborted) return;  // closed: `this` may be gone
     accepting_ = false;
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+        ec.value() == ENFILE) {
+      // Out of descriptors (EMFILE, ENFILE) or memory: the listener stays readable, so accepting
+      // again at once spun a core (measured: 99 ticks a second at `ulimit -n`). Try again in a
+      // while, or as soon as a client goes (release_place).
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([this, alive](const boost::system::error_code& wait_ec) {
+        if (!wait_ec && *alive) accept_next();
+      });
+      return;
+    }
     if (!ec) {
       ++clients_;
       ucred cred{};

@@ -16,7 +16,8 @@
 // Bounded: at most `max_clients` connections are held at once (waiting or being answered); more
 // wait in the kernel's listen backlog (their connect blocks) until one goes. An answer not taken
 // within `write_timeout` (a client that connected and never reads), or a connection the client
-// keeps open that long after its answer, is dropped.
+// keeps open that long after its answer, is dropped. Out of descriptors (EMFILE, ENFILE), accepting
+// pauses 100 ms, or until a client goes.
 //
 // Thread-safety: all calls on the io_context's thread.
 #pragma once
@@ -26,6 +27,7 @@
 #include <cstddef>
 #include <functional>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 #include <sys/types.h>
@@ -76,6 +78,7 @@ class ReadySocket {
   std::string path_;
   SocketLimits limits_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer retry_;  // accepting again after EMFILE/ENFILE (no descriptor to be had)
   std::vector<std::shared_ptr<Client>> waiting_;
   std::shared_ptr<const std::string> answer_;  // null until ready or failed
   std::function<void(pid_t)> on_ready_;

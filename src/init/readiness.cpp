@@ -1,5 +1,8 @@
 #include "init/readiness.hpp"
 
+#include <errno.h>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -11,11 +14,16 @@ namespace tensorinit::init {
 SignalReadiness signal_readiness(pid_t pid, int sig) {
   // On another namespace's /proc (unshare -p without --mount-proc), /proc/PID is another process:
   // look the server up by the number that /proc knows it by.
+  // With no /proc at all there is nothing to wait on: the signal goes at once. Any other failure
+  // is "not yet", polled again: EMFILE among them (the readiness socket's clients can take the
+  // last descriptors), where a guess of "ready" killed a server without its handler.
+  struct stat st{};
+  if (::stat("/proc/self", &st) != 0 && errno == ENOENT) return SignalReadiness::ready;
   const auto there = proc_pid(pid);
-  if (!there) return SignalReadiness::ready;  // no /proc that can see it: nothing to wait on
+  if (!there) return SignalReadiness::not_ready;
   const std::string proc = "/proc/" + std::to_string(*there);
   std::ifstream status(proc + "/status");
-  if (!status) return SignalReadiness::ready;
+  if (!status) return SignalReadiness::not_ready;
   std::string line;
   unsigned long long caught = 0, blocked = 0;
   while (std::getline(status, line)) {

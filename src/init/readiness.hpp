@@ -10,8 +10,9 @@ namespace tensorinit::init {
 // action) or be lost to it (ignored: inherited from tensorinit's parent; a signal whose default
 // is to do nothing), and a server that asks for it later would wait forever; so the init waits
 // for this, whatever the signal. The server is found in /proc by the number that
-// /proc knows it by (proc_pid: right on another namespace's /proc too). Unknown (no /proc, or one
-// that cannot see the server): ready.
+// /proc knows it by (proc_pid: right on another namespace's /proc too). No /proc at all: ready
+// (nothing to wait on). /proc unreadable otherwise (EMFILE, a /proc that cannot see the server):
+// not_ready, never a guess that could kill.
 enum class SignalReadiness { ready, waits_for_it, not_ready };  // waits_for_it: sigwait or signalfd
 
 // A blocked signal counts only when the server really waits for it: a thread in sigwait/
