@@ -41,7 +41,7 @@ class Supervisor {
   bool start_server();
   void start_stage();
   void on_stage_done(Status result);
-  void send_ready_signal();
+  void send_ready_signal(unsigned polls = 0);  // polls: how many checks said "not yet" so far
   void drain_others();
   void arm_deadline();
   void on_deadline();
