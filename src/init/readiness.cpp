@@ -11,7 +11,7 @@
 
 namespace tensorinit::init {
 
-SignalReadiness signal_readiness(pid_t pid, int sig) {
+SignalReadiness signal_readiness(pid_t pid, int sig, ReadinessScan scan) {
   // On another namespace's /proc (unshare -p without --mount-proc), /proc/PID is another process:
   // look the server up by the number that /proc knows it by.
   // With no /proc at all there is nothing to wait on: the signal goes at once. Any other failure
@@ -34,15 +34,19 @@ SignalReadiness signal_readiness(pid_t pid, int sig) {
   // Ignored is not ready: an ignored signal is discarded, and a server started with it ignored
   // (inherited, tini's rule) that installs its handler later would wait for it forever.
   if (caught & bit) return SignalReadiness::ready;
-  std::error_code ec;
   // Inside sigwait/sigtimedwait the kernel takes the awaited signals out of the blocked mask that
   // /proc shows, so such a server looks unprepared; its wait channel gives it away.
-  namespace fs = std::filesystem;
-  for (fs::directory_iterator it(proc + "/task", ec), end; !ec && it != end; it.increment(ec)) {
-    std::ifstream wchan(it->path() / "wchan");
+  const auto waits = [](const std::string& wchan_path) {
+    std::ifstream wchan(wchan_path);
     std::string where;
-    if (wchan >> where && where.starts_with("do_sigtimedwait")) return SignalReadiness::waits_for_it;
-  }
+    return wchan >> where && where.starts_with("do_sigtimedwait");
+  };
+  if (scan == ReadinessScan::quick)
+    return waits(proc + "/wchan") ? SignalReadiness::waits_for_it : SignalReadiness::not_ready;
+  std::error_code ec;
+  namespace fs = std::filesystem;
+  for (fs::directory_iterator it(proc + "/task", ec), end; !ec && it != end; it.increment(ec))
+    if (waits(it->path() / "wchan")) return SignalReadiness::waits_for_it;
   if (!(blocked & bit)) return SignalReadiness::not_ready;
   // Blocked for good and read through a signalfd: its fdinfo has "sigmask:\t<hex>".
   for (fs::directory_iterator it(proc + "/fdinfo", ec), end; !ec && it != end; it.increment(ec)) {
@@ -54,5 +58,12 @@ SignalReadiness signal_readiness(pid_t pid, int sig) {
   return SignalReadiness::not_ready;
 }
 
+ReadyPoll next_ready_poll(unsigned polls) {
+  using std::chrono::milliseconds;
+  const ReadinessScan every_tenth = polls % 10 == 0 ? ReadinessScan::full : ReadinessScan::quick;
+  if (polls < 100) return {milliseconds(10), ReadinessScan::full};
+  if (polls < 500) return {milliseconds(10), every_tenth};
+  return {milliseconds(100), every_tenth};
+}
 
 }  // namespace tensorinit::init

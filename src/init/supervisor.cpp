@@ -266,22 +266,25 @@ void Supervisor::on_stage_done(Status result) {
   maybe_finish();
 }
 
-void Supervisor::send_ready_signal(unsigned polls) {
+void Supervisor::send_ready_signal() {
+  ready_polls_ = 0;
+  poll_ready_signal(ReadinessScan::full);
+}
+
+void Supervisor::poll_ready_signal(ReadinessScan scan) {
   if (!main_alive_) return;
   const int sig = handoff_->ready_signal;
   if (sig == 0) return;
   // Whatever the signal's default action: one sent before the server catches (or waits for) it
   // is lost to it (ignored, or SIGCONT's nothing), and a server that asks later waits forever.
-  if (signal_readiness(main_pid_, sig) != SignalReadiness::not_ready) {
+  if (signal_readiness(main_pid_, sig, scan) != SignalReadiness::not_ready) {
     ::kill(main_pid_, sig);
     return;
   }
-  // Every 10 ms for the first 5 s, then every 100 ms: a server that never takes the signal (it
-  // uses the socket alone, or ignores it) cost 2% of a core for its whole life at 10 ms (20
-  // ticks in 10 s, measured here).
-  ready_poll_.expires_after(polls < 500 ? 10ms : 100ms);
-  ready_poll_.async_wait([this, polls](const boost::system::error_code& ec) {
-    if (!ec) send_ready_signal(polls + 1);
+  const ReadyPoll next = next_ready_poll(++ready_polls_);
+  ready_poll_.expires_after(next.after);
+  ready_poll_.async_wait([this, next](const boost::system::error_code& ec) {
+    if (!ec) poll_ready_signal(next.scan);
   });
 }
 

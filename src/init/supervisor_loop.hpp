@@ -16,6 +16,7 @@
 
 #include "handoff/socket.hpp"
 #include "init/ready_probe.hpp"
+#include "init/readiness.hpp"
 #include "init/supervisor.hpp"
 
 namespace tensorinit::init::detail {
@@ -41,7 +42,8 @@ class Supervisor {
   bool start_server();
   void start_stage();
   void on_stage_done(Status result);
-  void send_ready_signal(unsigned polls = 0);  // polls: how many checks said "not yet" so far
+  void send_ready_signal();  // from the first look; poll_ready_signal looks again until it is sent
+  void poll_ready_signal(ReadinessScan scan);
   void drain_others();
   void arm_deadline();
   void on_deadline();
@@ -68,6 +70,7 @@ class Supervisor {
   asio::steady_timer deadline_{io_};
   asio::steady_timer kill_again_{io_};
   asio::steady_timer ready_poll_{io_};
+  unsigned ready_polls_ = 0;  // looks that found the server not ready since send_ready_signal
   std::unique_ptr<handoff::ReadySocket> socket_;
 
   pid_t main_pid_ = -1;

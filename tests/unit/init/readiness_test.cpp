@@ -17,8 +17,10 @@ namespace {
 
 void on_usr1(int) {}
 
-// Forks a child that runs `setup`, reports on a pipe, then waits in `wait` until killed.
-SignalReadiness verdict_of(const std::function<void()>& setup, const std::function<void()>& wait) {
+// Forks a child that runs `setup`, reports on a pipe, then waits in `wait` until killed. The
+// verdict of a full look once the child settled; with `scan` quick, then one quick look.
+SignalReadiness verdict_of(const std::function<void()>& setup, const std::function<void()>& wait,
+                           tensorinit::init::ReadinessScan scan = tensorinit::init::ReadinessScan::full) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   const pid_t child = ::fork();
@@ -39,6 +41,7 @@ SignalReadiness verdict_of(const std::function<void()>& setup, const std::functi
     ::usleep(1000);
     verdict = signal_readiness(child, SIGUSR1);
   }
+  if (scan == tensorinit::init::ReadinessScan::quick) verdict = signal_readiness(child, SIGUSR1, scan);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
   return verdict;
@@ -52,6 +55,21 @@ void block_usr1() {
 }
 
 void sleep_forever() { ::pause(); }
+
+void signalfd_usr1() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  if (::signalfd(-1, &set, 0) < 0) ::_exit(3);
+}
+
+void sigwait_usr1() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  int sig = 0;
+  sigwait(&set, &sig);
+}
 
 }  // namespace
 
@@ -85,24 +103,40 @@ TEST_CASE("readiness: blocked alone is not ready (vfork and pthread_create block
 }
 
 TEST_CASE("readiness: blocked and read through a signalfd counts") {
-  CHECK(verdict_of(
-            [] {
-              block_usr1();
-              sigset_t set;
-              sigemptyset(&set);
-              sigaddset(&set, SIGUSR1);
-              if (::signalfd(-1, &set, 0) < 0) ::_exit(3);
-            },
-            sleep_forever) == SignalReadiness::waits_for_it);
+  CHECK(verdict_of([] { block_usr1(); signalfd_usr1(); }, sleep_forever) == SignalReadiness::waits_for_it);
 }
 
 TEST_CASE("readiness: a thread waiting in sigwait counts") {
-  CHECK(verdict_of(block_usr1,
-                   [] {
-                     sigset_t set;
-                     sigemptyset(&set);
-                     sigaddset(&set, SIGUSR1);
-                     int sig = 0;
-                     sigwait(&set, &sig);
-                   }) == SignalReadiness::waits_for_it);
+  CHECK(verdict_of(block_usr1, sigwait_usr1) == SignalReadiness::waits_for_it);
+}
+
+TEST_CASE("readiness: the poll looks every 10 ms for 5 s (in full for the first), then every 100 ms; in full once a second past the first") {
+  using tensorinit::init::next_ready_poll;
+  using tensorinit::init::ReadinessScan;
+  using std::chrono::milliseconds;
+  unsigned full = 0;
+  milliseconds waited{0};
+  for (unsigned polls = 1; polls < 100; ++polls) {
+    CHECK(next_ready_poll(polls).after == milliseconds(10));
+    CHECK(next_ready_poll(polls).scan == ReadinessScan::full);
+  }
+  for (unsigned polls = 100; polls < 500; ++polls) {
+    CHECK(next_ready_poll(polls).after == milliseconds(10));
+    CHECK((next_ready_poll(polls).scan == ReadinessScan::full) == (polls % 10 == 0));
+  }
+  for (unsigned polls = 500; polls < 1100; ++polls) {
+    const auto next = next_ready_poll(polls);
+    CHECK(next.after == milliseconds(100));
+    full += next.scan == ReadinessScan::full;
+    waited += next.after;
+  }
+  CHECK(full == 60);  // one a second over the next 60 s
+  CHECK(waited == milliseconds(60000));
+}
+
+TEST_CASE("readiness: a quick look sees a handler and a main thread in sigwait, not a signalfd") {
+  using tensorinit::init::ReadinessScan;
+  CHECK(verdict_of([] { ::signal(SIGUSR1, on_usr1); }, sleep_forever, ReadinessScan::quick) == SignalReadiness::ready);
+  CHECK(verdict_of(block_usr1, sigwait_usr1, ReadinessScan::quick) == SignalReadiness::waits_for_it);
+  CHECK(verdict_of([] { block_usr1(); signalfd_usr1(); }, sleep_forever, ReadinessScan::quick) == SignalReadiness::not_ready);
 }
