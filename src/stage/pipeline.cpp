@@ -189,6 +189,7 @@ ControllerOptions governor_options(const ReadPlan& plan, std::span<const io::Byt
     all_local = all_local && local && sink.takes_descriptor(local->buffered_fd());
   }
   facts.splice_available = all_local;
+  facts.cursor_available = !options.filter && !sink.staging();
   ControllerOptions out = controller_options(candidates_for(facts), plan.bytes);
   if (options.tune->probe_bytes) {
     out.probe_bytes = options.tune->probe_bytes;

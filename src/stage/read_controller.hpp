@@ -53,6 +53,7 @@ struct ReadFacts {
   std::optional<unsigned> in_flight;   // readers given
   bool direct_available = false;       // some file opened with O_DIRECT (a cold local file)
   bool splice_available = false;       // plain local files into the host arena, no filter
+  bool cursor_available = false;       // readers may share one cursor: no filter, the pipeline's own buffers
   uint64_t chunk_size = 16ull << 20;   // the plan's chunks: no request is larger
   unsigned max_in_flight = 8;          // reader threads the staging memory allows
 };

@@ -351,4 +351,29 @@ TEST_CASE("shared cursor: eight readers land every byte; a stop request and a fi
   }
 }
 
+TEST_CASE("shared cursor: cold files into the pipeline's own buffers (discard) land every byte, buffered parts beside O_DIRECT chunks") {
+  DiskModel model(6 << 20);
+  const bool direct = model.file->enable_direct();  // false where the scratch disk refuses O_DIRECT
+  const auto layout = layout_arena(model.index);
+  const auto plan = plan_reads(model.index, layout, 2 << 20);
+  std::vector<std::byte> arena(layout.bytes);
+  testing::MemorySink sink(arena);  // takes no descriptors, has no staging buffers: the discard target's shape
+  std::atomic<uint64_t> done{0};
+  std::vector<const io::ByteSource*> files{model.file.get()};
+  ReadChoices choices;
+  const PipelineOptions options{.readers = 8, .chunk_size = 2 << 20, .tune = ReadTuning{.probe_bytes = 512 << 10},
+                                .choices = &choices};
+  REQUIRE(run_pipeline(plan, files, sink, options, {}, done));
+  CHECK(done.load() == plan.bytes);
+  check_model(arena, model, layout);
+  REQUIRE_FALSE(choices.candidates.empty());
+  CHECK(choices.candidates[0].shared == direct);
+  if (direct) {
+    CHECK(choices.candidates[0] == ReadSetting{.mode = ReadMode::buffered, .request = 1 << 20, .in_flight = 8, .shared = true});
+    std::set<ReadMode> modes;
+    for (const auto& p : choices.phases) modes.insert(p.setting.mode);
+    CHECK(modes.count(ReadMode::direct) == 1);  // O_DIRECT chunks handed out by the same cursor
+  }
+}
+
 }  // namespace tensorinit::stage

@@ -142,10 +142,24 @@ TEST_CASE("candidates: explicit choices win, auto probes what the files allow") 
       CHECK(s.mode == ReadMode::direct);
     }
     for (const auto& s : candidates_for({.request = kMiB, .direct_available = true, .splice_available = true})) CHECK_FALSE(s.shared);
-    const auto all = candidates_for({.direct_available = true, .max_in_flight = 16});  // discard, cuda: as before
+    const auto all = candidates_for({.direct_available = true, .max_in_flight = 16});  // cuda, filters: as before
     REQUIRE(all.size() == 4);
     CHECK(all[0] == kDirect1);
     CHECK(all[1] == kDirect4);
+  }
+  SUBCASE("cold files into the pipeline's own buffers (discard), direct_io auto: a shared buffered cursor first") {
+    const ReadSetting shared{.mode = ReadMode::buffered, .request = kMiB, .in_flight = 8, .shared = true};
+    const auto all = candidates_for({.direct_available = true, .cursor_available = true, .max_in_flight = 16});
+    REQUIRE(all.size() == 5);
+    CHECK(all[0] == shared);
+    CHECK(all[1] == kDirect1);
+    CHECK(all[2] == kDirect4);
+    CHECK(candidates_for({.direct_available = true, .cursor_available = true, .max_in_flight = 3})[0].in_flight == 3);
+    // Not on warm files, with direct_io given, or with the chunk size given.
+    for (const auto& facts : {ReadFacts{.cursor_available = true}, ReadFacts{.direct = true, .direct_available = true, .cursor_available = true},
+                              ReadFacts{.direct = false, .direct_available = true, .cursor_available = true},
+                              ReadFacts{.request = kMiB, .direct_available = true, .cursor_available = true}})
+      for (const auto& s : candidates_for(facts)) CHECK_FALSE(s.shared);
   }
   SUBCASE("direct_io on: direct only") {
     for (const auto& s : candidates_for({.direct = true, .direct_available = true})) CHECK(s.mode == ReadMode::direct);
