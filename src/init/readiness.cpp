@@ -35,18 +35,33 @@ SignalReadiness signal_readiness(pid_t pid, int sig, ReadinessScan scan) {
   // (inherited, tini's rule) that installs its handler later would wait for it forever.
   if (caught & bit) return SignalReadiness::ready;
   // Inside sigwait/sigtimedwait the kernel takes the awaited signals out of the blocked mask that
-  // /proc shows, so such a server looks unprepared; its wait channel gives it away.
+  // /proc shows, so such a server looks unprepared; its wait channel gives it away. But a thread
+  // waiting so counts only when every other thread blocks the signal: one that has it unblocked
+  // takes it with the default action (SIGUSR1 kills the whole server), and the waiting thread may
+  // wait for other signals (a shutdown thread in sigwait for SIGTERM: such a server was killed).
   const auto waits = [](const std::string& wchan_path) {
     std::ifstream wchan(wchan_path);
     std::string where;
     return wchan >> where && where.starts_with("do_sigtimedwait");
   };
-  if (scan == ReadinessScan::quick)
-    return waits(proc + "/wchan") ? SignalReadiness::waits_for_it : SignalReadiness::not_ready;
+  // Quick: the main thread's wait channel alone; waiting there is only a hint, the full look decides.
+  if (scan == ReadinessScan::quick && !waits(proc + "/wchan")) return SignalReadiness::not_ready;
   std::error_code ec;
   namespace fs = std::filesystem;
-  for (fs::directory_iterator it(proc + "/task", ec), end; !ec && it != end; it.increment(ec))
-    if (waits(it->path() / "wchan")) return SignalReadiness::waits_for_it;
+  bool in_sigwait = false;
+  for (fs::directory_iterator it(proc + "/task", ec), end; !ec && it != end; it.increment(ec)) {
+    if (waits(it->path() / "wchan")) {
+      in_sigwait = true;
+      continue;
+    }
+    unsigned long long task_blocked = 0;
+    std::ifstream task_status(it->path() / "status");
+    while (std::getline(task_status, line))
+      if (line.starts_with("SigBlk:")) task_blocked = std::stoull(line.substr(7), nullptr, 16);
+    if (!(task_blocked & bit)) return SignalReadiness::not_ready;
+  }
+  if (ec) return SignalReadiness::not_ready;  // not every thread seen
+  if (in_sigwait) return SignalReadiness::waits_for_it;
   if (!(blocked & bit)) return SignalReadiness::not_ready;
   // Blocked for good and read through a signalfd: its fdinfo has "sigmask:\t<hex>".
   for (fs::directory_iterator it(proc + "/fdinfo", ec), end; !ec && it != end; it.increment(ec)) {

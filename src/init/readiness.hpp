@@ -18,13 +18,16 @@ namespace tensorinit::init {
 enum class SignalReadiness { ready, waits_for_it, not_ready };  // waits_for_it: sigwait or signalfd
 
 // A blocked signal counts only when the server really waits for it: a thread in sigwait/
-// sigtimedwait (its wait channel), or an open signalfd whose mask holds it (its fdinfo). Blocked
+// sigtimedwait (its wait channel) while every other thread blocks it (a thread in sigwait for
+// SIGTERM alone says nothing of SIGUSR1), or an open signalfd whose mask holds it (its fdinfo). Blocked
 // alone is not enough: glibc's pthread_create and CPython's subprocess (vfork) block every signal
 // for a while (seen here: a Python loop of subprocess.run was killed by SIGUSR1 sent in that
 // window, even after 12 agreeing polls), and the default action of SIGUSR1 kills.
 
 // How far one look goes. quick: the server's SigCgt and its main thread's wait channel, a few
-// small reads whatever the server's size. full: also every thread's wait channel and, when the
+// small reads whatever the server's size (a main thread in sigwait goes on to the full look).
+// full: also every thread's wait channel and mask (stopping at the first that has it
+// unblocked) and, when the
 // signal is blocked, every descriptor's fdinfo: its cost grows with the server's threads
 // (measured: a Python server with 100 threads polled in full every 10 ms cost the init 14.5% of a
 // core for as long as the server ran, when it never caught the signal: a socket-only server, or

@@ -40,6 +40,25 @@ for start in early; do
       "$TENSORINIT" run -f "$m" -- python3 "$TEST_TMP/late_handler.py" $sig
   done
 done
+# A shutdown thread in sigwait for SIGTERM (SIGTERM blocked, SIGUSR1 not yet caught): the wait
+# channel said "waits for a signal", so SIGUSR1 was sent at once and killed the server (138).
+cat >"$TEST_TMP/sigwait_term.py" <<'PY'
+import os, signal, socket, sys, threading, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+threading.Thread(target=lambda: signal.sigwait({signal.SIGTERM}), daemon=True).start()
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["TENSORINIT_SOCKET"])
+while s.recv(65536):
+    pass
+time.sleep(0.5)
+got = threading.Event()
+signal.signal(signal.SIGUSR1, lambda *_: got.set())
+sys.exit(0 if got.wait(60) else 3)
+PY
+m=$(manifest ign-sigwait "$model" "report: ''" "handoff: {mode: signal, start: early}")
+expect_exit 0 "a thread in sigwait for SIGTERM, the SIGUSR1 handler comes late" \
+  "$TENSORINIT" run -f "$m" -- python3 "$TEST_TMP/sigwait_term.py"
+
 # A server that ignores the signal for good (or never asks) is not waited for: it ends, so does
 # tensorinit, with its code.
 m=$(manifest ign-never "$model" "report: ''" "handoff: {mode: signal, start: early}")

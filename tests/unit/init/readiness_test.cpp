@@ -1,6 +1,7 @@
 // init/readiness: when may the ready signal be sent? Each child sets itself up, says so on a pipe,
 // then waits to be killed: the verdicts depend on its state only, never on timing.
 #include <doctest/doctest.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -139,4 +140,27 @@ TEST_CASE("readiness: a quick look sees a handler and a main thread in sigwait, 
   CHECK(verdict_of([] { ::signal(SIGUSR1, on_usr1); }, sleep_forever, ReadinessScan::quick) == SignalReadiness::ready);
   CHECK(verdict_of(block_usr1, sigwait_usr1, ReadinessScan::quick) == SignalReadiness::waits_for_it);
   CHECK(verdict_of([] { block_usr1(); signalfd_usr1(); }, sleep_forever, ReadinessScan::quick) == SignalReadiness::not_ready);
+}
+
+TEST_CASE("readiness: a thread in sigwait for another signal does not count while others take this one") {
+  // The shutdown-thread pattern: SIGTERM blocked, a thread in sigwait for it; SIGUSR1 neither
+  // caught nor blocked in the main thread yet. Sending it then killed the server.
+  CHECK(verdict_of(
+            [] {
+              sigset_t set;
+              sigemptyset(&set);
+              sigaddset(&set, SIGTERM);
+              sigprocmask(SIG_BLOCK, &set, nullptr);
+              pthread_t thread;
+              if (::pthread_create(&thread, nullptr, [](void*) -> void* {
+                    sigset_t term;
+                    sigemptyset(&term);
+                    sigaddset(&term, SIGTERM);
+                    int sig = 0;
+                    sigwait(&term, &sig);
+                    return nullptr;
+                  }, nullptr) != 0)
+                ::_exit(3);
+            },
+            sleep_forever) == SignalReadiness::not_ready);
 }
