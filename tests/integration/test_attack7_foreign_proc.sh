@@ -7,22 +7,9 @@ source "$(dirname "$0")/lib.sh"
 model=$TEST_TMP/model
 "$TENSORINIT" synth --size 1MiB --seed 7 "$model" 2>/dev/null
 
-# The server waits for the socket's answer (the weights are staged, the signal is due), then
-# installs its handler a while later and waits for the signal.
-cat >"$TEST_TMP/late_handler.py" <<'PY'
-import os, signal, socket, sys, threading, time
-s = socket.socket(socket.AF_UNIX)
-s.connect(os.environ["TENSORINIT_SOCKET"])
-answer = b""
-while chunk := s.recv(65536):
-    answer += chunk
-if not answer.startswith(b"ready "):
-    sys.exit(4)
-time.sleep(1.5)  # tensorinit's check sees no handler for this long; the outcome does not hang on it
-got = threading.Event()
-signal.signal(signal.SIGUSR1, lambda *_: got.set())
-sys.exit(0 if got.wait(60) else 3)
-PY
+# late_handler: waits for the socket's answer (the signal is due), installs its handler 1.5 s later.
+printf '%s\n' "import runpy, sys" "sys.argv = ['late_handler.py', 'SIGUSR1', '1.5']" \
+  "runpy.run_path('$TESTS_DIR/tools/late_handler.py', run_name='__main__')" >"$TEST_TMP/late_handler.py"
 # One that never asks for the signal: it must not be killed by it either.
 cat >"$TEST_TMP/no_handler.py" <<'PY'
 import os, socket, sys, time

@@ -7,23 +7,7 @@ source "$(dirname "$0")/lib.sh"
 model=$TEST_TMP/model
 "$TENSORINIT" synth --size 1MiB --seed 11 "$model" 2>/dev/null
 
-# SIGNAL: waits for the socket's answer (the weights are staged, the signal is due), a while more,
-# then installs its handler and waits for the signal (60 s: the bound of a failure, not a timing).
-cat >"$TEST_TMP/late_handler.py" <<'PY'
-import os, signal, socket, sys, threading, time
-sig = getattr(signal, sys.argv[1])
-s = socket.socket(socket.AF_UNIX)
-s.connect(os.environ["TENSORINIT_SOCKET"])
-answer = b""
-while chunk := s.recv(65536):
-    answer += chunk
-if not answer.startswith(b"ready "):
-    sys.exit(4)
-time.sleep(0.5)
-got = threading.Event()
-signal.signal(sig, lambda *_: got.set())
-sys.exit(0 if got.wait(60) else 3)
-PY
+late="$TESTS_DIR/tools/late_handler.py"  # SIGNAL: the server's handler comes 0.5 s after the socket's answer
 # The parent of tensorinit ignores SIGNAL, then execs the rest.
 cat >"$TEST_TMP/ignoring.py" <<'PY'
 import os, signal, sys
@@ -33,11 +17,11 @@ PY
 for start in early; do
   m=$(manifest ign-usr1 "$model" "report: ''" "handoff: {mode: signal, start: $start}")
   expect_exit 0 "SIGUSR1 ignored by tensorinit's parent, the server's handler comes late" \
-    python3 "$TEST_TMP/ignoring.py" SIGUSR1 "$TENSORINIT" run -f "$m" -- python3 "$TEST_TMP/late_handler.py" SIGUSR1
+    python3 "$TEST_TMP/ignoring.py" SIGUSR1 "$TENSORINIT" run -f "$m" -- python3 "$late" SIGUSR1
   for sig in SIGWINCH SIGCONT; do
     m=$(manifest ign-${sig,,} "$model" "report: ''" "handoff: {mode: signal, start: $start, signal: $sig}")
     expect_exit 0 "handoff.signal $sig (default: nothing), the server's handler comes late" \
-      "$TENSORINIT" run -f "$m" -- python3 "$TEST_TMP/late_handler.py" $sig
+      "$TENSORINIT" run -f "$m" -- python3 "$late" $sig
   done
 done
 # A shutdown thread in sigwait for SIGTERM (SIGTERM blocked, SIGUSR1 not yet caught): the wait
