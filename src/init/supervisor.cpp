@@ -2,6 +2,7 @@
 // Readiness and restarts: supervisor_restart.cpp.
 #include "init/supervisor.hpp"
 
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -30,13 +33,31 @@ namespace detail {
 namespace {
 
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Whether anything beyond signals, reaping and the grace is asked for (supervisor_loop.hpp).
+bool needs_asio(const Options& options) {
+  return options.handoff != nullptr || options.ready.by != ReadyWatch::By::none ||
+         options.restart.when != RestartPolicy::When::never;
+}
+
+// The next signal pending, waiting up to `timeout` (null: for one): 0 when none came in time.
+int take_signal(const timespec* timeout) {
+  sigset_t all;
+  sigfillset(&all);
+  const int sig = ::sigtimedwait(&all, nullptr, timeout);
+  return sig > 0 ? sig : 0;  // EAGAIN (timed out), EINTR (a ptrace stop): the caller looks again
+}
 
 }  // namespace
 
 int Supervisor::run() {
   if (!become_subreaper()) log::warn("cannot become a child subreaper; orphans will not be reaped");
   take_ignored_signals_back(inherited_);
-  if (!open_signalfd()) return static_cast<int>(Code::internal);
+  if (needs_asio(options_)) {
+    asio_ = std::make_unique<AsioLoop>();
+    if (!open_signalfd()) return static_cast<int>(Code::internal);
+  }
   // What arrived while the command line and manifest were read (no server yet): a stop signal
   // ends here, the others are dropped (sent to the server the instant it starts, before it has
   // a handler, USR1 or PIPE would kill it).
@@ -45,7 +66,7 @@ int Supervisor::run() {
   started_ = true;
 
   if (handoff_ != nullptr && !handoff_->socket_path.empty()) {
-    auto socket = handoff::ReadySocket::listen(io_, handoff_->socket_path);
+    auto socket = handoff::ReadySocket::listen(asio_->io, handoff_->socket_path);
     if (!socket) {
       log::error(socket.error().message);
       return socket.error().exit_code();
@@ -61,9 +82,13 @@ int Supervisor::run() {
   }
   if (handoff_ != nullptr) start_stage();
 
-  wait_for_signals();
-  maybe_finish();
-  if (!finished_) io_.run();
+  if (asio_) {
+    wait_for_signals();
+    maybe_finish();
+    if (!finished_) asio_->io.run();
+  } else {
+    wait_plain();
+  }
   if (worker_.joinable()) worker_.join();
   return exit_code();
 }
@@ -83,14 +108,19 @@ bool Supervisor::open_signalfd() {
     log::error(std::string("signalfd: ") + strerror(errno));
     return false;
   }
-  signals_.emplace(io_, fd);
+  asio_->signals.assign(fd);
   return true;
 }
 
 void Supervisor::read_signals() {
+  if (!asio_) {
+    static constexpr timespec now{};
+    while (const int sig = take_signal(&now)) on_signal(sig);
+    return;
+  }
   signalfd_siginfo infos[16];
   for (;;) {
-    ssize_t n = ::read(signals_->native_handle(), infos, sizeof infos);
+    ssize_t n = ::read(asio_->signals.native_handle(), infos, sizeof infos);
     if (n <= 0) break;
     for (size_t i = 0; i < static_cast<size_t>(n) / sizeof infos[0]; ++i)
       on_signal(static_cast<int>(infos[i].ssi_signo));
@@ -98,11 +128,30 @@ void Supervisor::read_signals() {
 }
 
 void Supervisor::wait_for_signals() {
-  signals_->async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
+  asio_->signals.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
     if (ec) return;
     read_signals();
     if (!finished_) wait_for_signals();
   });
+}
+
+// One signal at a time (a burst costs a call each; SIGCHLDs coalesce), kill_at_ the timeout.
+void Supervisor::wait_plain() {
+  maybe_finish();
+  while (!finished_) {
+    timespec left{};
+    const timespec* timeout = nullptr;
+    if (kill_at_) {
+      const auto ns = std::max<std::int64_t>(0, std::chrono::nanoseconds(*kill_at_ - Clock::now()).count());
+      left = {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+      timeout = &left;
+    }
+    if (const int sig = take_signal(timeout)) on_signal(sig);
+    if (!finished_ && kill_at_ && Clock::now() >= *kill_at_) {
+      kill_at_.reset();
+      on_deadline();
+    }
+  }
 }
 
 void Supervisor::on_signal(int sig) {
@@ -141,7 +190,7 @@ void Supervisor::on_stop_signal(int sig) {
   if (stop_signal_) return;
   stop_signal_ = sig;
   probe_.reset();
-  ready_deadline_.cancel();
+  if (asio_) asio_->ready_deadline.cancel();
   if (restart_pending_) cancel_restart(sig);
   if (stage_ == Stage::running) stop_.request_stop();
   if (socket_) socket_->fail(128 + sig, "tensorinit is stopping");
@@ -184,9 +233,21 @@ void Supervisor::drain_others() {
 void Supervisor::arm_deadline() {
   if (deadline_armed_) return;
   deadline_armed_ = true;
-  deadline_.expires_after(options_.grace);
-  deadline_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) on_deadline();
+  set_kill_at(Clock::now() + options_.grace);
+}
+
+void Supervisor::set_kill_at(std::optional<Clock::time_point> at) {
+  kill_at_ = at;
+  if (!asio_) return;  // wait_plain reads kill_at_
+  if (!at) {
+    asio_->kill_timer.cancel();
+    return;
+  }
+  asio_->kill_timer.expires_at(*at);
+  asio_->kill_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || finished_ || !kill_at_) return;
+    kill_at_.reset();
+    on_deadline();
   });
 }
 
@@ -195,10 +256,7 @@ void Supervisor::on_deadline() {
   if (main_alive_) ::kill(-main_pid_, SIGKILL), ::kill(main_pid_, SIGKILL);
   signal_descendants(SIGKILL);
   // Whatever forked meanwhile gets the same, until nothing is left.
-  kill_again_.expires_after(100ms);
-  kill_again_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec && !finished_) on_deadline();
-  });
+  set_kill_at(Clock::now() + 100ms);
 }
 
 bool Supervisor::start_server() {
@@ -233,7 +291,7 @@ void Supervisor::start_stage() {
     } catch (const std::exception& e) {  // bad_alloc, a thread refused: the line the exec path gives
       result = fail(Code::internal, thrown_message(e));
     }
-    asio::post(io_, [this, result = std::move(result)] { on_stage_done(result); });
+    asio::post(asio_->io, [this, result = std::move(result)] { on_stage_done(result); });
   });
 }
 
@@ -282,8 +340,8 @@ void Supervisor::poll_ready_signal(ReadinessScan scan) {
     return;
   }
   const ReadyPoll next = next_ready_poll(++ready_polls_);
-  ready_poll_.expires_after(next.after);
-  ready_poll_.async_wait([this, next](const boost::system::error_code& ec) {
+  asio_->ready_poll.expires_after(next.after);
+  asio_->ready_poll.async_wait([this, next](const boost::system::error_code& ec) {
     if (!ec) poll_ready_signal(next.scan);
   });
 }
@@ -291,7 +349,7 @@ void Supervisor::poll_ready_signal(ReadinessScan scan) {
 void Supervisor::maybe_finish() {
   if (!started_ || finished_ || stage_ == Stage::running || main_alive_ || children_left_ || restart_pending_) return;
   finished_ = true;
-  io_.stop();
+  if (asio_) asio_->io.stop();
 }
 
 }  // namespace detail

@@ -1,14 +1,19 @@
 // The init loop's state, shared by supervisor.cpp (signals, reaping, staging, shutdown) and
 // supervisor_restart.cpp (readiness and restarts). Internal to init/: use supervisor.hpp.
-// One Asio io_context on the main thread, fed by a signalfd (every catchable signal stays
-// blocked; none is ever delivered to a handler), timers, the readiness socket and the ready
-// probe. The staging worker reports back by posting to the same loop, so all state below is
-// touched by one thread only.
+// Every catchable signal stays blocked; none is ever delivered to a handler. Two ways to wait,
+// one set of rules (on_signal and everything after it): the plain init (no staging, socket,
+// ready watch or restarts) waits in sigtimedwait alone, its only timer (the grace, then SIGKILL
+// every 100 ms) the call's timeout, as tini does; that skips asio's epoll, eventfd and timerfd
+// set-up (43 -> 25 system calls for `run -- /bin/true`; docs/notes/init20.md). Everything else
+// runs one Asio io_context on the main thread (AsioLoop), fed by a signalfd, timers, the
+// readiness socket and the ready probe. The staging worker reports back by posting to the same
+// loop, so all state below is touched by one thread only.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -32,8 +37,10 @@ class Supervisor {
 
  private:
   bool open_signalfd();
-  void read_signals();
-  void wait_for_signals();
+  void read_signals();     // every signal pending now
+  void wait_for_signals(); // asio: the signalfd's next readiness
+  void wait_plain();       // no asio: sigtimedwait until finished_
+  void set_kill_at(std::optional<std::chrono::steady_clock::time_point> at);
   void on_signal(int sig);
   void on_stop_signal(int sig);
   void reap();
@@ -65,11 +72,19 @@ class Supervisor {
   const Options& options_;
   const InheritedSignals& inherited_;
   const SignalHandoff* handoff_;
-  asio::io_context io_;
-  std::optional<asio::posix::stream_descriptor> signals_;
-  asio::steady_timer deadline_{io_};
-  asio::steady_timer kill_again_{io_};
-  asio::steady_timer ready_poll_{io_};
+  // Only when staging, the socket, a ready watch or restarts need it: its construction is the
+  // epoll, eventfd and timerfd set-up the plain init goes without.
+  struct AsioLoop {
+    asio::io_context io;
+    asio::posix::stream_descriptor signals{io};  // the signalfd
+    asio::steady_timer kill_timer{io};           // at kill_at_
+    asio::steady_timer ready_poll{io};
+    asio::steady_timer ready_deadline{io};
+    asio::steady_timer restart_timer{io};
+  };
+  std::unique_ptr<AsioLoop> asio_;
+  // When the grace ends (SIGKILL for everything left), then every 100 ms while anything is left.
+  std::optional<std::chrono::steady_clock::time_point> kill_at_;
   unsigned ready_polls_ = 0;  // looks that found the server not ready since send_ready_signal
   std::unique_ptr<handoff::ReadySocket> socket_;
 
@@ -89,8 +104,6 @@ class Supervisor {
   bool staged_ok_ = false;  // staging succeeded (or there is none): the weights are ready
 
   // Readiness and restarts (supervisor_restart.cpp).
-  asio::steady_timer ready_deadline_{io_};
-  asio::steady_timer restart_timer_{io_};
   std::unique_ptr<ReadyProbe> probe_;
   bool answered_ready_ = false;   // this server answered the probe or said ready on the socket
   bool ready_ = false;            // ... and the weights are staged: reported

@@ -48,12 +48,12 @@ void Supervisor::on_server_started() {
 
 void Supervisor::watch_ready() {
   if (options_.ready.by == ReadyWatch::By::none) return;
-  ready_deadline_.expires_after(options_.ready.timeout);
-  ready_deadline_.async_wait([this](const boost::system::error_code& ec) {
+  asio_->ready_deadline.expires_after(options_.ready.timeout);
+  asio_->ready_deadline.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) on_ready_timeout();
   });
   if (options_.ready.by == ReadyWatch::By::probe)
-    probe_ = std::make_unique<ReadyProbe>(io_, options_.ready.probe, [this] { on_ready_answer(); });
+    probe_ = std::make_unique<ReadyProbe>(asio_->io, options_.ready.probe, [this] { on_ready_answer(); });
 }
 
 void Supervisor::on_ready_answer() {
@@ -77,7 +77,7 @@ void Supervisor::on_ready_message(pid_t peer) {
 void Supervisor::maybe_ready() {
   if (ready_ || !answered_ready_ || !staged_ok_ || !main_alive_ || stop_signal_ || forced_code_) return;
   ready_ = true;
-  ready_deadline_.cancel();
+  asio_->ready_deadline.cancel();  // answered_ready_: a probe or the socket, both asio's
   probe_.reset();
   if (options_.events.ready) options_.events.ready();
 }
@@ -100,7 +100,7 @@ void Supervisor::on_ready_timeout() {
 
 void Supervisor::on_server_exited() {
   probe_.reset();
-  ready_deadline_.cancel();
+  if (asio_) asio_->ready_deadline.cancel();
   ready_ = false;
   const bool restarting = restart_due();
   if (options_.events.exited) options_.events.exited(*main_code_, restarting);
@@ -129,8 +129,8 @@ void Supervisor::schedule_restart() {
   next_delay_ = std::min(next_delay_ * 2, std::max(options_.restart.max_delay, options_.restart.first_delay));
   log::info(fmt::format("the server (pid {}) exited with code {}: restart {} of {} in {}, on the staged weights",
                         main_pid_, *main_code_, restarts_ + 1, options_.restart.max_restarts, ms_text(delay)));
-  restart_timer_.expires_after(delay);
-  restart_timer_.async_wait([this](const boost::system::error_code& ec) {
+  asio_->restart_timer.expires_after(delay);
+  asio_->restart_timer.async_wait([this](const boost::system::error_code& ec) {
     if (ec || !restart_pending_) return;
     delay_passed_ = true;
     try_restart();
@@ -143,8 +143,7 @@ void Supervisor::schedule_restart() {
 void Supervisor::try_restart() {
   if (!restart_pending_ || !delay_passed_ || children_left_) return;
   restart_pending_ = false;
-  deadline_.cancel();
-  kill_again_.cancel();
+  set_kill_at(std::nullopt);
   deadline_armed_ = false;
   killing_ = false;
   if (options_.events.check_before_restart) {
@@ -161,7 +160,7 @@ void Supervisor::try_restart() {
 
 void Supervisor::cancel_restart(int stop_sig) {
   restart_pending_ = false;
-  restart_timer_.cancel();
+  asio_->restart_timer.cancel();
   if (!forced_code_) forced_code_ = 128 + stop_sig;
   const char* name = ::sigabbrev_np(stop_sig);
   log::info(fmt::format("SIG{} during the restart delay: no restart", name ? name : "?"));

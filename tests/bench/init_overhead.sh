@@ -10,7 +10,10 @@
 # was seen (the window the dynamic loader and static initialisers owned before the static first
 # stage); a lost signal shows as the 5 s watchdog's SIGKILL, and is told apart when /proc showed
 # an empty mask just before it was sent (the kernel's window before the first instruction, which
-# a preempted exec on a loaded machine stretches). Needs root for EARLY.
+# a preempted exec on a loaded machine stretches). The same trials, interleaved, go to catatonit,
+# tini and dumb-init (and BASELINE) when installed, so the table tells the kernel's window, which
+# every init has, from an init's own (EARLY_INITS=tensorinit,tini picks some). EARLY_WATCHDOG (default 5) s: how long a trial waits before
+# it counts the signal lost. Needs root for EARLY.
 # hyperfine is not required (not on PyPI, Debian package only): the timing loop is Python's, which
 # also reads each run's CPU time and page faults from wait4 (the process and what it waited for):
 # on a machine shared with builds, wall times swing with the load and those two barely move.
@@ -106,43 +109,65 @@ if early > 0:
                 return int(words[0]) if words else None
         except OSError:
             return None
-    lost = lost_unmasked = other = sent = 0
-    for _ in range(early):
+    # The same protocol for every init at hand, interleaved (one trial of each per round): whether
+    # a loss is the kernel's window (execve to the first instruction, every init has it) or the
+    # init's own (its C library's start-up before it blocks or handles SIGTERM).
+    inits = {"tensorinit": [ti, "run", "--"]}
+    if baseline:
+        inits["baseline"] = [baseline, "run", "--"]
+    for name, argv in (("catatonit", ["--"]), ("tini", ["--"]), ("dumb-init", [])):
+        path = shutil.which(name)
+        if path:
+            inits[name] = [path] + argv
+    if os.environ.get("EARLY_INITS"):  # e.g. EARLY_INITS=tensorinit,catatonit: only those
+        inits = {name: argv for name, argv in inits.items() if name in os.environ["EARLY_INITS"].split(",")}
+    tally = {name: {"sent": 0, "lost": 0, "unmasked": 0, "other": 0} for name in inits}
+
+    def trial(argv, t):
         started = time.perf_counter()
-        ns = subprocess.Popen(["unshare", "-fp", "--mount-proc", ti, "run", "--", "sleep", "30"],
+        ns = subprocess.Popen(["unshare", "-fp", "--mount-proc", *argv, "sleep", "30"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         init = None
-        comm = os.path.basename(ti)[:15]
-        try:  # unshare forks the namespace's PID 1, which then execs tensorinit (before that, a
+        comm = os.path.basename(argv[0])[:15]
+        try:  # unshare forks the namespace's PID 1, which then execs the init (before that, a
             # SIGTERM would hit unshare's code, which no init can help)
             while init is None or open(f"/proc/{init}/comm").read().strip() != comm:
                 init = init or child_of(ns.pid)
         except OSError:  # gone before we saw it exec (should not happen): counted apart
             ns.wait()
-            other += 1
-            continue
+            t["other"] += 1
+            return
         if early_after == "execve":
             time.sleep(random.uniform(early_lo, early_hi))
         else:
             time.sleep(max(0.0, started + random.uniform(early_lo, early_hi) - time.perf_counter()))
         try:  # the mask just before the signal: empty means it went into the window before the
-            # first instruction (the kernel's, once /proc shows tensorinit), which no init can close
+            # init blocked anything (for tensorinit, the kernel's before the first instruction)
             with open(f"/proc/{init}/status") as f:
                 unmasked = any(l.startswith("SigBlk:") and int(l.split()[1], 16) == 0 for l in f)
         except OSError:
             unmasked = False
         os.kill(init, signal.SIGTERM)
-        sent += 1
+        t["sent"] += 1
         try:
-            code = ns.wait(timeout=5)
+            code = ns.wait(timeout=watchdog)
         except subprocess.TimeoutExpired:
             os.kill(init, signal.SIGKILL)
-            code = ns.wait()
-            lost += 1
-            lost_unmasked += unmasked
-            continue
+            ns.wait()
+            t["lost"] += 1
+            t["unmasked"] += unmasked
+            return
         if code != 143:
-            other += 1
-    print(f"early SIGTERM as PID 1: {sent} sent {sys.argv[6]} ms after {early_after}, {lost} lost "
-          f"({lost_unmasked} of them sent while its mask was still empty), {other} other exit codes")
+            t["other"] += 1
+
+    watchdog = float(os.environ.get("EARLY_WATCHDOG", "5"))
+    for _ in range(early):
+        for name, argv in inits.items():
+            trial(argv, tally[name])
+    print(f"early SIGTERM as PID 1 of a fresh PID namespace, {sys.argv[6]} ms after {early_after}, "
+          f"interleaved; lost = not gone {watchdog:g} s later; load average {os.getloadavg()[0]:.1f}")
+    print(f"| {'init':<10} | {'sent':>5} | {'lost':>4} | {'of them, mask empty':>19} | {'other exit':>10} |")
+    print(f"|{'-' * 12}|{'-' * 7}|{'-' * 6}|{'-' * 21}|{'-' * 12}|")
+    for name, t in tally.items():
+        print(f"| {name:<10} | {t['sent']:>5} | {t['lost']:>4} | {t['unmasked']:>19} | {t['other']:>10} |")
 PY

@@ -177,6 +177,34 @@ TEST_CASE("leftover helpers get SIGTERM, and SIGKILL after the grace") {
   CHECK(::kill(helper, 0) != 0);  // gone (and reaped: not even a zombie)
 }
 
+// The plain init waits in sigtimedwait: no asio set-up (epoll, eventfd, timerfd) and no signalfd,
+// 43 -> 25 system calls (docs/notes/init20.md). The server looks at its parent's descriptors.
+TEST_CASE("the plain init waits without an event loop: no epoll, eventfd, timerfd or signalfd") {
+  Scratch scratch;
+  const std::string out = scratch / "fds";
+  CHECK(run_supervised(shell("for f in /proc/$PPID/fd/*; do readlink $f; done > " + out)) == 0);
+  const std::string fds = slurp(out);
+  CHECK_FALSE(fds.empty());  // it did see the supervisor's descriptors (0, 1, 2 at least)
+  std::string own;  // what the forked supervisor inherited from this process is not its own
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    own += fs::read_symlink(entry.path(), error).string() + "\n";
+  }
+  for (const char* kind : {"eventpoll", "eventfd", "timerfd", "signalfd"})
+    if (own.find(kind) == std::string::npos) CHECK_MESSAGE(fds.find(kind) == std::string::npos, kind);
+}
+
+TEST_CASE("the plain init: a server that ignores SIGTERM gets SIGKILL when the grace ends") {
+  Scratch scratch;
+  const std::string up = scratch / "up";
+  auto options = shell("trap '' TERM; : > " + up + "; while :; do sleep 0.01; done");
+  options.grace = 200ms;
+  pid_t pid = start_supervisor(options);
+  REQUIRE(await_file(up));
+  ::kill(pid, SIGTERM);
+  CHECK(wait_code(pid) == 128 + SIGKILL);  // a supervisor that never sent SIGKILL would hang here
+}
+
 TEST_CASE("signal handoff: the server is signalled when staging is done and clients get the table") {
   Scratch scratch;
   SignalHandoff handoff;
