@@ -173,7 +173,25 @@ void ReadController::end(const Ticket& ticket, uint64_t bytes, double now) {
   e.phase.bytes += bytes;
   e.last_end = std::max(e.last_end, now);
   e.phase.seconds = e.last_end - e.first_start;
-  if (finished(e) && e.phase.seconds > 0) latest_rate_[e.candidate] = e.phase.rate();
+  if (finished(e) && e.phase.seconds > 0) {
+    latest_rate_[e.candidate] = e.phase.rate();
+    if (e.phase.probe) retarget();
+  }
+}
+
+// The epoch after a probe opens as soon as the probe's budget is issued, before its last reads end
+// (readers do not wait), so an exploit epoch used to be chosen without the probe just before it:
+// in 12 warm host loads here (2026-12-07 19:02-19:04 UTC, 2 or 3 candidates) every first exploit
+// ignored the last probe, which had been faster in 10 (e.g. splice 16 MiB x 2 probed 0.80, x 4
+// 2.16 GB/s, then x 2 exploited for 512 MiB at 1.10; docs/notes/copy20.md). So a finishing probe
+// that makes another candidate the best stops the exploit under way (it issues no more) and the
+// next epoch exploits the new best.
+void ReadController::retarget() {
+  Epoch& now = epochs_.back();
+  const auto best = best_candidate();
+  if (now.phase.probe || !best || *best == now.candidate || now.issued >= now.budget) return;
+  now.budget = now.issued;
+  last_was_probe_ = true;  // the next epoch exploits
 }
 
 std::vector<ReadPhase> ReadController::phases() const {

@@ -13,7 +13,9 @@
 // Probing a slow setting is what costs (64 MiB at 0.1 GB/s is 0.6 s), so: a probe running under
 // half the best rate is cut short once a quarter of it is done; re-probes go to contenders (at
 // least half the best rate) and only every fourth one to the rest; and each re-probe that does not
-// change the best doubles the next exploit epoch (a new best resets it).
+// change the best doubles the next exploit epoch (a new best resets it). The epoch after a probe
+// opens before the probe's last reads end; when they end and make it the best, the exploit epoch
+// under way stops there and the next exploits it.
 //
 // A pure object: fed (ticket, bytes, seconds) by the caller's clock, so it is tested with a fake
 // clock and fake rates. Thread-safety: none; the pipeline serialises calls (stage/pipeline.cpp).
@@ -118,6 +120,7 @@ class ReadController {
   void open_next();
   bool finished(const Epoch& e) const { return e.issued >= e.budget && e.outstanding == 0; }
   bool losing(const Epoch& e) const;
+  void retarget();  // a probe just finished: stop an exploit epoch that is no longer on the best
   std::optional<size_t> best_candidate() const;
 
   ControllerOptions options_;

@@ -119,6 +119,49 @@ TEST_CASE("read controller: an unfinished probe does not decide") {
   CHECK(c.best() == kDirect4);
 }
 
+TEST_CASE("read controller: a probe that ends after the next exploit opened still decides it") {
+  ReadController c(three(8 * kMiB, 64 * kMiB));
+  const auto p0 = c.begin(8 * kMiB, 0.0);
+  c.end(p0, 8 * kMiB, 0.01);  // kDirect1: 0.84 GB/s
+  const auto p1 = c.begin(8 * kMiB, 0.01);
+  c.end(p1, 8 * kMiB, 0.03);  // kDirect4: 0.42 GB/s
+  // kBuffered's probe: two reads out at once, its budget issued, so the next epoch opens before they end.
+  const auto a = c.begin(4 * kMiB, 0.03);
+  const auto b = c.begin(4 * kMiB, 0.03);
+  CHECK(c.upcoming() == kDirect1);  // the fastest finished so far
+  const auto x = c.begin(4 * kMiB, 0.03);
+  c.end(a, 4 * kMiB, 0.032);
+  c.end(b, 4 * kMiB, 0.034);  // kBuffered: 2.1 GB/s, the best now
+  CHECK(c.best() == kBuffered);
+  CHECK(c.upcoming() == kBuffered);  // the kDirect1 exploit stopped at what it had issued
+  const auto y = c.begin(4 * kMiB, 0.034);
+  c.end(x, 4 * kMiB, 0.04);
+  c.end(y, 4 * kMiB, 0.036);
+  const auto phases = c.phases();
+  REQUIRE(phases.size() == 5);
+  CHECK(phases[3].setting == kDirect1);
+  CHECK_FALSE(phases[3].probe);
+  CHECK(phases[3].bytes == 4 * kMiB);
+  CHECK(phases[4].setting == kBuffered);
+  CHECK_FALSE(phases[4].probe);
+  CHECK(c.upcoming() == kBuffered);  // a full exploit epoch (64 MiB) of the new best
+}
+
+TEST_CASE("read controller: a late probe that loses leaves the exploit alone") {
+  ReadController c(three(8 * kMiB, 64 * kMiB));
+  const auto p0 = c.begin(8 * kMiB, 0.0);
+  c.end(p0, 8 * kMiB, 0.01);
+  const auto p1 = c.begin(8 * kMiB, 0.01);
+  c.end(p1, 8 * kMiB, 0.03);
+  const auto a = c.begin(8 * kMiB, 0.03);
+  const auto x = c.begin(4 * kMiB, 0.03);  // the exploit of kDirect1 opened
+  c.end(a, 8 * kMiB, 0.5);                 // kBuffered: slow
+  CHECK(c.best() == kDirect1);
+  const auto y = c.begin(4 * kMiB, 0.5);
+  CHECK(y.epoch == x.epoch);
+  CHECK(y.setting == kDirect1);
+}
+
 TEST_CASE("candidates: explicit choices win, auto probes what the files allow") {
   SUBCASE("cold local files into the host arena: one shared cursor first, no O_DIRECT") {
     const ReadSetting shared{.mode = ReadMode::splice, .request = 256 << 10, .in_flight = 8, .shared = true};
