@@ -182,7 +182,7 @@ void ReadController::end(const Ticket& ticket, uint64_t bytes, double now) {
 // The epoch after a probe opens as soon as the probe's budget is issued, before its last reads end
 // (readers do not wait), so an exploit epoch used to be chosen without the probe just before it:
 // in 12 warm host loads here (2026-12-07 19:02-19:04 UTC, 2 or 3 candidates) every first exploit
-// ignored the last probe, which had been faster in 10 (e.g. splice 16 MiB x 2 probed 0.80, x 4
+// ignored the last probe, which had been faster in 10 (e.g. splice 16 MiB x 2 probed 1.21, x 4
 // 2.16 GB/s, then x 2 exploited for 512 MiB at 1.10; docs/notes/copy20.md). So a finishing probe
 // that makes another candidate the best stops the exploit under way (it issues no more) and the
 // next epoch exploits the new best.
