@@ -53,6 +53,7 @@ json reads_json(const stage::ReadChoices& r) {
   json out = setting(r.best);
   out["candidates"] = std::move(candidates);
   out["phases"] = std::move(phases);
+  if (!r.unmapped.empty()) out["unmapped"] = r.unmapped;
   return out;
 }
 

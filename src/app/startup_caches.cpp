@@ -24,7 +24,7 @@ std::shared_ptr<const cache::Store> store_for(const manifest::Source& source, co
 }
 
 nlohmann::json outcome_json(const cache::Outcome& o) {
-  nlohmann::json j = {{"state", o.state}, {"seconds", o.seconds}, {"message", o.message}};
+  nlohmann::json j = {{"state", cache::to_string(o.state)}, {"seconds", o.seconds}, {"message", o.message}};
   if (!o.where.empty()) j["archive"] = o.where;
   if (o.files || o.bytes) {
     j["files"] = o.files;
@@ -36,8 +36,9 @@ nlohmann::json outcome_json(const cache::Outcome& o) {
 }
 
 void log_outcome(const std::string& name, const std::string& what, const cache::Outcome& o) {
-  const bool trouble = o.state == "refused" || o.state == "failed" || o.state == "stopped";
-  if (trouble) log::warn(fmt::format("cache {}: {} {}: {}", name, what, o.state, o.message));
+  using cache::State;
+  const bool trouble = o.state == State::refused || o.state == State::failed || o.state == State::stopped;
+  if (trouble) log::warn(fmt::format("cache {}: {} {}: {}", name, what, cache::to_string(o.state), o.message));
   else log::info(fmt::format("cache {}: {}", name, o.message));
 }
 
@@ -88,7 +89,7 @@ StartupCaches::StartupCaches(const manifest::Manifest& manifest) {
     entry->save = c.save;
     entry->restore_bound = restore_bound(c.max_size, entry->bound_rule);
     if (std::string why = overlap(c.path, manifest, shm_dir); !why.empty()) {
-      cache::Outcome refused{.state = "refused", .message = why};
+      cache::Outcome refused{.state = cache::State::refused, .message = why};
       log_outcome(c.name, "restore", refused);
       entry->restored = std::move(refused);
       entry->save = manifest::CacheSave::never;
@@ -119,7 +120,7 @@ void StartupCaches::start_restore(std::stop_token stop) {
     if (e->restored) continue;  // refused before it began (overlap)
     e->restore_thread = std::jthread([this, e, token = e->restore_stop.get_token()] {
       cache::Outcome o = cache::restore(e->spec, token);
-      if (event_) event_(fmt::format("cache {} {}", e->spec.name, o.state));
+      if (event_) event_(fmt::format("cache {} {}", e->spec.name, cache::to_string(o.state)));
       std::lock_guard lock(mutex_);
       e->restored = std::move(o);
       restored_cv_.notify_all();
@@ -140,7 +141,7 @@ void StartupCaches::wait_restored() {
     c->restore_thread.join();
     std::lock_guard lock(mutex_);
     if (!c->restored) continue;
-    if (too_slow && c->restored->state == "stopped" && !signal_stop_.stop_requested())
+    if (too_slow && c->restored->state == cache::State::stopped && !signal_stop_.stop_requested())
       c->restored->message = fmt::format(
           "too slow: not restored within {:.1f}s of the weights being ready ({}); the server starts with an empty {}",
           std::chrono::duration<double>(c->restore_bound).count(), c->bound_rule, c->spec.path);
@@ -162,12 +163,12 @@ void StartupCaches::start_save(manifest::CacheSave when) {
     std::string restored_sha;
     {
       std::lock_guard lock(mutex_);
-      if (e->restored && e->restored->state == "restored") restored_sha = e->restored->sha256;
+      if (e->restored && e->restored->state == cache::State::restored) restored_sha = e->restored->sha256;
     }
     e->save_thread = std::jthread([this, e, restored_sha, stop = save_stop_.get_token()] {
       cache::Outcome o = cache::save(e->spec, restored_sha, stop);
       log_outcome(e->spec.name, "save", o);
-      if (event_) event_(fmt::format("cache {} {}", e->spec.name, o.state));
+      if (event_) event_(fmt::format("cache {} {}", e->spec.name, cache::to_string(o.state)));
       std::lock_guard lock(mutex_);
       e->saved = std::move(o);
       saved_cv_.notify_all();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cache/store.hpp"
@@ -20,10 +21,14 @@ struct CacheSpec {
   std::vector<std::shared_ptr<const Store>> stores;  // in the manifest's order
 };
 
+// What became of a restore (restored | missing | refused | kept | failed | stopped) or a save
+// (saved | unchanged | refused | failed | stopped). The logs, timeline events and the report name
+// it by to_string.
+enum class State { restored, missing, kept, saved, unchanged, refused, failed, stopped };
+std::string_view to_string(State state);
+
 struct Outcome {
-  // restore: restored | missing | refused | kept | failed | stopped
-  // save:    saved | unchanged | refused | failed | stopped
-  std::string state;
+  State state = State::failed;
   std::string where;       // the archive restored from or saved to; empty when none
   std::string message;     // one line for stderr and the report (names no secret)
   uint64_t files = 0;      // entries

@@ -141,6 +141,20 @@ void FileSource::will_need(uint64_t offset, uint64_t len) const {
   ::posix_fadvise(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_WILLNEED);
 }
 
+Result<FileSource::MappedRange> FileSource::map_populated(uint64_t offset, uint64_t len) const {
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t lead = offset % page;
+  const size_t map_len = static_cast<size_t>(lead + len);
+  void* addr = ::mmap(nullptr, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_.get(),
+                      static_cast<off_t>(offset - lead));
+  if (addr == MAP_FAILED)
+    return fail(code_for_errno(errno),
+                fmt::format("{}: cannot map bytes {}-{}: {}", path_, offset, offset + len, std::strerror(errno)));
+  MappedRange out{Mapping(addr, map_len), nullptr};
+  out.at = out.map.data() + lead;
+  return out;
+}
+
 Status FileSource::warm(uint64_t offset, uint64_t len) const {
 #ifndef MADV_POPULATE_READ
   constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14; glibc 2.36 headers may lack it

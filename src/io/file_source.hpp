@@ -7,6 +7,7 @@
 
 #include "io/byte_source.hpp"
 #include "util/fd.hpp"
+#include "util/mapping.hpp"
 
 namespace tensorinit::io {
 
@@ -64,6 +65,16 @@ class FileSource final : public ByteSource {
   void will_need(uint64_t offset, uint64_t len) const;
   // The buffered descriptor, for kernel-side copies (splice into the host arena). Thread-safe.
   int buffered_fd() const { return fd_.get(); }
+
+  // [offset, offset + len) mapped read-only, shared and populated (MAP_POPULATE: no fault per
+  // page); `at` points at `offset` (the mapping starts at the page below it). The error names the
+  // file and the errno: a filesystem that refuses shared mappings (FUSE for files opened with
+  // direct I/O: ENODEV), the address space (ENOMEM). Thread-safe.
+  struct MappedRange {
+    Mapping map;
+    const std::byte* at = nullptr;
+  };
+  Result<MappedRange> map_populated(uint64_t offset, uint64_t len) const;
 
   // Brings [offset, offset + len) into the page cache without copying it anywhere
   // (MADV_POPULATE_READ on a read-only mapping; a buffered read where the kernel lacks it).

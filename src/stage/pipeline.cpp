@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "util/exit_code.hpp"
+#include "util/log.hpp"
 
 namespace tensorinit::stage {
 namespace {
@@ -144,6 +145,14 @@ class Governor {
     const uint64_t bytes = part->to - part->from;
     return Handout{*part, Slot{controller_.begin(bytes, seconds()), bytes}, cursor.announce(*part)};
   }
+  // A chunk read because its file could not be mapped (consume_mapped): said once per run, with
+  // the first reason, and kept for the report.
+  void note_unmapped(const Error& why) {
+    std::lock_guard lock(mutex_);
+    if (!unmapped_.empty()) return;
+    unmapped_ = why.message;
+    log::info(fmt::format("{}; its chunks of small tensors are read through the page cache instead", why.message));
+  }
   bool any_shared() const { return std::ranges::any_of(controller_.candidates(), &ReadSetting::shared); }
   void release(const Slot& slot, uint64_t bytes) {
     {
@@ -160,7 +169,8 @@ class Governor {
   }
   void report(ReadChoices& out) {
     std::lock_guard lock(mutex_);
-    out = {.candidates = controller_.candidates(), .phases = controller_.phases(), .best = controller_.carried()};
+    out = {.candidates = controller_.candidates(), .phases = controller_.phases(), .best = controller_.carried(),
+           .unmapped = unmapped_};
   }
 
  private:
@@ -170,6 +180,7 @@ class Governor {
   std::condition_variable cv_;
   ReadController controller_;
   unsigned active_ = 0;
+  std::string unmapped_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
@@ -217,18 +228,12 @@ Status read_range(const io::ByteSource& file, const io::FileSource* local, ReadM
 // page) and written into the sink by the kernel, one copy. Measured here, 1 GiB in 100,000 tensors,
 // page cache warm: pread + pwritev (two copies) 1.09 s of CPU, mapped 0.98, populated 0.94, the
 // same bytes in 100 tensors (spliced) 0.94; a splice per piece cost as much as the second copy.
-// nullopt when the file cannot be mapped (a filesystem that refuses shared mappings, as FUSE does
-// for files opened with direct I/O: ENODEV; an address-space limit): the caller reads it instead.
-std::optional<Status> consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const io::FileSource& file, Sink& sink) {
-  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const uint64_t lead = chunk.offset % page;
-  const size_t len = lead + chunk.len;
-  void* at = ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, file.buffered_fd(),
-                    static_cast<off_t>(chunk.offset - lead));
-  if (at == MAP_FAILED) return std::nullopt;
-  auto ok = sink.consume_mapped(chunk, pieces, static_cast<const std::byte*>(at) + lead, file.name());
-  ::munmap(at, len);
-  return ok;
+// The error, when the file cannot be mapped (io::FileSource::map_populated says why): the caller
+// reads the chunk instead; the sink's own result otherwise.
+Result<Status> consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const io::FileSource& file, Sink& sink) {
+  auto mapped = file.map_populated(chunk.offset, chunk.len);
+  if (!mapped) return std::unexpected(std::move(mapped.error()));
+  return sink.consume_mapped(chunk, pieces, mapped->at, file.name());
 }
 
 // Whether a chunk's pieces are large enough to splice (kSplicePiece): splices cost two system calls
@@ -273,11 +278,14 @@ Status read_chunk(Governor& governor, const io::ByteSource& file, const ChunkJob
       governor.release(slot, ok ? chunk.len : 0);
       return ok;
     }
-    if (mode == ReadMode::splice && at == 0 && !filter && local)
-      if (auto ok = consume_mapped(chunk, pieces, *local, sink)) {
-        governor.release(slot, *ok ? chunk.len : 0);
-        return *ok;
-      }  // not mapped: read through the page cache below
+    if (mode == ReadMode::splice && at == 0 && !filter && local) {
+      auto mapped = consume_mapped(chunk, pieces, *local, sink);
+      if (mapped) {
+        governor.release(slot, *mapped ? chunk.len : 0);
+        return *mapped;
+      }
+      governor.note_unmapped(mapped.error());  // read through the page cache below
+    }
     if (!buffer) {  // its staging buffer was refused (a memory limit); splices and mappings need none
       governor.release(slot, 0);
       return fail(Code::internal, "out of memory (a staging buffer)");

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <stop_token>
 #include <vector>
 
@@ -43,6 +44,7 @@ struct ReadChoices {
   std::vector<ReadSetting> candidates;
   std::vector<ReadPhase> phases;
   ReadSetting best;  // the setting that carried the load (read the most bytes)
+  std::string unmapped;  // why chunks of small tensors were read, not mapped (the first refusal); "" when none
 };
 
 // The staging buffer a reader needs for reads of up to `chunk_size`: the pipeline reads from the

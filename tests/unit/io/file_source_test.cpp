@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -222,4 +223,23 @@ TEST_CASE("io: a file swapped in under the path: reads keep the opened file, che
 
   REQUIRE(std::remove((dir / "current/f").c_str()) == 0);
   CHECK_FALSE((*source)->check_path().has_value());
+}
+
+TEST_CASE("io: map_populated gives the bytes at any offset; a refused mapping names the file and why") {
+  TempDir dir;
+  const std::string content = pattern(3 * 4096 + 17);
+  const std::string path = dir / "mapped.bin";
+  testing::write_file(path, content);
+  auto src = io::FileSource::open(path);
+  REQUIRE(src);
+  for (uint64_t offset : {0ull, 1ull, 4095ull, 4096ull, 5000ull}) {
+    auto m = (*src)->map_populated(offset, content.size() - offset);
+    REQUIRE(m);
+    CHECK(std::string(reinterpret_cast<const char*>(m->at), content.size() - offset) == content.substr(offset));
+  }
+  // More than the address space: mmap fails (ENOMEM), and the reason is kept for the fallback's line.
+  auto refused = (*src)->map_populated(0, 1ull << 60);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find(path) != std::string::npos);
+  CHECK(refused.error().message.find(std::strerror(ENOMEM)) != std::string::npos);
 }
