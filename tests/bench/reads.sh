@@ -52,6 +52,9 @@ done
 [[ $(id -u) == 0 ]] || { echo "reads.sh: needs root (drop_caches, cgroups)" >&2; exit 1; }
 BENCH=reads
 source "$HERE/lib.sh"
+# fio is the best plain read's yardstick: a fresh Debian machine lacks it.
+command -v fio >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fio >/dev/null ||
+  { echo "reads.sh: fio is missing and could not be installed (apt-get install fio)" >&2; exit 1; }
 mkdir -p "$DIR"
 MODEL=$DIR/model-$SIZE
 [[ -f $MODEL/.complete ]] || { rm -rf "$MODEL"; "$TI" synth --size "$SIZE" "$MODEL" >&2; sync; touch "$MODEL/.complete"; }
