@@ -187,7 +187,13 @@ TEST_CASE("http: 503 and 429 are retried, Retry-After honoured; the budget ends 
   auto stalled = open_url(s.client, s.server.url("/f.bin"), options);
   REQUIRE_FALSE(stalled.has_value());
   CHECK(stalled.error().code == Code::unavailable);
-  CHECK(stalled.error().message.find("no data for 300 ms (gave up after 2 attempts)") != std::string::npos);
+  // Which of the two stall checks fires first is the scheduler's: on a loaded machine the headers
+  // can arrive so late that the request's deadline (2 x stall_timeout from its start) comes before
+  // 300 ms of silence after them (CI under ASan with a build beside it, 2026-12-07).
+  const std::string& why = stalled.error().message;
+  CAPTURE(why);
+  CHECK((why.find("no data for 300 ms") != std::string::npos || why.find("no complete answer within") != std::string::npos));
+  CHECK(why.ends_with("(gave up after 2 attempts)"));
 }
 
 TEST_CASE("http: a body trickling one byte every 0.3 s is abandoned by the minimum rate") {
