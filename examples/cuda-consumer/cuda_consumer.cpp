@@ -5,6 +5,10 @@
 //   tensorinit_cuda_consumer [TABLE]            one line per tensor: name, device pointer
 //   tensorinit_cuda_consumer --sha256 [TABLE]   copies every tensor back and prints "sha256  name"
 //   tensorinit_cuda_consumer --bandwidth MiB    raw pinned host->device cudaMemcpy, GB/s
+//   --exporter-check (before the others)        first drops CAP_SYS_PTRACE and prints on stderr
+//                                               whether it has ptrace access to its parent (the
+//                                               exporter, tensorinit), exporter_access.hpp; alone:
+//                                               only that, no CUDA call (machines without a GPU)
 //
 // TABLE defaults to $TENSORINIT_TABLE. The arena pointer is valid while tensorinit lives.
 #include <cuda_runtime_api.h>
@@ -18,6 +22,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "exporter_access.hpp"
 
 namespace {
 
@@ -77,6 +83,11 @@ int bandwidth(size_t mib) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "--exporter-check") {
+    args.erase(args.begin());
+    std::fprintf(stderr, "cuda_consumer: %s\n", exporter_access::probe(getppid()).line.c_str());
+    if (args.empty()) return 0;
+  }
   if (args.size() == 2 && args[0] == "--bandwidth") return bandwidth(std::stoul(args[1]));
   const bool sha = !args.empty() && args[0] == "--sha256";
   if (sha) args.erase(args.begin());

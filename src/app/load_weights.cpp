@@ -73,12 +73,15 @@ stage::StageRequest stage_request(const manifest::Manifest& manifest, const std:
   const manifest::Stage& s = manifest.stage;
   std::optional<bool> direct_io;
   if (s.direct_io != manifest::DirectIo::automatic) direct_io = s.direct_io == manifest::DirectIo::on;
+  std::optional<bool> shared_cursor;
+  if (s.shared_cursor != manifest::DirectIo::automatic) shared_cursor = s.shared_cursor == manifest::DirectIo::on;
   return {.model_name = manifest.model.name,
           .target = s.target,
           .devices = s.devices,
           .read = {.readers = s.readers ? std::optional<unsigned>(s.readers) : std::nullopt,
                    .chunk_size = s.chunk_size_set ? std::optional<uint64_t>(s.chunk_size) : std::nullopt,
                    .direct_io = direct_io,
+                   .shared_cursor = shared_cursor,
                    .memory_limit = s.memory_limit},
           .checks = {.checksums = manifest.model.verify == manifest::Verify::checksums,
                      .key = manifest.model.key,

@@ -70,6 +70,7 @@ struct Stage {
   uint64_t chunk_size = 16ull << 20;
   bool chunk_size_set = false;  // given in the manifest; else the read controller sizes the reads
   DirectIo direct_io = DirectIo::automatic;
+  DirectIo shared_cursor = DirectIo::automatic;  // the same words: auto | on | off
   uint64_t memory_limit = 1ull << 30;
 };
 

@@ -190,7 +190,7 @@ std::vector<int> parse_devices(const Fields& f, const Field& field) {
 }
 
 Stage parse_stage(const Fields& f, const Field& map) {
-  Entries keys = f.entries(map, {"target", "devices", "readers", "chunk_size", "direct_io", "memory_limit"});
+  Entries keys = f.entries(map, {"target", "devices", "readers", "chunk_size", "direct_io", "shared_cursor", "memory_limit"});
   Stage stage;
   if (const Field* field = find(keys, "target"))
     stage.target = f.word<Target>(*field, kTargetWords);
@@ -216,6 +216,8 @@ Stage parse_stage(const Fields& f, const Field& map) {
   }
   if (const Field* field = find(keys, "direct_io"))
     stage.direct_io = f.word<DirectIo>(*field, kDirectIoWords);
+  if (const Field* field = find(keys, "shared_cursor"))
+    stage.shared_cursor = f.word<DirectIo>(*field, kDirectIoWords);
   const Field* limit = find(keys, "memory_limit");
   if (limit) stage.memory_limit = f.size(*limit, "at least chunk_size, e.g. 1GiB");
   if (stage.memory_limit < stage.chunk_size) {

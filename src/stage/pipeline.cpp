@@ -192,7 +192,7 @@ ControllerOptions governor_options(const ReadPlan& plan, std::span<const io::Byt
   if (!options.tune)
     return {.candidates = {{.mode = ReadMode::direct, .request = options.chunk_size, .in_flight = readers}}};
   ReadFacts facts{.direct = options.tune->direct, .request = options.tune->request, .in_flight = options.tune->readers,
-                  .chunk_size = options.chunk_size, .max_in_flight = readers};
+                  .shared = options.tune->shared, .chunk_size = options.chunk_size, .max_in_flight = readers};
   bool all_local = !files.empty() && !options.filter && !sink.staging();
   for (const io::ByteSource* f : files) {
     const auto* local = dynamic_cast<const io::FileSource*>(f);
@@ -200,7 +200,7 @@ ControllerOptions governor_options(const ReadPlan& plan, std::span<const io::Byt
     all_local = all_local && local && sink.takes_descriptor(local->buffered_fd());
   }
   facts.splice_available = all_local;
-  facts.cursor_available = !options.filter && !sink.staging();
+  facts.cursor_available = !options.filter;
   ControllerOptions out = controller_options(candidates_for(facts), plan.bytes);
   if (options.tune->probe_bytes) {
     out.probe_bytes = options.tune->probe_bytes;
@@ -343,17 +343,20 @@ Status run_pipeline(const ReadPlan& plan, std::span<const io::ByteSource* const>
     auto ok = parallel_steps(governor.threads(), [&]() -> StepBody {
       return [&, reader = make_reader(), clipped = std::make_shared<std::vector<Piece>>()]() -> Result<bool> {
         if (stop.stop_requested()) return fail(Code::stopped, "staging stopped");
+        // The buffer first, then the work: a reader holding a read slot never waits for a buffer,
+        // so readers waiting for slots with a buffer of the sink's ring (the cuda target) and
+        // readers holding slots waiting for a buffer cannot wait on each other.
+        auto buffer = reader->take();
+        if (!buffer) return std::unexpected(buffer.error());
         const auto handout = governor.hand_out(cursor);
-        if (!handout) return false;
+        if (!handout) {
+          reader->give_back(*buffer);
+          return false;
+        }
         const auto [chunk, pieces] = part_of(plan, handout->part, *clipped);
         const auto [ahead, ahead_end] = handout->announce;
         if (const auto* f = dynamic_cast<const io::FileSource*>(files[chunk.file]); f && ahead_end > ahead)
           f->will_need(ahead, ahead_end - ahead);
-        auto buffer = reader->take();
-        if (!buffer) {
-          if (handout->slot) governor.release(*handout->slot, 0);
-          return std::unexpected(buffer.error());
-        }
         const ChunkJob job{.chunk = chunk, .pieces = pieces, .index = handout->part.chunk,
                            .splice = splices(plan.chunks[handout->part.chunk]),
                            .announce = !handout->slot, .slot = handout->slot};

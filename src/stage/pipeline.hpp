@@ -36,6 +36,7 @@ struct ReadTuning {
   std::optional<bool> direct;         // stage.direct_io on/off
   std::optional<uint64_t> request;    // stage.chunk_size: whole chunks per read
   std::optional<unsigned> readers;    // stage.readers: reads in flight
+  std::optional<bool> shared;         // stage.shared_cursor on/off (ReadFacts::shared)
   uint64_t probe_bytes = 0;           // 0: controller_options' budgets (tests set small ones)
 };
 

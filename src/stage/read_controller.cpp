@@ -39,13 +39,23 @@ std::vector<ReadSetting> candidates_for(const ReadFacts& facts) {
   };
   const bool direct = facts.direct_available && facts.direct.value_or(true);
   const bool through_cache = !direct || !facts.direct.has_value();
+  // shared_cursor on: the readers share one cursor in every epoch, parts of the chunk size given
+  // (whole chunks in file order) or else the auto settings' part sizes, O_DIRECT only when asked
+  // for. What tests/gpu/run.sh forces to measure the cursor against whole chunks on a GPU.
+  if (facts.shared == true && facts.cursor_available) {
+    const ReadMode mode = facts.direct == true && facts.direct_available ? ReadMode::direct : cached;
+    add(mode, mode == ReadMode::splice ? 256 << 10 : 1 * kMiB, 8, true);
+    return out;
+  }
+  const bool may_share = facts.shared != false;
   // Cold into the host arena (direct_io auto or off), the plain copies' way: the readers share one
   // cursor, 256 KiB splices, WILLNEED ahead of the cursor (stage/read_cursor.hpp), and no O_DIRECT
   // candidates: their epochs, interleaved, cost more than they won. Measured here (2 GiB, page
   // cache dropped, 3 interleaved rounds, load 4-5; docs/notes/copy18.md): these (and splice 16M
   // x8) 0.98 (0.84-1.08) GB/s against 0.88 (0.75-0.89) with O_DIRECT 1M x16 and 4M x8 beside
   // them and 0.80 (0.76-0.83) for the O_DIRECT and whole-chunk splice candidates before.
-  if (facts.splice_available && !facts.request && facts.direct != true && (facts.direct_available || facts.direct == false)) {
+  if (may_share && facts.splice_available && !facts.request && facts.direct != true &&
+      (facts.direct_available || facts.direct == false)) {
     add(ReadMode::splice, 256 << 10, 8, true);
     add(ReadMode::splice, facts.chunk_size, 2);
     add(ReadMode::splice, facts.chunk_size, 4);
@@ -58,9 +68,11 @@ std::vector<ReadSetting> candidates_for(const ReadFacts& facts) {
   // share one cursor with buffered 1 MiB reads, first (probed after O_DIRECT epochs it ran 0.19-0.24
   // GB/s: the readahead then treats it as random). 2 GiB, page cache dropped, 4-6 interleaved rounds
   // at four moments (docs/notes/copy19.md): 0.95/0.99/0.86/0.75 GB/s against 0.83/0.95/0.83/0.72
-  // for the O_DIRECT and whole-chunk buffered candidates alone. Not for the cuda target's staging
-  // buffers (unmeasured on a GPU) nor with a filter.
-  if (facts.cursor_available && facts.direct_available && !facts.direct.has_value() && !facts.request)
+  // for the O_DIRECT and whole-chunk buffered candidates alone. The cuda target's parts go into its
+  // pinned ring the same way (discard is the figure that predicts the GPU path; the cursor is
+  // probed beside the O_DIRECT and whole-chunk candidates, which stay; not yet measured on a GPU:
+  // tests/gpu/run.sh measures it forced against whole chunks). Not with a filter.
+  if (may_share && facts.cursor_available && facts.direct_available && !facts.direct.has_value() && !facts.request)
     add(ReadMode::buffered, 1 * kMiB, 8, true);
   if (direct) {
     add(ReadMode::direct, 1 * kMiB, 16);

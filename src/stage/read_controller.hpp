@@ -53,9 +53,11 @@ struct ReadFacts {
   std::optional<bool> direct;          // direct_io on/off (off: buffered or splice)
   std::optional<uint64_t> request;     // chunk_size given: reads of whole chunks, none shared
   std::optional<unsigned> in_flight;   // readers given
+  std::optional<bool> shared;          // shared_cursor on (only shared settings) / off (none)
   bool direct_available = false;       // some file opened with O_DIRECT (a cold local file)
   bool splice_available = false;       // plain local files into the host arena, no filter
-  bool cursor_available = false;       // readers may share one cursor: no filter, the pipeline's own buffers
+  bool cursor_available = false;       // readers may share one cursor: no filter (the pipeline's own
+                                       // buffers or the sink's pinned ring, stage/cuda_sink.hpp)
   uint64_t chunk_size = 16ull << 20;   // the plan's chunks: no request is larger
   unsigned max_in_flight = 8;          // reader threads the staging memory allows
 };

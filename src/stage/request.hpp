@@ -34,6 +34,7 @@ struct ReadSettings {
   std::optional<unsigned> readers;      // reader threads
   std::optional<uint64_t> chunk_size;   // bytes per read (a multiple of 4096)
   std::optional<bool> direct_io;        // O_DIRECT; auto: per file, when under half of it is cached
+  std::optional<bool> shared_cursor;    // readers share one cursor (on), never (off); auto: measured
   uint64_t memory_limit = 1ull << 30;   // all staging buffers together
 };
 

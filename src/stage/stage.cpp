@@ -76,7 +76,7 @@ void note_choices(StagedModel& staged) {
 // The read controller takes what the request leaves at auto (stage/read_controller.hpp): the
 // manifest's values win; nullopt is the controller's to choose.
 ReadTuning tuning_for(const ReadSettings& read) {
-  return {.direct = read.direct_io, .request = read.chunk_size, .readers = read.readers};
+  return {.direct = read.direct_io, .request = read.chunk_size, .readers = read.readers, .shared = read.shared_cursor};
 }
 
 

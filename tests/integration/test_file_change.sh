@@ -46,13 +46,18 @@ check "two models of one size and header, other bytes" test "$size" = "$(stat -c
 slow="stage: {readers: 1, chunk_size: 4KiB, direct_io: off}"
 
 # 1. Rewritten in place mid-load: read in whole 4 KiB chunks, and on the readers' shared cursor
-#    (page-cache reads into the host arena: 256 KiB parts of 16 MiB chunks, stage/read_cursor.hpp).
-for how in "$slow" "stage: {readers: 1, direct_io: off}"; do
+#    (page-cache reads into the host arena: 256 KiB parts of 16 MiB chunks, stage/read_cursor.hpp),
+#    and the cuda target on the shared cursor (4 KiB parts into the pinned ring, the strict CUDA
+#    runtime double standing in for cudart).
+cuda_how="stage: {target: cuda, readers: 1, chunk_size: 4KiB, shared_cursor: on, direct_io: off}"
+for how in "$slow" "stage: {readers: 1, direct_io: off}" "$cuda_how"; do
+bin=$TENSORINIT
+[ "$how" = "$cuda_how" ] && bin=${TENSORINIT_CUDADOUBLE:?run through ctest (tests/CMakeLists.txt passes it)}
 done_it=0
 for attempt in 1 2 3 4 5; do
   mkdir -p "$TEST_TMP/m" && cp "$TEST_TMP/v1/model.safetensors" "$TEST_TMP/m/"
   m=$(manifest "$tag-inplace" "$TEST_TMP/m" "$how" "report: ''" "handoff: {mode: none}")
-  start_stopped "$TENSORINIT" load -f "$m"
+  start_stopped "$bin" load -f "$m"
   if [ "$(bytes_read)" -lt "$size" ]; then
     dd if="$TEST_TMP/v2/model.safetensors" of="$TEST_TMP/m/model.safetensors" bs=1M conv=notrunc status=none
     finish_stopped

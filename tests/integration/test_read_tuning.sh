@@ -44,4 +44,16 @@ check "discard leaves nothing in /dev/shm" no_leftovers discard
 m=$(manifest discard-exec "$model" "stage: {target: discard}" "handoff: {mode: exec, command: [true]}")
 expect_exit 78 "discard with a handoff is refused" "$TENSORINIT" run -f "$m"
 check "the refusal names the fix" grep -q "needs handoff.mode: none" "$TEST_TMP/stderr"
+
+# stage.shared_cursor forces the readers' shared cursor on or off (tests/gpu/run.sh measures the
+# cuda target both ways): every candidate is shared, or none is; the load is byte-exact either way.
+for sc in on off; do
+  evict
+  m=$(manifest "cursor-$sc" "$model" "stage: {shared_cursor: $sc}" "report: $TEST_TMP/report-cursor-$sc.json" \
+    "handoff: {mode: exec, command: [python3, $TESTS_DIR/tools/verify_table.py]}")
+  expect_exit 0 "shared_cursor $sc: byte-exact" "$TENSORINIT" run -f "$m"
+  check "shared_cursor $sc: the candidates' shared flags say $sc" python3 -c "
+import json; c = json.load(open('$TEST_TMP/report-cursor-$sc.json'))['reads']
+assert c['candidates'] and all(x['shared'] == ('$sc' == 'on') for x in c['candidates']), c"
+done
 finish

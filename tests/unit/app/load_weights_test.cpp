@@ -30,6 +30,7 @@ TEST_CASE("load weights: the stage request carries the manifest, auto as nullopt
   CHECK(auto_request.devices == std::vector<int>{0});
   CHECK_FALSE(auto_request.read.readers.has_value());
   CHECK_FALSE(auto_request.read.direct_io.has_value());
+  CHECK_FALSE(auto_request.read.shared_cursor.has_value());
   CHECK_FALSE(auto_request.read.chunk_size.has_value());  // the read controller sizes the reads
   CHECK(auto_request.read.memory_limit == m.stage.memory_limit);
   CHECK_FALSE(auto_request.checks.checksums);
@@ -48,12 +49,14 @@ TEST_CASE("load weights: the stage request carries the manifest, auto as nullopt
   m.model.passphrase = Secret("pass");
   for (auto [mode, want] : {std::pair{manifest::DirectIo::on, true}, std::pair{manifest::DirectIo::off, false}}) {
     m.stage.direct_io = mode;
+    m.stage.shared_cursor = mode;
     stage::CudaStartup none(stage::Target::host, {});
     const stage::StageRequest r = stage_request(m, "/s", &none);
     CHECK(r.target == stage::Target::automatic);
     CHECK(r.devices == std::vector<int>{1, 0});
     CHECK(r.read.readers == 5u);
     CHECK(r.read.direct_io == want);
+    CHECK(r.read.shared_cursor == want);
     CHECK(r.read.chunk_size == (1u << 20));
     CHECK(r.read.memory_limit == (64u << 20));
     CHECK(r.checks.checksums);

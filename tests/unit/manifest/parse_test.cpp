@@ -144,6 +144,10 @@ TEST_CASE("manifest: the other enum words, and the optional forms") {
   CHECK(parse_ok(with("stage:\n  target: cuda\n  devices: 1, 2\nhandoff:\n  mode: signal\n")).stage.devices ==
         std::vector<int>{1, 2});
   CHECK(parse_ok(with("stage:\n  direct_io: false\n")).stage.direct_io == DirectIo::off);
+  CHECK(m.stage.shared_cursor == DirectIo::automatic);
+  CHECK(parse_ok(with("stage:\n  shared_cursor: on\n")).stage.shared_cursor == DirectIo::on);
+  CHECK(parse_ok(with("stage:\n  shared_cursor: off\n")).stage.shared_cursor == DirectIo::off);
+  CHECK(parse_error(with("stage:\n  shared_cursor: maybe\n")).starts_with("test.yaml:8:18: stage.shared_cursor:"));
   // Empty sections mean "all defaults".
   Manifest empty_sections = parse_ok(with("stage:\nhandoff:\n"));
   CHECK(empty_sections.stage.chunk_size == 16ull << 20);
@@ -259,7 +263,7 @@ TEST_CASE("manifest: wrong types are refused where they stand") {
 TEST_CASE("manifest: unknown and duplicate keys") {
   std::string unknown = parse_error(with("stage:\n  reader: 4\n"));
   CHECK(unknown.starts_with("test.yaml:8:3: unknown key 'reader' in stage (did you mean 'readers'?"));
-  CHECK(unknown.find("allowed: target, devices, readers, chunk_size, direct_io, memory_limit") != std::string::npos);
+  CHECK(unknown.find("allowed: target, devices, readers, chunk_size, direct_io, shared_cursor, memory_limit") != std::string::npos);
   CHECK(parse_error(with("extra: 1\n")).starts_with("test.yaml:7:1: unknown key 'extra' at the top level"));
   CHECK(parse_error(with("  nmae: x\n")).starts_with("test.yaml:7:3: unknown key 'nmae' in model (did you mean 'name'?"));
   CHECK(parse_error("version: 1\nmodel:\n  name: x\n  sources:\n    - type: image\n      path: /a\n      size: 3\n")

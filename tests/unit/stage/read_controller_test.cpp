@@ -204,6 +204,38 @@ TEST_CASE("candidates: explicit choices win, auto probes what the files allow") 
                               ReadFacts{.request = kMiB, .direct_available = true, .cursor_available = true}})
       for (const auto& s : candidates_for(facts)) CHECK_FALSE(s.shared);
   }
+  SUBCASE("the cuda target (the sink's pinned ring takes the parts) has the cursor as discard has, probed first") {
+    // Same facts as discard's: pipeline.cpp makes the cursor available to any sink without a filter.
+    const auto all = candidates_for({.direct_available = true, .cursor_available = true, .max_in_flight = 8});
+    REQUIRE(all.size() == 5);
+    CHECK(all[0] == ReadSetting{.mode = ReadMode::buffered, .request = kMiB, .in_flight = 8, .shared = true});
+    for (size_t i = 1; i < all.size(); ++i) CHECK_FALSE(all[i].shared);  // whole chunks and O_DIRECT stay beside it
+  }
+  SUBCASE("shared_cursor on: only the cursor, parts of the chunk size given (whole chunks in file order)") {
+    const ReadSetting chunks{.mode = ReadMode::buffered, .request = 16 * kMiB, .in_flight = 8, .shared = true};
+    CHECK(candidates_for({.request = 16 * kMiB, .shared = true, .direct_available = true, .cursor_available = true}) ==
+          std::vector<ReadSetting>{chunks});
+    CHECK(candidates_for({.shared = true, .direct_available = true, .cursor_available = true}) ==
+          std::vector<ReadSetting>{{.mode = ReadMode::buffered, .request = kMiB, .in_flight = 8, .shared = true}});
+    CHECK(candidates_for({.shared = true, .cursor_available = true, .max_in_flight = 3})[0].in_flight == 3);
+    CHECK(candidates_for({.in_flight = 2, .shared = true, .cursor_available = true})[0].in_flight == 2);
+    // O_DIRECT parts only when asked for; splice parts into the host arena.
+    CHECK(candidates_for({.direct = true, .shared = true, .direct_available = true, .cursor_available = true})[0].mode ==
+          ReadMode::direct);
+    CHECK(candidates_for({.shared = true, .direct_available = true, .splice_available = true, .cursor_available = true}) ==
+          std::vector<ReadSetting>{{.mode = ReadMode::splice, .request = 256 << 10, .in_flight = 8, .shared = true}});
+    // No cursor possible (a filter): the usual candidates, none shared.
+    for (const auto& s : candidates_for({.shared = true, .direct_available = true})) CHECK_FALSE(s.shared);
+  }
+  SUBCASE("shared_cursor off: no shared setting where auto would have one") {
+    for (const auto& facts : {ReadFacts{.shared = false, .direct_available = true, .cursor_available = true},
+                              ReadFacts{.shared = false, .direct_available = true, .splice_available = true, .cursor_available = true},
+                              ReadFacts{.direct = false, .shared = false, .splice_available = true, .cursor_available = true}}) {
+      const auto all = candidates_for(facts);
+      CHECK_FALSE(all.empty());
+      for (const auto& s : all) CHECK_FALSE(s.shared);
+    }
+  }
   SUBCASE("direct_io on: direct only") {
     for (const auto& s : candidates_for({.direct = true, .direct_available = true})) CHECK(s.mode == ReadMode::direct);
   }
