@@ -95,19 +95,19 @@ Status ArenaGuard::check(const LoadedWeights& loaded) const {
                                               "one: written through a writable mapping?): not restarting on it",
                                               arenas_[i].path));
   }
-  // target pagecache: the table names the source files, which the restarted server reads again.
-  // A file replaced under its path or rewritten since it was indexed would give it other bytes
-  // at the table's offsets (it did: test_attack8_pagecache_restart.sh).
-  if (loaded.staged.target == Target::pagecache && loaded.decision && loaded.decision->index)
-    for (const auto& f : loaded.decision->index->files) {
-      if (!f.source) continue;  // remote: read through model.cache (left: docs/notes/attack8.md)
-      auto ok = f.source->check_unchanged();
-      if (ok) ok = f.source->check_path();
-      if (!ok)
-        return fail(Code::bad_data, fmt::format("{}; not restarting on it (target pagecache: the server reads the "
-                                                "tensors from the source files, and this one changed while it ran)",
-                                                ok.error().message));
-    }
+  // target pagecache: the table names the files (local sources, or a remote model's copies in
+  // model.cache), which the restarted server reads again. A file replaced under its path or
+  // rewritten since it was staged would give it other bytes at the table's offsets (it did:
+  // test_attack8_pagecache_restart.sh; the cache's copies: test_attack9_pagecache_cache_restart.sh).
+  for (const auto& f : loaded.served_files) {
+    if (!f) return fail(Code::internal, "a pagecache file without its descriptor");
+    auto ok = f->check_unchanged();
+    if (ok) ok = f->check_path();
+    if (!ok)
+      return fail(Code::bad_data, fmt::format("{}; not restarting on it (target pagecache: the server reads the "
+                                              "tensors from these files, and this one changed while it ran)",
+                                              ok.error().message));
+  }
   auto table = read_whole_file(loaded.table_path, "tensor table");  // a FIFO there is refused, not waited on
   if (!table || *table != loaded.table) {
     log::warn(fmt::format("the tensor table {} was changed or removed while the server ran: written again",

@@ -15,8 +15,9 @@
 //   text tensorinit wrote (LoadedWeights::table, in memory), never read back from shm_dir.
 // - Device memory (target cuda) is not digested: the IPC handles give the server write access and
 //   reading it back costs a device-to-host copy; the allocation and handles stay as they were.
-// - target pagecache: the tensors are the source files, which the restarted server reads again:
-//   each local one must still be the file indexed, through its descriptor and its path (device,
+// - target pagecache: the tensors are the files the table names (LoadedWeights::served_files: the
+//   local sources, or a remote model's copies in model.cache), which the restarted server reads
+//   again: each must still be the file staged, through its descriptor and its path (device,
 //   inode, size, mtime, ctime: FileSource::check_unchanged, check_path), else Code::bad_data.
 //
 // Thread-safety: none (seal on the staging thread, check on the loop's, never at once).

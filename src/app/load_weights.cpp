@@ -42,7 +42,8 @@ std::string cache_dir_for(const manifest::Model& model) {
 Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manifest::Manifest& manifest,
                                         const plan::Decision& decision, std::stop_token stop,
                                         std::atomic<uint64_t>& progress, std::optional<format::ModelIndex>& cached_index,
-                                        bool& cache_failed) {
+                                        bool& cache_failed,
+                                        std::vector<std::shared_ptr<const io::FileSource>>& copies) {
   RemoteCache cache(decision.remote, cache_dir_for(manifest.model));
   request.remote = stage::RemoteFiles{.sources = cache.sources(), .cache_dir = cache.dir(),
                                       .written_through = cache.filling_all()};
@@ -56,13 +57,18 @@ Result<stage::StagedModel> stage_remote(stage::StageRequest request, const manif
     log::info(fmt::format("model.cache: {} holds the model now; the next start reads it from there", cache.dir()));
   }
   cache_failed = cache.failed();
-  if (!cached_index && staged->target == Target::pagecache) {
+  if (staged->target != Target::pagecache) return staged;
+  if (!cached_index) {
     // The server reads the files from the cache: without them its table would name the remote
     // URLs, and the directory an incomplete (or older) copy.
     return fail(Code::io, fmt::format("model.cache: {} does not hold the whole model (see the warning above); "
                                       "stage.target pagecache serves the files from there: nothing was handed off",
                                       cache.dir()));
   }
+  // The copies the table names, held open: a restart checks them as it checks local files.
+  auto opened = cache.open_copies();
+  if (!opened) return std::unexpected(opened.error());
+  copies = std::move(*opened);
   return staged;
 }
 
@@ -116,6 +122,7 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
   std::atomic<uint64_t> progress{0};
   std::optional<format::ModelIndex> cached_index;  // the index with the cache's paths (remote, written through)
   bool loaded_cache_failed = false;
+  std::vector<std::shared_ptr<const io::FileSource>> copies;  // a remote pagecache load's, in the cache
   // An arena table's tensors are written while the readers stage (stage/table.hpp); a pagecache
   // table names the files, which a remote model's cache renames: written after.
   std::optional<stage::TableTensorsAhead> ahead;
@@ -125,7 +132,8 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
     stage::StageRequest request = stage_request(manifest, shm_dir, cuda);
     request.before_publish = std::move(before_publish);
     if (decision.remote)
-      return stage_remote(std::move(request), manifest, decision, stop, progress, cached_index, loaded_cache_failed);
+      return stage_remote(std::move(request), manifest, decision, stop, progress, cached_index, loaded_cache_failed,
+                          copies);
     return stage::stage_model(request, index, stop, progress);
   });
   if (cuda && cuda->started()) phases.add_beside("cuda_init", cuda->seconds());
@@ -135,6 +143,11 @@ Result<LoadedWeights> stage_weights(const manifest::Manifest& manifest, const pl
   // from there would find none of it, or an older unrecorded copy).
   loaded.model_dir = decision.remote && !cached_index ? decision.remote->index.dir : decision.index->dir;
   loaded.cache_failed = loaded_cache_failed;
+  if (loaded.staged.target == Target::pagecache) {
+    if (decision.remote) loaded.served_files = std::move(copies);
+    else
+      for (const auto& f : index.files) loaded.served_files.push_back(f.source);
+  }
   auto written = phases.time("table", [&] {
     const manifest::Source& source = decision.chosen_source();
     const stage::TableSource origin{.model = manifest.model.name, .type = manifest::to_string(source.type),

@@ -29,6 +29,9 @@ struct LoadedWeights {
   // URL prefix (as without a cache). cache_failed: a file of this load's could not be cached there.
   std::string model_dir;
   bool cache_failed = false;
+  // target pagecache: the files the table names, open (the local sources, or a remote model's
+  // copies in model.cache), each as it was when staged; a restart checks them (ArenaGuard::check).
+  std::vector<std::shared_ptr<const io::FileSource>> served_files;
 };
 
 // Where arenas, tables, sockets and name locks go: $TENSORINIT_SHM_DIR when set and not empty

@@ -93,6 +93,21 @@ bool RemoteCache::filling_all() const {
   return true;
 }
 
+Result<std::vector<std::shared_ptr<const io::FileSource>>> RemoteCache::open_copies() const {
+  std::vector<std::shared_ptr<const io::FileSource>> copies;
+  for (size_t i = 0; i < remote_->files.size(); ++i) {
+    const plan::RemoteFile& file = remote_->files[i];
+    auto copy = io::FileSource::open(fmt::format("{}/{}", dir_, file.name));
+    if (!copy) return std::unexpected(copy.error());
+    const bool same = fills_[i] ? fills_[i]->wrote((*copy)->identity()) : (*copy)->size() == file.source->size();
+    if (!same)
+      return fail(Code::bad_data, fmt::format("{}: replaced right after it was cached (not the copy recorded)",
+                                              (*copy)->name()));
+    copies.push_back(std::move(*copy));
+  }
+  return copies;
+}
+
 bool RemoteCache::commit() {
   if (dir_.empty()) return false;
   // Our own fills first, every one of them; only then look at the files other replicas filled.

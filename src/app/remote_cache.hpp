@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/byte_source.hpp"
+#include "io/file_source.hpp"
 #include "plan/remote_model.hpp"
 #include "stage/cache_fill.hpp"
 
@@ -30,6 +31,12 @@ class RemoteCache {
   // Returns true when the cache now holds the whole model. Failures are logged, not returned:
   // the weights are staged either way.
   bool commit();
+  // After commit() returned true: every copy in the cache, opened (what a pagecache table names;
+  // a restart checks them as local files: FileSource::check_unchanged, check_path). A copy this
+  // load wrote must be the file it renamed there (device and inode); one another replica recorded,
+  // the size its record says. Else Code::bad_data naming the copy (replaced since).
+  Result<std::vector<std::shared_ptr<const io::FileSource>>> open_copies() const;
+
   // A fill of this load's own failed to commit (logged): the cache directory may hold an older,
   // unrecorded copy of that file under its name. Not set when others fill or no fill began.
   bool failed() const { return failed_; }

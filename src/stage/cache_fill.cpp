@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -152,6 +153,10 @@ Status CacheFill::commit(const io::ByteSource& source, const Check& check) {
     if (!copy) return std::unexpected(copy.error());
     if (auto ok = check(**copy); !ok) return ok;
   }
+  struct stat st {};
+  if (::fstat(partial_.get(), &st) != 0) return fail(Code::io, fmt::format("{}: fstat: {}", partial_path_, errno_text()));
+  committed_file_.device = static_cast<uint64_t>(st.st_dev);
+  committed_file_.inode = static_cast<uint64_t>(st.st_ino);
   if (::rename(partial_path_.c_str(), final_path_.c_str()) != 0)
     return fail(Code::io, fmt::format("{}: rename: {}", final_path_, errno_text()));
   committed_ = true;

@@ -21,6 +21,7 @@
 
 #include "io/byte_source.hpp"
 #include "io/cache_record.hpp"
+#include "io/file_source.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -50,6 +51,11 @@ class CacheFill {
 
   const std::string& final_path() const { return final_path_; }
   bool abandoned() const;
+  // After a successful commit(): `file` (a FileSource's identity) is the copy this fill wrote,
+  // by device and inode (the final name may have been replaced since: another writer, a sync).
+  bool wrote(const io::FileIdentity& file) const {
+    return committed_ && file.device == committed_file_.device && file.inode == committed_file_.inode;
+  }
 
  private:
   CacheFill(std::string final_path, CacheRecord record, UniqueFd lock, UniqueFd partial, std::string partial_path);
@@ -64,6 +70,7 @@ class CacheFill {
   std::map<uint64_t, uint64_t> covered_;  // start -> end, disjoint, merged
   bool abandoned_ = false;
   bool committed_ = false;
+  io::FileIdentity committed_file_;  // device and inode of the partial, renamed to the final name
 };
 
 // A remote object read through, each read also written to a CacheFill. Thread-safe as its inner
