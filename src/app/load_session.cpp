@@ -47,7 +47,11 @@ Status LoadSession::own_name() {
   // What an earlier owner published (kept by load --keep or handoff none, or left by one that was
   // killed) is withdrawn before this load starts anything: a server started early finds this
   // load's table or none. (A server that mapped the old arena keeps its bytes.)
+  // So are litter of an owner that was killed (never trusted; only the lock's holder makes them):
+  // a table's temporary (it died writing it), the ready socket (signal mode; none listens on it).
   ::unlink(table_path_for(manifest_, shm_dir_).c_str());
+  remove_stale_temporaries(table_path_for(manifest_, shm_dir_));
+  ::unlink(socket_path_for(manifest_, shm_dir_).c_str());
   ::unlink(stage::arena_path(shm_dir_, manifest_.model.name, 0).c_str());
   stage::remove_stale_partials(shm_dir_, manifest_.model.name);
   return {};

@@ -16,8 +16,36 @@
 
 namespace tensorinit {
 
+namespace {
+
+constexpr std::string_view kTempEnd = ".tmp";
+constexpr size_t kSuffixDigits = 16;  // random_suffix()
+
+std::string temporary_name(const std::string& name) { return fmt::format("{}.{}{}", name, random_suffix(), kTempEnd); }
+
+// `entry` is temporary_name(name) for some suffix.
+bool is_temporary_of(std::string_view entry, std::string_view name) {
+  if (entry.size() != name.size() + 1 + kSuffixDigits + kTempEnd.size() || !entry.starts_with(name) ||
+      !entry.ends_with(kTempEnd) || entry[name.size()] != '.')
+    return false;
+  const std::string_view digits = entry.substr(name.size() + 1, kSuffixDigits);
+  return digits.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+}  // namespace
+
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string name = target.filename().string();
+  std::error_code ec;
+  for (fs::directory_iterator it(target.has_parent_path() ? target.parent_path() : fs::path("."), ec), end;
+       !ec && it != end; it.increment(ec))
+    if (is_temporary_of(it->path().filename().string(), name)) fs::remove(it->path(), ec);
+}
+
 Status write_file_atomically_at(int dir, const std::string& name, const std::string& shown, std::string_view content) {
-  const std::string temp = fmt::format("{}.{}.tmp", name, random_suffix());
+  const std::string temp = temporary_name(name);
   UniqueFd fd(::openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd) return fail(Code::io, fmt::format("{}: cannot write: {}", shown, std::strerror(errno)));
   const char* p = content.data();

@@ -13,6 +13,12 @@ namespace tensorinit {
 // survives a power cut along with the data it describes.
 Status write_file_atomically(const std::string& path, std::string_view content);
 
+// Removes what write_file_atomically(path, ...) leaves behind when its writer dies between
+// creating its temporary and the rename (`<path>.<16 hex digits>.tmp`: a crash, SIGKILL). Only
+// for a caller that knows no other writer of `path` is alive (the holder of the model's name
+// lock, stage/name_lock.hpp); nothing else in the directory matches that name exactly.
+void remove_stale_temporaries(const std::string& path);
+
 // 16 random hex digits (getrandom) for temporary names: unlike a PID (1 for every container's
 // init), they do not collide between instances sharing a directory.
 std::string random_suffix();

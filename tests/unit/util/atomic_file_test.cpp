@@ -80,5 +80,25 @@ TEST_CASE("atomic file: temporary suffixes are 16 hex digits and do not repeat")
   CHECK(seen.size() == 100);
 }
 
+TEST_CASE("atomic file: remove_stale_temporaries removes a dead writer's temporary of that name only") {
+  ScratchDir dir;
+  const std::string path = dir / "tensorinit-m.json";
+  const std::set<std::string> kept = {
+      "tensorinit-m.json",                                      // the file itself
+      "tensorinit-m.json.0123456789abcde.tmp",                  // 15 digits: not ours
+      "tensorinit-m.json.0123456789ABCDEF.tmp",                 // not random_suffix's digits
+      "tensorinit-m.json.x.json.0123456789abcdef.tmp",          // model "m.json.x"'s temporary
+      "tensorinit-m.jsonx0123456789abcdef.tmp",                 // no dot
+      "tensorinit-m.json.0123456789abcdef.tmp.json",            // model "m.json.<hex>.tmp"'s table
+      "tensorinit-m.json.0123456789abcdef.tmpx"};
+  for (const auto& name : kept) std::ofstream(dir / name.c_str()) << "x";
+  std::ofstream(dir / "tensorinit-m.json.0123456789abcdef.tmp") << "litter";
+  std::ofstream(dir / "tensorinit-m.json.fedcba9876543210.tmp") << "litter";
+  remove_stale_temporaries(path);
+  std::set<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir.path)) left.insert(e.path().filename().string());
+  CHECK(left == kept);
+}
+
 }  // namespace
 }  // namespace tensorinit
