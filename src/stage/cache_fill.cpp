@@ -71,6 +71,8 @@ Result<std::unique_ptr<CacheFill>> CacheFill::begin(const std::string& final_pat
     return fail(Code::io, fmt::format("{}: cannot lock: {}", lock_path, errno_text()));
   }
   remove_stale_partials(final_path);
+  // A record's temporary left by a replica that died writing it (only the lock's holder writes it).
+  remove_stale_temporaries(io::cache_record_path(final_path));
   // The record goes first: from here on, the old file (if any) is not trusted.
   io::remove_cache_record(final_path);
   auto created = create_partial(final_path);
