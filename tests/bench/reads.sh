@@ -19,6 +19,8 @@
 # readers: 8"` (the shared-cursor splice 256K x8 against whole-chunk splices 16M x8). In the
 # controller's choices, `s256Kx8c?:0.91` is a probe (?) of splice 256 KiB x 8 on one shared
 # cursor (c) at 0.91 GB/s.
+# Each run's line also gives its exploit epochs' rate beside the stage's (with the arena's set-up):
+# where they agree, the probes, the ramp and the tail cost nothing measurable (docs/notes/copy21.md).
 # `--sweep 1` (issue 15 part 2's yardstick): first the plain copies of the file into a new tmpfs
 # file (arena_reads.c: pread+pwrite, splice, sendfile, copy_file_range; buffered and O_DIRECT;
 # SWEEP_THREADS and SWEEP_REQUESTS searched per mode, copy_sweep.sh) run once each over the file's
@@ -105,7 +107,11 @@ size = lambda b: f"{b >> 20}M" if b >= 1 << 20 else f"{b >> 10}K"
 name = lambda s: f"{s['mode'][0]}{size(s['request'])}x{s['readers']}{'c' if s.get('shared') else ''}"
 ph = " ".join(f"{name(p)}{'?' if p['probe'] else ''}:{p['gbps']:.2f}" for p in c.get("phases", []))
 carried = f"{c.get('mode')} {size(c.get('request', 0))} x{c.get('readers')}{' shared' if c.get('shared') else ''}"
-print(f"{sys.argv[2]}: {r['throughput_gbps']:.2f} GB/s, carried by {carried}; phases {ph}")
+# Where the time went (docs/notes/copy21.md): the exploit epochs' rate (their bytes over their
+# seconds) against the stage's; probe epochs overlap their neighbours, so their own rates read low.
+ps = c.get("phases", []); xb = sum(p["bytes"] for p in ps if not p["probe"]); xs = sum(p["seconds"] for p in ps if not p["probe"])
+acct = f"; exploits {xb / xs / 1e9:.2f} GB/s over {xb / r['bytes']:.0%} of the bytes, arena + stage {r['bytes'] / r['seconds']['stage'] / 1e9:.2f}" if xs > 0 else ""
+print(f"{sys.argv[2]}: {r['throughput_gbps']:.2f} GB/s, carried by {carried}{acct}; phases {ph}")
 EOF
   python3 -c "import json,sys; r=json.load(open('$rep')); print(r['bytes'], r['seconds']['stage'])"
 }
