@@ -26,3 +26,4 @@ python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3
 du -sh "$out" "$out"/* | sed 's/^/prepare: /'
 total=$(du -sb "$out" | cut -f1)
 [ "$total" -lt $((60 << 20)) ] || { echo "prepare: $out is $((total >> 20)) MiB; the device call carries at most 64 MiB" >&2; exit 1; }
+echo "prepare: on the GPU machine: carry [${out#"$root"/}], timeout_s 540: bash tests/gpu/run.sh ${out#"$root"/}"

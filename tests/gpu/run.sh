@@ -28,7 +28,7 @@
 #      the page cache, one interpreter each: safetensors load_file(device="cuda"), Run:ai Model
 #      Streamer, fastsafetensors, instanttensor (installed from BIN_DIR/wheels, carried: the
 #      machine reaches no registry; a peer that fails prints n/a and why).
-# The device call that runs it: carry build-gpu-carry (tests/gpu/prepare.sh, about 25 MiB of the
+# The device call that runs it: carry build-gpu-carry (tests/gpu/prepare.sh, about 30 MiB of the
 # 64 MiB allowed) and give it timeout_s 540: `bash tests/gpu/run.sh build-gpu-carry`.
 #
 # usage: tests/gpu/run.sh [--dry-run] [BIN_DIR]
