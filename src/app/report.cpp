@@ -37,7 +37,8 @@ json decision_json(const plan::Decision& d) {
 // The read controller's choices: the setting that carried the load, the candidates, each phase.
 json reads_json(const stage::ReadChoices& r) {
   const auto setting = [](const stage::ReadSetting& s) {
-    return json{{"mode", stage::to_string(s.mode)}, {"request", s.request}, {"readers", s.in_flight}, {"shared", s.shared}};
+    return json{{"mode", stage::to_string(s.mode)}, {"request", s.request}, {"readers", s.in_flight}, {"shared", s.shared},
+                {"serialised", s.serialised}};
   };
   json phases = json::array();
   for (const auto& p : r.phases) {

@@ -107,7 +107,7 @@ void CudaSink::release(std::byte* buffer) {
   freed_.notify_one();
 }
 
-Status CudaSink::consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) {
+Status CudaSink::consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes, bool) {
   Slot* found = slot_of(bytes);
   if (!found) return fail(Code::internal, "cuda sink: chunk bytes are not in a staging buffer");
   Slot& slot = *found;

@@ -34,7 +34,7 @@ class CudaSink final : public Sink, public StagingBuffers {
   static Result<std::unique_ptr<CudaSink>> create(std::span<CudaArena> arenas, const CudaSinkOptions& options);
   ~CudaSink() override;  // waits for queued copies, then frees streams, events and buffers
 
-  Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override;
+  Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes, bool serialised) override;
   StagingBuffers* staging() override { return this; }
 
   size_t buffer_size() const override { return options_.buffer_bytes; }

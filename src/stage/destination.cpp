@@ -147,7 +147,7 @@ class CudaMemory final : public Destination {
         const uint64_t len = std::min<uint64_t>(range.len - done, sink.buffer_size());
         std::memset(*buffer, 0, len);
         const Piece piece{.file_offset = 0, .dest_offset = range.dest_offset + done, .len = len};
-        auto ok = sink.consume({.file = 0, .offset = 0, .len = len, .first_piece = 0, .piece_count = 1}, {&piece, 1}, *buffer);
+        auto ok = sink.consume({.file = 0, .offset = 0, .len = len, .first_piece = 0, .piece_count = 1}, {&piece, 1}, *buffer, true);
         sink.release(*buffer);
         if (!ok) return ok;
         done += len;

@@ -230,10 +230,11 @@ Status read_range(const io::ByteSource& file, const io::FileSource* local, ReadM
 // same bytes in 100 tensors (spliced) 0.94; a splice per piece cost as much as the second copy.
 // The error, when the file cannot be mapped (io::FileSource::map_populated says why): the caller
 // reads the chunk instead; the sink's own result otherwise.
-Result<Status> consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const io::FileSource& file, Sink& sink) {
+Result<Status> consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const io::FileSource& file, Sink& sink,
+                              bool serialised) {
   auto mapped = file.map_populated(chunk.offset, chunk.len);
   if (!mapped) return std::unexpected(std::move(mapped.error()));
-  return sink.consume_mapped(chunk, pieces, mapped->at, file.name());
+  return sink.consume_mapped(chunk, pieces, mapped->at, file.name(), serialised);
 }
 
 // Whether a chunk's pieces are large enough to splice (kSplicePiece): splices cost two system calls
@@ -263,23 +264,25 @@ Status read_chunk(Governor& governor, const io::ByteSource& file, const ChunkJob
   const uint64_t start = chunk.offset - lead;
   const uint64_t total = lead + chunk.len;
   bool announced = !job.announce;
+  bool serialised = true;  // the setting of the chunk's last read
   std::optional<Governor::Slot> given = job.slot;
   for (uint64_t at = 0; at < total;) {
     const auto slot = given ? *given : governor.acquire(total - at);
     const uint64_t grant = given ? total - at : slot.bytes;
     given.reset();
     const ReadMode mode = slot.ticket.setting.mode;
+    serialised = slot.ticket.setting.serialised;
     if (local && mode != ReadMode::direct && !announced) {
       local->will_need(start + at, total - at);
       announced = true;
     }
     if (mode == ReadMode::splice && at == 0 && !filter && job.splice) {
-      auto ok = sink.consume_from(chunk, pieces, local->buffered_fd(), local->name());
+      auto ok = sink.consume_from(chunk, pieces, local->buffered_fd(), local->name(), serialised);
       governor.release(slot, ok ? chunk.len : 0);
       return ok;
     }
     if (mode == ReadMode::splice && at == 0 && !filter && local) {
-      auto mapped = consume_mapped(chunk, pieces, *local, sink);
+      auto mapped = consume_mapped(chunk, pieces, *local, sink, serialised);
       if (mapped) {
         governor.release(slot, *mapped ? chunk.len : 0);
         return *mapped;
@@ -298,7 +301,7 @@ Status read_chunk(Governor& governor, const io::ByteSource& file, const ChunkJob
   }
   if (filter)
     if (auto ok = filter->filter(job.index, std::span(buffer + lead, chunk.len)); !ok) return ok;
-  return sink.consume(chunk, pieces, buffer + lead);
+  return sink.consume(chunk, pieces, buffer + lead, serialised);
 }
 
 // The chunks of work item `item`: itself without a filter, else as the filter groups them.

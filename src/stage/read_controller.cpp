@@ -33,8 +33,9 @@ std::vector<ReadSetting> candidates_for(const ReadFacts& facts) {
   // Through the page cache: splice where the sink takes descriptors (one copy fewer), else pread.
   const ReadMode cached = facts.splice_available ? ReadMode::splice : ReadMode::buffered;
   std::vector<ReadSetting> out;
-  const auto add = [&](ReadMode mode, uint64_t req, unsigned flight, bool shared = false) {
-    const ReadSetting s{.mode = mode, .request = request(req), .in_flight = in_flight(flight), .shared = shared};
+  const auto add = [&](ReadMode mode, uint64_t req, unsigned flight, bool shared = false, bool serialised = true) {
+    const ReadSetting s{
+        .mode = mode, .request = request(req), .in_flight = in_flight(flight), .shared = shared, .serialised = serialised};
     if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
   };
   const bool direct = facts.direct_available && facts.direct.value_or(true);
@@ -59,6 +60,9 @@ std::vector<ReadSetting> candidates_for(const ReadFacts& facts) {
     add(ReadMode::splice, 256 << 10, 8, true);
     add(ReadMode::splice, facts.chunk_size, 2);
     add(ReadMode::splice, facts.chunk_size, 4);
+    // No unlocked twin (ReadSetting::serialised) here: splice 256K x8 shared unlocked carried 2 of
+    // 8 cold loads at load 8-10 and the loads ran 0.59-0.61 GB/s median against 0.62-0.67 without
+    // it (docs/notes/copy22.md).
     return out;
   }
   // Measured on this machine's virtual disk (docs/notes/tuning.md): O_DIRECT with 1-4 MiB requests
@@ -81,6 +85,12 @@ std::vector<ReadSetting> candidates_for(const ReadFacts& facts) {
   if (through_cache) {
     add(cached, facts.chunk_size, 2);
     add(cached, facts.chunk_size, 4);
+    // Warm into the host arena: the unlocked twin of the first (two writers, as the quiet moment's
+    // best plain copy, unserialised pwrite 256K x2 at 2.78 GB/s; ReadSetting::serialised). It
+    // carried 5 of 8 warm loads at load 8-10, the loads at parity: 1.33-1.43 GB/s median against
+    // 1.20-1.45 (docs/notes/copy22.md).
+    // Only where the read setting is auto: a user who fixed it gets no probing of the lock either.
+    if (cached == ReadMode::splice && !facts.request && !facts.in_flight) add(cached, facts.chunk_size, 2, false, false);
   }
   return out;
 }

@@ -44,6 +44,12 @@ struct ReadSetting {
   // sequential stream for the disk and the file's readahead: the plain copies' way, which copied
   // at 1.27 GB/s cold against 0.71 for whole chunks, same run; docs/notes/copy17.md, copy18.md).
   bool shared = false;
+  // Whether writes into the sink take turns (HostSink's mutex; other sinks ignore it). Measured
+  // here: serialised saves 4x at load 8-11 (unserialised pwrite 1M x4 0.32-0.44 GB/s, serialised
+  // 1.35-1.36: writers spin on the tmpfs inode lock) and costs about 10% at a quiet moment (warm
+  // 256K x2 2.53 against 2.78; docs/notes/copy21.md), so the warm host candidates include an
+  // unlocked twin and the controller measures which wins now (docs/notes/copy22.md).
+  bool serialised = true;
   bool operator==(const ReadSetting&) const = default;
 };
 

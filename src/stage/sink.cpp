@@ -83,25 +83,25 @@ thread_local ThreadPipe t_pipe;
 
 }  // namespace
 
-Status Sink::consume_from(const Chunk&, std::span<const Piece>, int, const std::string&) {
+Status Sink::consume_from(const Chunk&, std::span<const Piece>, int, const std::string&, bool) {
   return fail(Code::internal, "this sink takes no descriptors");
 }
 
-Status Sink::consume_mapped(const Chunk&, std::span<const Piece>, const std::byte*, const std::string&) {
+Status Sink::consume_mapped(const Chunk&, std::span<const Piece>, const std::byte*, const std::string&, bool) {
   return fail(Code::internal, "this sink takes no mappings");
 }
 
-Status HostSink::consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) {
-  return write_pieces(chunk, pieces, bytes, kCopyPiece, nullptr);
+Status HostSink::consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes, bool serialised) {
+  return write_pieces(chunk, pieces, bytes, kCopyPiece, nullptr, serialised);
 }
 
 Status HostSink::consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* mapped,
-                                const std::string& name) {
-  return write_pieces(chunk, pieces, mapped, 0, &name);  // nothing copied here: only the kernel reads it
+                                const std::string& name, bool serialised) {
+  return write_pieces(chunk, pieces, mapped, 0, &name, serialised);  // nothing copied here: only the kernel reads it
 }
 
 Status HostSink::write_pieces(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes,
-                              uint64_t copy_below, const std::string* source) {
+                              uint64_t copy_below, const std::string* source, bool serialised) {
   thread_local Gather g;
   for (size_t i = 0; i < pieces.size();) {
     g.iov.clear();
@@ -126,7 +126,7 @@ Status HostSink::write_pieces(const Chunk& chunk, std::span<const Piece> pieces,
       if (!copy) g.add(from, p.len);
       end = p.dest_offset + p.len;
     }
-    std::lock_guard lock(writes_);  // one write into the arena at a time (stage/sink.hpp)
+    const auto lock = turn(serialised);  // one write into the arena at a time (stage/sink.hpp)
     if (auto ok = write_all(fd_, name_, g.iov, pieces[i].dest_offset, source); !ok) return ok;
     i = j;
   }
@@ -141,7 +141,8 @@ bool HostSink::takes_descriptor(int fd) const {
   return ::splice(fd, &at, probe.w, nullptr, 1, 0) >= 0;
 }
 
-Status HostSink::consume_from(const Chunk&, std::span<const Piece> pieces, int fd, const std::string& name) {
+Status HostSink::consume_from(const Chunk&, std::span<const Piece> pieces, int fd, const std::string& name,
+                              bool serialised) {
   if (!t_pipe.open()) return fail(Code::io, fmt::format("{}: pipe: {}", name_, std::strerror(errno)));
   for (const auto& p : pieces) {
     loff_t in = static_cast<loff_t>(p.file_offset), out = static_cast<loff_t>(p.dest_offset);
@@ -151,7 +152,7 @@ Status HostSink::consume_from(const Chunk&, std::span<const Piece> pieces, int f
       if (n < 0) return fail(Code::io, fmt::format("{}: read at offset {}: {}", name, in, std::strerror(errno)));
       if (n == 0)
         return fail(Code::bad_data, fmt::format("{}: file ended at offset {} (expected {} more bytes)", name, in, left));
-      std::lock_guard lock(writes_);  // the read into the pipe above runs beside other writes
+      const auto lock = turn(serialised);  // the read into the pipe above runs beside other writes
       for (ssize_t moved = 0; moved < n;) {
         const ssize_t m = ::splice(t_pipe.r, nullptr, fd_, &out, static_cast<size_t>(n - moved), SPLICE_F_MOVE);
         if (m < 0 && errno == EINTR) continue;

@@ -18,7 +18,8 @@
 # probe's way), `--fixed "direct_io: on"` (O_DIRECT candidates only) or `--fixed "direct_io: off,
 # readers: 8"` (the shared-cursor splice 256K x8 against whole-chunk splices 16M x8). In the
 # controller's choices, `s256Kx8c?:0.91` is a probe (?) of splice 256 KiB x 8 on one shared
-# cursor (c) at 0.91 GB/s.
+# cursor (c) at 0.91 GB/s; `u` after it: the writes into the arena did not take turns (unlocked,
+# ReadSetting::serialised false).
 # Each run's line also gives its exploit epochs' rate beside the stage's (with the arena's set-up):
 # where they agree, the probes, the ramp and the tail cost nothing measurable (docs/notes/copy21.md).
 # `--sweep 1` (issue 15 part 2's yardstick): first the plain copies of the file into a new tmpfs
@@ -102,11 +103,11 @@ ti() {  # bin target tag -> "BYTES STAGE_SECONDS" (the report's stage phase; wal
   python3 - "$rep" "$3" >>"$OUT/choices.txt" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1])); c = r.get("reads") or {}
-# s256Kx8c?: splice, 256 KiB requests, 8 readers, on one shared cursor (c), a probe (?)
+# s256Kx8cu?: splice, 256 KiB requests, 8 readers, on one shared cursor (c), unlocked writes (u), a probe (?)
 size = lambda b: f"{b >> 20}M" if b >= 1 << 20 else f"{b >> 10}K"
-name = lambda s: f"{s['mode'][0]}{size(s['request'])}x{s['readers']}{'c' if s.get('shared') else ''}"
+name = lambda s: f"{s['mode'][0]}{size(s['request'])}x{s['readers']}{'c' if s.get('shared') else ''}{'' if s.get('serialised', True) else 'u'}"
 ph = " ".join(f"{name(p)}{'?' if p['probe'] else ''}:{p['gbps']:.2f}" for p in c.get("phases", []))
-carried = f"{c.get('mode')} {size(c.get('request', 0))} x{c.get('readers')}{' shared' if c.get('shared') else ''}"
+carried = f"{c.get('mode')} {size(c.get('request', 0))} x{c.get('readers')}{' shared' if c.get('shared') else ''}{'' if c.get('serialised', True) else ' unlocked'}"
 # Where the time went (docs/notes/copy21.md): the exploit epochs' rate (their bytes over their
 # seconds) against the stage's; probe epochs overlap their neighbours, so their own rates read low.
 ps = c.get("phases", []); xb = sum(p["bytes"] for p in ps if not p["probe"]); xs = sum(p["seconds"] for p in ps if not p["probe"])

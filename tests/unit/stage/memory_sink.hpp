@@ -13,7 +13,7 @@ namespace tensorinit::testing {
 class MemorySink final : public stage::Sink {
  public:
   explicit MemorySink(std::vector<std::byte>& arena) : arena_(arena) {}
-  Status consume(const stage::Chunk& chunk, std::span<const stage::Piece> pieces, const std::byte* bytes) override {
+  Status consume(const stage::Chunk& chunk, std::span<const stage::Piece> pieces, const std::byte* bytes, bool) override {
     for (const auto& p : pieces) std::memcpy(arena_.data() + p.dest_offset, bytes + (p.file_offset - chunk.offset), p.len);
     return {};
   }

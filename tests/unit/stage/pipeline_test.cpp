@@ -201,6 +201,10 @@ TEST_CASE("tuned pipeline: every mode the controller may pick lands every byte (
       const bool shared = std::any_of(choices.phases.begin(), choices.phases.end(), [](const ReadPhase& p) { return p.setting.shared; });
       CHECK(shared == (want_direct == false || (direct && !want_direct.has_value())));
       if (want_direct != true) CHECK(choices.candidates.size() >= 2);  // in flight left to auto
+      // Whole-chunk splices (no shared cursor) probe the lock on the arena's writes too
+      // (ReadSetting::serialised): where O_DIRECT is refused and direct_io is not off.
+      const bool unlocked = std::any_of(choices.phases.begin(), choices.phases.end(), [](const ReadPhase& p) { return !p.setting.serialised; });
+      CHECK(unlocked == (!direct && want_direct != false));
     }
   }
 }
@@ -240,26 +244,28 @@ class RecordingSink final : public Sink {
  public:
   explicit RecordingSink(std::vector<std::byte>& arena) : arena_(arena) {}
   bool takes_descriptor(int) const override { return true; }
-  Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes) override {
+  Status consume(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* bytes, bool serialised) override {
     for (const auto& p : pieces) std::memcpy(arena_.data() + p.dest_offset, bytes + (p.file_offset - chunk.offset), p.len);
-    return record(chunk);
+    return record(chunk, serialised);
   }
-  Status consume_from(const Chunk& chunk, std::span<const Piece> pieces, int fd, const std::string&) override {
+  Status consume_from(const Chunk& chunk, std::span<const Piece> pieces, int fd, const std::string&, bool serialised) override {
     for (const auto& p : pieces)
       if (::pread(fd, arena_.data() + p.dest_offset, p.len, static_cast<off_t>(p.file_offset)) != static_cast<ssize_t>(p.len))
         return fail(Code::io, "short read");
-    return record(chunk);
+    return record(chunk, serialised);
   }
   Status consume_mapped(const Chunk& chunk, std::span<const Piece> pieces, const std::byte* mapped,
-                        const std::string&) override {
-    return consume(chunk, pieces, mapped);
+                        const std::string&, bool serialised) override {
+    return consume(chunk, pieces, mapped, serialised);
   }
   std::vector<std::pair<uint64_t, uint64_t>> taken;  // [offset, + len) of each range, in order
+  std::set<bool> flags;  // the serialised flag of each write the readers handed over
 
  private:
-  Status record(const Chunk& chunk) {
+  Status record(const Chunk& chunk, bool serialised_write) {
     std::lock_guard lock(mutex_);
     taken.emplace_back(chunk.offset, chunk.len);
+    flags.insert(serialised_write);
     return {};
   }
   std::vector<std::byte>& arena_;
@@ -305,6 +311,27 @@ TEST_CASE("shared cursor: one reader takes the file in order, 256 KiB parts and 
   }
   CHECK(parts);
   CHECK(longer);
+}
+
+// The setting's lock flag reaches the sink with each write: the unlocked twin's reads hand their
+// chunks over with serialised false, the others with true.
+TEST_CASE("tuned pipeline: the sink gets each write's serialised flag from its setting") {
+  DiskModel model(6 << 20);
+  const auto layout = layout_arena(model.index);
+  const auto plan = plan_reads(model.index, layout, 1 << 20);
+  std::vector<std::byte> arena(layout.bytes);
+  RecordingSink sink(arena);
+  std::atomic<uint64_t> done{0};
+  std::vector<const io::ByteSource*> files{model.file.get()};
+  ReadChoices choices;
+  const PipelineOptions options{.readers = 8, .chunk_size = 1 << 20,
+                                .tune = ReadTuning{.direct = false, .shared = false, .probe_bytes = 512 << 10},
+                                .choices = &choices};
+  REQUIRE(run_pipeline(plan, files, sink, options, {}, done));
+  check_model(arena, model, layout);
+  REQUIRE(choices.candidates.size() == 3);
+  CHECK_FALSE(choices.candidates[2].serialised);
+  CHECK(sink.flags == std::set<bool>{false, true});
 }
 
 TEST_CASE("shared cursor: eight readers land every byte; a stop request and a file cut short end it as documented") {

@@ -61,6 +61,30 @@ TEST_CASE("read controller: probes every candidate once, then holds the fastest"
   CHECK(direct4 > 1600 * kMiB);
 }
 
+// The lock is part of the setting (ReadSetting::serialised): the unlocked twin is probed, and
+// where it is faster its tickets, the exploits and the report's carried setting all say unlocked.
+TEST_CASE("read controller: the unlocked twin is measured like any setting and reaches the tickets") {
+  const ReadSetting locked{.mode = ReadMode::splice, .request = 16 * kMiB, .in_flight = 2};
+  ReadSetting unlocked = locked;
+  unlocked.serialised = false;
+  for (const bool unlocked_wins : {true, false}) {
+    ReadController c({.candidates = {locked, unlocked}, .probe_bytes = 32 * kMiB, .exploit_bytes = 256 * kMiB});
+    uint64_t unlocked_bytes = 0;
+    FakeVolume v{.rate = [&](const ReadSetting& s, double) {
+      if (!s.serialised) unlocked_bytes += 4 * kMiB;
+      return s.serialised == unlocked_wins ? 2.5e9 : 2.8e9;
+    }};
+    v.read(c, 2048 * kMiB);
+    const auto phases = c.phases();
+    REQUIRE(phases.size() >= 3);
+    CHECK(phases[0].setting == locked);
+    CHECK(phases[1].setting == unlocked);
+    CHECK(c.carried() == (unlocked_wins ? unlocked : locked));
+    CHECK(c.best().serialised == !unlocked_wins);
+    CHECK((unlocked_bytes > 1024 * kMiB) == unlocked_wins);
+  }
+}
+
 TEST_CASE("read controller: keeps probing, and moves when the volume changes mid-load") {
   ReadController c(three());
   // Buffered reads are fastest until t = 2 s, then direct 1 MiB reads are (a volume that changed).
@@ -171,12 +195,27 @@ TEST_CASE("candidates: explicit choices win, auto probes what the files allow") 
       CHECK(all[0] == shared);
       CHECK(all[1] == ReadSetting{.mode = ReadMode::splice, .request = 16 * kMiB, .in_flight = 2});
       CHECK(all[2] == ReadSetting{.mode = ReadMode::splice, .request = 16 * kMiB, .in_flight = 4});
+      for (const auto& s : all) CHECK(s.serialised);  // cold: no unlocked twin (measured, copy22.md)
     }
     // Page-cache reads asked for on warm files share it too; auto on warm files does not.
     CHECK(candidates_for({.direct = false, .splice_available = true})[0] == shared);
     for (const auto& s : candidates_for({.splice_available = true})) CHECK_FALSE(s.shared);
     // Fewer readers allowed: fewer on the cursor.
     CHECK(candidates_for({.direct_available = true, .splice_available = true, .max_in_flight = 3})[0].in_flight == 3);
+  }
+  SUBCASE("warm local files into the host arena: splices of whole chunks, x2 also unlocked") {
+    const auto all = candidates_for({.splice_available = true, .cursor_available = true, .max_in_flight = 16});
+    REQUIRE(all.size() == 3);
+    CHECK(all[0] == ReadSetting{.mode = ReadMode::splice, .request = 16 * kMiB, .in_flight = 2});
+    CHECK(all[1] == ReadSetting{.mode = ReadMode::splice, .request = 16 * kMiB, .in_flight = 4});
+    CHECK(all[2] == ReadSetting{.mode = ReadMode::splice, .request = 16 * kMiB, .in_flight = 2, .serialised = false});
+    // Cold with O_DIRECT refused (direct_io on): the same three.
+    CHECK(candidates_for({.direct = true, .splice_available = true}) == all);
+    // Readers or chunk size fixed by the user: no twin. No splice (cuda, discard, a filter): no twin.
+    for (const auto& facts : {ReadFacts{.request = kMiB, .splice_available = true}, ReadFacts{.in_flight = 2, .splice_available = true},
+                              ReadFacts{.in_flight = 3, .direct_available = true, .splice_available = true},
+                              ReadFacts{.direct_available = true, .cursor_available = true}, ReadFacts{.cursor_available = true}})
+      for (const auto& s : candidates_for(facts)) CHECK(s.serialised);
   }
   SUBCASE("no shared cursor where the sink reads into buffers, O_DIRECT is asked for, or the chunk size is given") {
     for (const auto& s : candidates_for({.direct_available = true, .max_in_flight = 16})) CHECK_FALSE(s.shared);
