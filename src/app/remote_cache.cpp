@@ -99,7 +99,13 @@ Result<std::vector<std::shared_ptr<const io::FileSource>>> RemoteCache::open_cop
     const plan::RemoteFile& file = remote_->files[i];
     auto copy = io::FileSource::open(fmt::format("{}/{}", dir_, file.name));
     if (!copy) return std::unexpected(copy.error());
-    const bool same = fills_[i] ? fills_[i]->wrote((*copy)->identity()) : (*copy)->size() == file.source->size();
+    // Another replica's copy: its record, read after the open, vouches for what was opened while
+    // the path still names it (a refill removes the record before it renames its copy there, and
+    // writes the new one after). The size alone let a same-size copy of another version, renamed
+    // there since commit() looked, be served with this load's table (test: "remote cache: a copy
+    // another replica filled ...").
+    const bool same = fills_[i] ? fills_[i]->wrote((*copy)->identity())
+                                : (*copy)->size() == file.source->size() && recorded(file) && (*copy)->check_path();
     if (!same)
       return fail(Code::bad_data, fmt::format("{}: replaced right after it was cached (not the copy recorded)",
                                               (*copy)->name()));

@@ -11,6 +11,7 @@
 
 #include "util/atomic_file.hpp"
 #include "util/fd.hpp"
+#include "util/open_regular.hpp"
 
 namespace tensorinit::io {
 
@@ -21,12 +22,12 @@ std::string cache_record_path(const std::string& file_path) { return file_path +
 
 Result<CacheRecord> read_cache_record(const std::string& file_path) {
   const std::string path = cache_record_path(file_path);
-  // O_NONBLOCK: a FIFO under the name (anyone who can write the cache volume) must not hold the
-  // start in open until someone writes it (it did: every signal is blocked there).
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) return fail(Code::no_source, fmt::format("{}: no cache record ({})", path, std::strerror(errno)));
+  // A FIFO under the name (anyone who can write the cache volume) must not hold the start in open
+  // until someone writes it (it did: every signal is blocked there); util/open_regular.hpp.
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+  UniqueFd fd = open_for_reading(path, st);
+  if (!fd) return fail(Code::no_source, fmt::format("{}: no cache record ({})", path, std::strerror(errno)));
+  if (!S_ISREG(st.st_mode))
     return fail(Code::bad_data, fmt::format("{}: not a cache record (not a regular file)", path));
   std::string text;
   char buffer[4096];

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "util/mapping.hpp"
+#include "util/open_regular.hpp"
 
 namespace tensorinit::io {
 namespace {
@@ -66,14 +67,12 @@ Status pread_fully(int fd, uint64_t offset, std::span<std::byte> out, const std:
 }
 
 Result<std::unique_ptr<FileSource>> FileSource::open(const std::string& path) {
-  // O_NONBLOCK so that a FIFO in the model directory cannot hang the open; regular files ignore it.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return fail(code_for_errno(errno), fmt::format("{}: {}", path, std::strerror(errno)));
-  UniqueFd owned(fd);
+  // A FIFO in the model directory cannot hang the open; a lease's holder is waited for
+  // (util/open_regular.hpp).
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return fail(Code::io, fmt::format("{}: {}", path, std::strerror(errno)));
+  UniqueFd owned = open_for_reading(path, st);
+  if (!owned) return fail(code_for_errno(errno), fmt::format("{}: {}", path, std::strerror(errno)));
   if (!S_ISREG(st.st_mode)) return fail(Code::no_source, fmt::format("{}: not a regular file", path));
-  if (int flags = ::fcntl(fd, F_GETFL); flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   return std::unique_ptr<FileSource>(new FileSource(path, std::move(owned), identity_of(st)));
 }
 

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "util/fd.hpp"
+#include "util/open_regular.hpp"
 
 namespace tensorinit {
 
@@ -102,11 +103,11 @@ Status fsync_parent_directory(const std::string& path) {
 }
 
 Result<std::string> read_whole_file(const std::string& path, std::string_view what) {
-  // O_NONBLOCK: a FIFO put under the name (a server that can write shm_dir) must not hold the
-  // caller (PID 1's loop) in open until someone writes it.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  // A FIFO put under the name (a server that can write shm_dir) must not hold the caller (PID 1's
+  // loop) in open until someone writes it (util/open_regular.hpp).
   struct stat st {};
-  if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+  UniqueFd fd = open_for_reading(path, st);
+  if (!fd || !S_ISREG(st.st_mode))
     return fail(Code::io, fmt::format("cannot read the {} {}{}", what, path, fd ? ": not a regular file" : ""));
   std::string text;
   char buffer[65536];

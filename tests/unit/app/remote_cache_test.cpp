@@ -177,3 +177,32 @@ TEST_CASE("remote cache: a file that fails to fill leaves no index") {
   CHECK_FALSE(io::read_cache_record((cache / kNames[1]).string()));
   CHECK_FALSE(fs::exists(cache / format::kShardIndexName));
 }
+
+TEST_CASE("remote cache: a copy another replica filled, replaced by a same-size one before it is opened, is refused") {
+  // B filled nothing; A filled and recorded every file. Between B's commit (every record there)
+  // and B's open of the copies, a replica of another version refills s1: it removes the record,
+  // renames a copy of the same size over it, then records it with its own ETag. Before, B checked
+  // only the size and served that copy with its table (attack9 left this window untested).
+  TempDir dir;
+  const fs::path cache = dir / "m";
+  std::optional<app::RemoteCache> a, b;
+  a.emplace(remote_model(), cache.string());
+  b.emplace(remote_model(), cache.string());
+  REQUIRE(a->commit());
+  a.reset();
+  REQUIRE(b->commit());
+  REQUIRE(b->open_copies());  // unchanged: opened
+  const std::string path = (cache / kNames[0]).string();
+  std::string other = contents(0);
+  other.back() = 'z';  // the same size and header, other bytes
+  io::remove_cache_record(path);
+  testing::write_file(path + ".other", other);
+  fs::rename(path + ".other", path);
+  auto during = b->open_copies();  // the refill has not recorded it yet
+  REQUIRE_FALSE(during);
+  CHECK(during.error().code == Code::bad_data);
+  REQUIRE(io::write_cache_record(path, {.url = "http://h/m/" + kNames[0], .etag = "\"v2\"", .size = other.size()}));
+  auto after = b->open_copies();  // recorded under another ETag
+  REQUIRE_FALSE(after);
+  CHECK(after.error().code == Code::bad_data);
+}

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "../format/test_files.hpp"
+#include "../lease_holder.hpp"
 #include "io/file_source.hpp"
 #include "io/memory_source.hpp"
 
@@ -79,6 +80,26 @@ TEST_CASE("io: FileSource::open maps errors to codes and names the path") {
   auto through_file = io::FileSource::open(dir / "missing/x");
   REQUIRE_FALSE(through_file.has_value());
   CHECK(through_file.error().code == Code::no_source);
+}
+
+// A model file under a write lease (Samba's kernel oplocks, knfsd's delegations): the open waits
+// for the holder to release it, as a plain open does. With O_NONBLOCK alone it failed EWOULDBLOCK
+// and the start with it (66, "Resource temporarily unavailable"; docs/notes/attack10.md).
+TEST_CASE("io: FileSource::open of a file under a lease waits for its holder to release it") {
+  TempDir dir;
+  const std::string path = dir / "model.safetensors";
+  tensorinit::testing::write_file(path, pattern(8192));
+  tensorinit::testing::LeaseHolder holder(path);
+  if (!holder.held()) {
+    MESSAGE("no write lease could be taken here (fs.leases-enable 0?): nothing to check");
+    return;
+  }
+  auto source = io::FileSource::open(path);
+  REQUIRE(source.has_value());
+  std::string out(8192, '\0');
+  REQUIRE((*source)->read_at(0, std::as_writable_bytes(std::span(out))).has_value());
+  CHECK(out == pattern(8192));
+  CHECK(holder.released());
 }
 
 TEST_CASE("io: buffered read_at returns the file's bytes; past the end is bad_data") {
