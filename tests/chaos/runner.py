@@ -194,6 +194,17 @@ class Run:
             inst.signal_at = time.monotonic()
             inst.signal_sent = (s["sig"], round(inst.signal_at - inst.started_at, 4))
         except ProcessLookupError:
+            return
+        # Exec may have happened between that read and the kill (seen once in CI: comm read as
+        # tensorinit, the server then killed by the SIGHUP, its table published by design). A
+        # signal that reached tensorinit just before exec stays pending through it and is the
+        # server's too. Exec is one-way: a server's name read after the kill settles it.
+        try:
+            with open(f"/proc/{inst.pid}/comm") as f:
+                after = f.read().strip()
+            if after != "tensorinit":
+                inst.signal_comm = after
+        except OSError:
             pass
 
     def fire_mutation(self, inst):
